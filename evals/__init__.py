@@ -1,0 +1,1 @@
+"""Benchmarks: HumanEval(+), MBPP(+), CRUXEval-I/O, HumanEvalFix and iterative self-refinement."""

@@ -1,0 +1,76 @@
+"""The sandbox's boundary types: what a caller asks for and what the supervisor reports."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Limits(BaseModel):
+    """Resource limits for one execution. Every limit is enforced by the supervisor, not the program."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    wall_time_s: float = Field(10.0, gt=0, description="Wall-clock limit; the whole process tree is killed.")
+    cpu_time_s: float = Field(10.0, gt=0, description="CPU seconds across all threads (RLIMIT_CPU).")
+    memory_mb: int = Field(1024, gt=0, description="Memory of the whole process tree (cgroup, else RLIMIT_AS).")
+    output_bytes: int = Field(1_000_000, gt=0, description="Cap on each of stdout and stderr; beyond it the run stops.")
+    processes: int = Field(32, gt=0, description="Processes and threads the program may have at once.")
+    file_size_mb: int = Field(64, gt=0, description="Largest file, and the size of the writable working dir.")
+
+
+class Status(StrEnum):
+    ok = "ok"
+    error = "error"
+    timeout = "timeout"
+    memory = "memory"
+    output_limit = "output_limit"
+
+
+Isolation = Literal["full", "partial"]
+
+
+class ExecRequest(BaseModel):
+    """One program to run: Python source, its stdin, extra files in its working dir and argv."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    stdin: bytes = b""
+    files: dict[str, bytes | str] = Field(default_factory=dict, description="Relative path -> content.")
+    argv: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+
+class ExecResult(BaseModel):
+    """The supervisor's own account of one run; nothing the program prints can change it."""
+
+    status: Status
+    exit_code: int | None = Field(description="Real exit code; negative signal number if killed by a signal.")
+    stdout: str
+    stderr: str
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    duration_s: float
+    isolation: Isolation
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.ok
+
+    def cli_json(self) -> dict[str, object]:
+        """The one object `semcoder sandbox run` prints."""
+        return {
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "duration_s": round(self.duration_s, 6),
+            "isolation": self.isolation,
+        }
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (infrastructure), as opposed to the program failing (data)."""

@@ -1,0 +1,1 @@
+"""Produces the model: PyX / PyX-R data synthesis and supervised fine-tuning."""
