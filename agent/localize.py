@@ -1,0 +1,94 @@
+"""Spectrum-based fault localization (Ochiai) from the lines each passing and failing test ran."""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections import Counter
+from collections.abc import Mapping
+
+from pydantic import BaseModel
+
+from agent.tasks import TestReport
+
+
+class Suspect(BaseModel):
+    """A line under suspicion; `function` is the innermost enclosing def (None at module level)."""
+
+    file: str
+    line: int
+    score: float
+    function: str | None = None
+
+
+def ochiai(failed_cover: int, passed_cover: int, total_failed: int) -> float:
+    """Ochiai's coefficient: failed(s) / sqrt(total_failed * (failed(s) + passed(s)))."""
+    denominator = math.sqrt(total_failed * (failed_cover + passed_cover))
+    return failed_cover / denominator if denominator else 0.0
+
+
+def rank_lines(report: TestReport, sources: Mapping[str, str]) -> list[Suspect]:
+    """Lines run by at least one failing test, most suspicious first (ties: file order, then line)."""
+    failing = {o.id for o in report.failing}
+    passing = report.passing_ids()
+    failed_counts: Counter[tuple[str, int]] = Counter()
+    passed_counts: Counter[tuple[str, int]] = Counter()
+    for test, lines in report.coverage.items():
+        counts = failed_counts if test in failing else passed_counts if test in passing else None
+        if counts is not None:
+            counts.update({(file, line) for file, line in lines})
+    suspects = []
+    for (file, line), failed in failed_counts.items():
+        if file not in sources or not _is_statement_line(sources[file], line):
+            continue
+        score = ochiai(failed, passed_counts[(file, line)], len(failing))
+        suspects.append(Suspect(file=file, line=line, score=score, function=enclosing_function(sources[file], line)))
+    return sorted(suspects, key=lambda s: (-s.score, s.file, s.line))
+
+
+def rank_functions(suspects: list[Suspect]) -> list[tuple[str, str, float]]:
+    """(file, function, best line score), most suspicious first."""
+    best: dict[tuple[str, str], float] = {}
+    for suspect in suspects:
+        if suspect.function is not None:
+            key = (suspect.file, suspect.function)
+            best[key] = max(best.get(key, 0.0), suspect.score)
+    return sorted(((f, fn, s) for (f, fn), s in best.items()), key=lambda item: -item[2])
+
+
+def enclosing_function(source: str, line: int) -> str | None:
+    """The innermost def whose span holds `line` (the one that starts last)."""
+    spans = [(node.lineno, node.name) for node in ast.walk(_parse(source))
+             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+             and node.lineno <= line <= (node.end_lineno or node.lineno)]
+    return max(spans)[1] if spans else None
+
+
+def function_source(source: str, name: str) -> str:
+    """The source of the first def called `name` (with its decorators), or the whole source."""
+    for node in ast.walk(_parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            lines = source.splitlines()
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return "\n".join(lines[start - 1 : node.end_lineno])
+    return source
+
+
+def _is_statement_line(source: str, line: int) -> bool:
+    """The def line itself is reported when a function is entered; it is never where a bug is."""
+    for node in ast.walk(_parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.lineno == line:
+            return False
+    return True
+
+
+_PARSED: dict[str, ast.Module] = {}
+
+
+def _parse(source: str) -> ast.Module:
+    tree = _PARSED.get(source)
+    if tree is None:
+        tree = _PARSED[source] = ast.parse(source)
+        if len(_PARSED) > 256:
+            _PARSED.pop(next(iter(_PARSED)))
+    return tree

@@ -1,0 +1,40 @@
+"""generate: the model writes the code when the task has none (the NL-to-code template)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.nodes import NodeDeps
+from agent.parsing import ParseError, extract_code_block
+from agent.prompts import nl2code_prompt
+from agent.state import Candidate, RunConfig
+from agent.tasks import Task
+
+
+def generate(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
+    task, config = Task(**state["task"]), RunConfig(**state["config"])
+    if deps.model is None:
+        return {"status": "error", "stop_reason": "the task has no code and no model was given to write it"}
+    from agent.models import GenerationRequest
+
+    request = GenerationRequest(prompt=nl2code_prompt(task.problem), params=sampling(config))
+    [result] = deps.model.complete([request])
+    file = task.editable[0]
+    candidates = []
+    for index, completion in enumerate(result.completions):
+        code = extract_code_block(completion.text, finish_reason=completion.finish_reason)
+        if not isinstance(code, ParseError):
+            candidates.append(Candidate(files={file: code + "\n"}, origin=f"generated sample {index}"))
+    update: dict[str, Any] = {"candidates": [c.model_dump() for c in candidates],
+                              "tokens_used": result.usage.prompt_tokens + result.usage.completion_tokens}
+    if not candidates:
+        update |= {"status": "error", "stop_reason": "the model wrote no code that could be parsed"}
+    return update
+
+
+def sampling(config: RunConfig) -> Any:
+    from agent.models import SamplingParams
+
+    return SamplingParams(n=config.samples, temperature=config.temperature, top_p=config.top_p,
+                          max_tokens=config.max_new_tokens)

@@ -1,0 +1,36 @@
+"""reason: the model simulates the failing execution, finds the root cause and writes refined code.
+
+SemCoder answers in one completion (monologue, then [Refined]); the rationale is kept in the state
+and the patch node parses the code out of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.feedback import refine_prompt
+from agent.localize import function_source
+from agent.nodes import NodeDeps
+from agent.nodes.generate import sampling
+from agent.state import Attempt, Focus, RunConfig
+from agent.tasks import Task
+
+
+def shown_code(source: str, function: str | None) -> str:
+    """A whole file for function-level tasks; in a project, only the function under repair."""
+    return function_source(source, function) if function else source
+
+
+def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
+    from agent.models import GenerationRequest
+
+    task, config = Task(**state["task"]), RunConfig(**state["config"])
+    best, focus = Attempt(**state["best"]), Focus(**state["focus"])
+    assert deps.model is not None, "routing sends runs without a model past reason"
+    prompt = refine_prompt(task, shown_code(best.files[focus.file], None if focus.whole_file else focus.function), focus, config.feedback)
+    [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config))])
+    texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]
+    return {"completions": texts, "tokens_used": result.usage.prompt_tokens + result.usage.completion_tokens,
+            "history": [{"node": "reason", "samples": len(texts),
+                         "finish": [c.finish_reason for c in result.completions]}]}

@@ -1,0 +1,108 @@
+"""The graph's state: the run's full input (task and config) plus everything the loop has learned.
+
+Values are plain JSON-able data (pydantic models are dumped at node boundaries) so that any
+checkpointer (SQLite, Postgres) can store and reload a run without a type allowlist. Counters and
+the node history use reducers: a node returns increments, never totals.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field
+
+from agent.tasks import TestReport
+
+Patcher = Literal["model", "mutation", "both"]
+FeedbackMode = Literal["semcoder", "trace", "blocks"]
+Outcome = Literal["running", "fixed", "not_fixed", "error"]
+
+
+class RunConfig(BaseModel):
+    """How one repair run behaves. Everything a resumed run needs to rebuild its model and sandbox."""
+
+    model: str = Field("none", description="'none' or a model spec BACKEND:NAME, e.g. openai:semcoder_s_1030, "
+                       "transformers:/path/to/checkpoint (other settings from SEMCODER_* variables).")
+    patcher: Patcher = Field("mutation", description="Where patches come from: the model, the mutation engine, or both.")
+    feedback: FeedbackMode = Field("semcoder", description="What the model sees of the failure: the paper's failed "
+                                   "test only, the real trace of it, or LDB-style block states.")
+    max_iterations: int = Field(8, ge=0, description="Patch steps (each tests a batch of candidates).")
+    max_tokens: int = Field(200_000, ge=0, description="Model tokens (prompt + completion) over the whole run.")
+    max_time_s: float = Field(600.0, gt=0, description="Wall time of the run, summed over its nodes.")
+    samples: int = Field(4, ge=1, description="Completions sampled per model step (n), each a candidate patch.")
+    mutants_per_step: int = Field(12, ge=1, description="Mutants tested per mutation step.")
+    temperature: float = Field(0.6, ge=0, description="Model sampling temperature (the paper: 0.6 HumanEval, 0.8 MBPP).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Model nucleus sampling mass.")
+    max_new_tokens: int = Field(512, ge=1, description="Most tokens per completion.")
+    test_timeout_s: float = Field(5.0, gt=0, description="Per-test time limit in the sandbox (catches infinite loops).")
+    workers: int | None = Field(None, ge=1, description="Sandbox processes run in parallel (None: CPU count).")
+
+    @property
+    def uses_model(self) -> bool:
+        return self.model != "none" and self.patcher in ("model", "both")
+
+    @property
+    def uses_mutation(self) -> bool:
+        return self.patcher in ("mutation", "both") or self.model == "none"
+
+
+class Attempt(BaseModel):
+    """A version of the editable files and how it fared on the tests."""
+
+    files: dict[str, str] = Field(description="Editable path -> text (the whole workspace is task.files + these).")
+    origin: str = Field(description="'original', 'generated', 'model' or the mutation applied.")
+    iteration: int = 0
+    report: TestReport = Field(default_factory=TestReport)
+    regressions: int = Field(0, description="Tests the original passed that this attempt fails.")
+
+    @property
+    def passed(self) -> int:
+        return self.report.passed
+
+    @property
+    def total(self) -> int:
+        return self.report.total
+
+    def rank(self) -> tuple[int, int]:
+        return (self.passed, -self.regressions)
+
+
+class Candidate(BaseModel):
+    """A patch waiting to be tested."""
+
+    files: dict[str, str]
+    origin: str
+
+
+class Focus(BaseModel):
+    """The failing test the next patch targets, and what the model is shown about it."""
+
+    test_id: str
+    file: str = Field(description="The editable file the patch goes into.")
+    function: str | None = None
+    whole_file: bool = Field(False, description="Show and replace the whole file (function-level tasks).")
+    test_block: str = Field("", description="The Failed Test block of the refine prompt.")
+    trace: str = Field("", description="The real execution of the failed test, rendered for the feedback mode.")
+    call: str | None = Field(None, description="The failing call, e.g. f(1, 2), where it could be derived.")
+    expected: str | None = None
+
+
+class RepairState(TypedDict, total=False):
+    run_id: str
+    task: dict[str, Any]
+    config: dict[str, Any]
+    iteration: int
+    best: dict[str, Any] | None
+    baseline_passing: list[str]
+    candidates: list[dict[str, Any]]
+    focus: dict[str, Any] | None
+    suspects: list[dict[str, Any]]
+    completions: list[dict[str, str]]
+    status: Outcome
+    stop_reason: str
+    tried: Annotated[list[str], operator.add]
+    tokens_used: Annotated[int, operator.add]
+    elapsed_s: Annotated[float, operator.add]
+    executions: Annotated[int, operator.add]
+    history: Annotated[list[dict[str, Any]], operator.add]

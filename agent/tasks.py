@@ -1,0 +1,219 @@
+"""What to repair and how to test it: a workspace of files, the editable ones, and pytest in the sandbox.
+
+Both task kinds reduce to the same thing. A function-level task is a two-file workspace (the target
+and a pytest file importing it by its stem); a project-level task is a snapshot of a directory. The
+original files are never touched: every test run happens in a fresh sandbox working dir.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Sequence
+from importlib.resources import files as package_files
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+import sandbox
+from sandbox import ExecRequest, ExecResult, Limits
+
+_MARKER = "@@SEMCODER-TEST-RESULT@@"
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules", ".tox", ".nox",
+              ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
+MAX_PROJECT_BYTES = 8_000_000
+
+
+class TaskError(ValueError):
+    """The input cannot be repaired as given (missing file, target does not parse, ...)."""
+
+
+class Task(BaseModel):
+    """One repair job, complete enough to resume it with nothing else."""
+
+    kind: Literal["function", "project"]
+    files: dict[str, str] = Field(description="The workspace: relative path -> text (the original snapshot).")
+    editable: list[str] = Field(description="Files a patch may change (never test files).")
+    test_paths: list[str] = Field(default_factory=list, description="Arguments to pytest; empty: its discovery.")
+    root: str | None = Field(None, description="The project directory a diff applies to (--apply).")
+    problem: str = Field("", description="Natural-language description of what the code should do.")
+    entry_point: str | None = Field(None, description="Function-level: the function under repair.")
+
+
+class TestOutcome(BaseModel):
+    __test__ = False  # not a pytest test class
+    id: str
+    outcome: Literal["passed", "failed", "error", "skipped"]
+    message: str = ""
+    test_file: str = ""
+    test_line: int | None = Field(None, description="The line of the test file where the test failed.")
+    error_type: str = ""
+
+
+class TestReport(BaseModel):
+    """The outcome of one pytest run over a workspace; infrastructure trouble is in `problem`."""
+
+    __test__ = False
+
+    outcomes: list[TestOutcome] = Field(default_factory=list)
+    coverage: dict[str, list[tuple[str, int]]] = Field(default_factory=dict, description="test id -> lines run.")
+    problem: str = Field("", description="Why the tests could not run at all (collection error, crash, timeout).")
+    duration_s: float = 0.0
+
+    @property
+    def passed(self) -> int:
+        return sum(o.outcome == "passed" for o in self.outcomes)
+
+    @property
+    def total(self) -> int:
+        return sum(o.outcome != "skipped" for o in self.outcomes)
+
+    @property
+    def failing(self) -> list[TestOutcome]:
+        return [o for o in self.outcomes if o.outcome in ("failed", "error")]
+
+    def passing_ids(self) -> set[str]:
+        return {o.id for o in self.outcomes if o.outcome == "passed"}
+
+
+def function_task(target: Path, tests: Path, problem: str = "") -> Task:
+    """A target file and a pytest file that imports it by its stem."""
+    for path in (target, tests):
+        if not path.is_file():
+            raise TaskError(f"no such file: {path}")
+    if target.name == tests.name:
+        raise TaskError("the target and the tests must be different files")
+    files = {target.name: _read_text(target), tests.name: _read_text(tests)}
+    _check_parses(target.name, files[target.name])
+    _check_parses(tests.name, files[tests.name])
+    entry = _single_function(files[target.name])
+    return Task(kind="function", files=files, editable=[target.name], test_paths=[tests.name],
+                root=str(target.parent.resolve()),
+                problem=problem or _docstring(files[target.name], entry), entry_point=entry)
+
+
+def project_task(root: Path) -> Task:
+    """A snapshot of a project directory; the editable files are its Python files that are not tests."""
+    if not root.is_dir():
+        raise TaskError(f"no such directory: {root}")
+    files = _snapshot(root.resolve())
+    python = [p for p in files if p.endswith(".py")]
+    tests = [p for p in python if is_test_file(p)]
+    if not tests:
+        raise TaskError(f"no test files (test_*.py or *_test.py) under {root}")
+    editable = sorted(p for p in python if not is_test_file(p) and Path(p).name != "conftest.py")
+    if not editable:
+        raise TaskError(f"no Python files to repair under {root} (only tests)")
+    for path in editable:
+        _check_parses(path, files[path])
+    return Task(kind="project", files=files, editable=editable, root=str(root.resolve()))
+
+
+def is_test_file(path: str) -> bool:
+    name = Path(path).name
+    parts = Path(path).parts[:-1]
+    return name.startswith("test_") or name.endswith("_test.py") or "tests" in parts or "test" in parts
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    files: dict[str, str] = {}
+    total = 0
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part in _SKIP_DIRS or part.endswith(".egg-info") for part in relative.parts) or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary data stays out of the workspace; tests needing it will show as failing
+        total += len(text)
+        if total > MAX_PROJECT_BYTES:
+            raise TaskError(f"{root} holds more than {MAX_PROJECT_BYTES} bytes of text; point at a smaller project")
+        files[relative.as_posix()] = text
+    return files
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"{path} is not UTF-8 text") from exc
+
+
+def _check_parses(name: str, source: str) -> None:
+    try:
+        ast.parse(source, filename=name)
+    except SyntaxError as exc:
+        raise TaskError(f"{name} does not parse: line {exc.lineno}: {exc.msg}") from exc
+
+
+def _single_function(source: str) -> str | None:
+    names = [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    return names[-1] if names else None
+
+
+def _docstring(source: str, function: str | None) -> str:
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function:
+            return ast.get_docstring(node) or ""
+    return ""
+
+
+class TestRunner:
+    """Runs pytest over workspaces in the sandbox, several at once, and parses the per-test results."""
+
+    __test__ = False
+
+    def __init__(self, pool: sandbox.Pool, *, test_timeout_s: float = 5.0, run_timeout_s: float = 120.0) -> None:
+        self._pool = pool
+        self._test_timeout_s = test_timeout_s
+        self._limits = Limits(wall_time_s=run_timeout_s, cpu_time_s=run_timeout_s)
+        self._driver = package_files("agent").joinpath("_pytest_driver.py").read_text(encoding="utf-8")
+
+    def run(self, task: Task, workspaces: Sequence[dict[str, str]]) -> list[TestReport]:
+        config = json.dumps({"paths": task.test_paths, "test_timeout_s": self._test_timeout_s})
+        requests = [ExecRequest(code=self._driver, files=dict(files), argv=[config], limits=self._limits)
+                    for files in workspaces]
+        return [parse_report(result, set(task.editable)) for result in self._pool.map(requests)]
+
+
+def parse_report(result: ExecResult, editable: set[str]) -> TestReport:
+    """Reads the driver's JSON; anything else (crash, timeout, collection errors) becomes `problem`."""
+    head, marker, tail = result.stdout.rpartition(_MARKER)
+    if not marker:
+        reason = f"the test run ended with status {result.status.value} (exit code {result.exit_code})"
+        return TestReport(problem=f"{reason}:\n{(result.stderr or head)[-3000:]}", duration_s=result.duration_s)
+    data = json.loads(tail)
+    coverage = {test: [(f, line) for f, line in lines if f in editable] for test, lines in data["coverage"].items()}
+    problem = ""
+    if data["collect_errors"]:
+        problem = "pytest could not collect the tests:\n" + "\n".join(
+            f"{e['id']}: {e['message']}" for e in data["collect_errors"])[-3000:]
+    elif not data["tests"]:
+        problem = f"pytest found no tests (exit code {data['exit_code']})"
+    return TestReport(outcomes=[TestOutcome(**t) for t in data["tests"]], coverage=coverage, problem=problem,
+                      duration_s=result.duration_s)
+
+
+ENVIRONMENT_ERRORS = ("ModuleNotFoundError", "ImportError", "FileNotFoundError", "PermissionError")
+
+
+def environment_problem(report: TestReport, editable: set[str]) -> str:
+    """A reason the tests fail for reasons no patch to the code can fix, or ''."""
+    if report.problem:
+        return report.problem
+    failing = report.failing
+    if failing and all(o.error_type in ENVIRONMENT_ERRORS for o in failing):
+        missing = _missing_module(failing[0].message)
+        if missing is not None and not any(Path(p).stem == missing.split(".")[0] for p in editable):
+            return f"every failing test fails to import {missing!r}, which is not part of the code under repair:\n" \
+                   f"{failing[0].message[-1500:]}"
+    return ""
+
+
+def _missing_module(message: str) -> str | None:
+    marker = "No module named "
+    if marker not in message:
+        return None
+    return message.split(marker, 1)[1].split()[0].strip("'\"")

@@ -1,0 +1,123 @@
+"""Expected outputs of HumanEval+/MBPP+: the canonical solution run in the sandbox, cached on disk.
+
+The cache key covers the harness source and every task's canonical program and inputs, so an edit
+to either recomputes; files are written to a temp name and renamed, so a crash leaves no half file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from evals._compare import MBPP_OUTPUT_NOT_NONE, special_oracle
+from evals._config import EvalConfig
+from evals._jobs import HARNESS_SOURCE, HarnessJob, JobRunner, run_all
+from evals._progress import Progress
+from evals.loaders import DatasetError, DiffTask
+from sandbox._models import ExecResult, Limits
+
+
+class Expected(BaseModel):
+    """The canonical outputs of one task, in input order: digests always, encoded values where kept."""
+
+    digests: list[str] = Field(description="Unkeyed digests of the encoded outputs: a sample's must match.")
+    stop_digests: list[str] = Field(description="Keyed digests the harness uses to stop at a first mismatch.")
+    values: list[str | None] = Field(description="Encoded outputs; None for large ones compared by digest only.")
+    times: list[float] = Field(description="Seconds the canonical solution took per input.")
+
+
+def _stable_text(value: object) -> object:
+    if isinstance(value, set | frozenset):
+        return sorted(map(repr, value))
+    return repr(value)
+
+
+def _cache_key(dataset: str, tasks: list[DiffTask]) -> str:
+    digest = hashlib.sha256(HARNESS_SOURCE.encode())
+    digest.update(dataset.encode())
+    for task in tasks:
+        record = [task.task_id, task.program(task.canonical_solution), task.atol, task.inputs]
+        digest.update(json.dumps(record, default=_stable_text).encode())
+    return digest.hexdigest()[:24]
+
+
+def _groundtruth_job(dataset: str, task: DiffTask, config: EvalConfig) -> HarnessJob:
+    inputs = task.inputs
+    limit = config.groundtruth_input_limit_s
+    job = {
+        "mode": "diff", "solution": task.program(task.canonical_solution), "entry_point": task.entry_point,
+        "inputs": inputs, "time_limits": [limit] * len(inputs), "load_time_limit": limit,
+        "output_not_none": output_not_none(dataset, task), "report_stop_digests": True,
+        "send": "all" if needs_all_values(dataset, task) else "small",
+    }
+    wall = min(limit * max(len(inputs), 1), 900.0)
+    limits = Limits(wall_time_s=wall, cpu_time_s=wall, memory_mb=config.memory_mb, output_bytes=512 * 2**20)
+    return HarnessJob(job, limits)
+
+
+def needs_all_values(dataset: str, task: DiffTask) -> bool:
+    """Tolerances and special oracles compare values, so those tasks keep every expected value."""
+    return task.atol != 0 or special_oracle(dataset, task.entry_point) is not None
+
+
+def output_not_none(dataset: str, task: DiffTask) -> bool:
+    return dataset == "mbpp" and task.entry_point in MBPP_OUTPUT_NOT_NONE
+
+
+def _expected_from(task: DiffTask, job: HarnessJob, result: ExecResult) -> Expected:
+    records = job.records(result)
+    outputs = [r for r in records if "i" in r]
+    failed = next((r for r in records if r.get("s", "ok") != "ok"), None)
+    if failed is not None or len(outputs) != len(task.inputs):
+        detail = failed or {"run": result.status.value, "stderr": result.stderr[-300:]}
+        raise DatasetError(
+            f"{task.task_id}: the canonical solution did not produce all {len(task.inputs)} outputs "
+            f"(got {len(outputs)}; {detail}); cannot compute expected outputs"
+        )
+    return Expected(digests=[r["h"] for r in outputs], stop_digests=[r["k"] for r in outputs],
+                    values=[r.get("v") for r in outputs], times=[r["t"] for r in outputs])
+
+
+def _read_cache(path: Path) -> dict[str, Expected] | None:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            raw = json.load(handle)
+        return {task_id: Expected(**value) for task_id, value in raw.items()}
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _write_cache(path: Path, expected: dict[str, Expected]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as handle:
+            json.dump({k: v.model_dump() for k, v in expected.items()}, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def expected_outputs(
+    dataset: str, tasks: list[DiffTask], runner: JobRunner, config: EvalConfig,
+    show_progress: bool = True,
+) -> dict[str, Expected]:
+    """Expected outputs per task_id (dataset: 'humaneval' or 'mbpp', for EvalPlus's special cases)."""
+    path = config.cache_dir / f"expected-{dataset}-{_cache_key(dataset, tasks)}.json.gz"
+    cached = _read_cache(path)
+    if cached is not None and all(t.task_id in cached for t in tasks):
+        return cached
+    jobs = [_groundtruth_job(dataset, task, config) for task in tasks]
+    progress = Progress(f"expected outputs ({dataset})", len(jobs), enabled=show_progress)
+    results = run_all(runner, jobs, progress)
+    expected = {task.task_id: _expected_from(task, job, result)
+                for task, job, result in zip(tasks, jobs, results, strict=True)}
+    _write_cache(path, expected)
+    return expected

@@ -1,0 +1,45 @@
+"""`semcoder eval BENCH --samples FILE`: score samples in the sandbox and print the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from evals._config import EvalConfig
+from evals.loaders import BENCHMARKS, DatasetError
+from evals.scoring import score_file
+
+
+def _summary(report) -> str:
+    pass5 = "n/a" if report.pass_at_5 is None else f"{100 * report.pass_at_5:.2f}"
+    n = sum(score.n for score in report.per_task.values())
+    return (f"{report.benchmark}: {report.n_tasks} tasks, {n} samples, "
+            f"pass@1 {100 * report.pass_at_1:.2f}, pass@5 {pass5}")
+
+
+@click.command("eval")
+@click.argument("benchmark", type=click.Choice(BENCHMARKS))
+@click.option("--samples", "samples_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSONL of {"task_id", "completion"|"solution"}; for CRUXEval the generations JSON '
+                   '{"sample_0": [str, ...]}.')
+@click.option("--data", default=None,
+              help="Benchmark data: a local file, or a Hugging Face Hub dataset name; default: the copy shipped "
+                   "in evals/data.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary line.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Sandbox workers (default: one per CPU).")
+@click.option("--memory-mb", type=click.IntRange(min=64), default=EvalConfig().memory_mb, show_default=True,
+              help="Memory limit per sandbox job.")
+@click.option("--partial", is_flag=True, help="Score only the tasks that have samples (default: all must).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def eval_command(benchmark: str, samples_path: Path, data: str | None, as_json: bool, workers: int | None,
+                 memory_mb: int, partial: bool, quiet: bool) -> None:
+    """Score SAMPLES on BENCHMARK in the sandbox (progress on stderr, result on stdout)."""
+    config = EvalConfig(workers=workers, memory_mb=memory_mb)
+    try:
+        report = score_file(benchmark, samples_path, data=data, config=config, partial=partial,
+                            show_progress=not quiet)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(report.model_dump(mode="json", by_alias=True)) if as_json else _summary(report))

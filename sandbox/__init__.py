@@ -1,0 +1,28 @@
+"""Run untrusted Python in isolation and get the supervisor's own account of what happened.
+
+    >>> import sandbox
+    >>> sandbox.run("print('hi')").stdout
+    'hi\\n'
+
+Backends: "local" (bubblewrap namespaces, cgroups, seccomp, a dedicated uid; the default) and
+"docker". ``Pool`` keeps warm sandboxed workers for many runs. See sandbox/README.md.
+"""
+
+from sandbox._api import BACKENDS, backend_named, run
+from sandbox._backend import Backend
+from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
+from sandbox._pool import Pool
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "ExecRequest",
+    "ExecResult",
+    "Isolation",
+    "Limits",
+    "Pool",
+    "SandboxError",
+    "Status",
+    "backend_named",
+    "run",
+]

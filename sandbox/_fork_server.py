@@ -1,0 +1,543 @@
+"""The fork server that runs INSIDE the sandbox, started as ``python -I -S _fork_server.py CONFIG``.
+
+Stdlib only and never imported by the package: the supervisor starts it under bubblewrap and
+speaks a length-prefixed marshal protocol over its stdin/stdout. It keeps two children forked
+ahead of their jobs (each waiting in its own job cgroup, warmed up, still root); a job goes to the
+older one, which drops to the dedicated uid, sets the job's rlimits and runs the program as
+``__main__`` in a fresh private working dir. The server keeps the evidence (wait status, CPU,
+which limit fired, OOM kills) and sends it back; the supervisor turns evidence into a status.
+"""
+
+import _signal as signal  # the `signal` module would import enum, which costs milliseconds
+import marshal
+import os
+import resource
+import select
+import struct
+import sys
+import time
+
+_HEADER = struct.Struct("!I")
+_READ_CHUNK = 65536
+_SETUP_FAILED = 125
+_KILL_GRACE_S = 5.0
+
+
+def _write_msg(fd, obj):
+    data = marshal.dumps(obj)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd, size):
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_msg(fd):
+    header = _read_exact(fd, _HEADER.size)
+    if header is None:
+        return None
+    body = _read_exact(fd, _HEADER.unpack(header)[0])
+    return None if body is None else marshal.loads(body)
+
+
+# ---------------------------------------------------------------- cgroups (v1), written as root
+
+
+def _cg_write(directory, name, value):
+    with open(os.path.join(directory, name), "w") as handle:
+        handle.write(str(value))
+
+
+def _cg_read(directory, name):
+    with open(os.path.join(directory, name)) as handle:
+        return handle.read()
+
+
+def _cgroup_dir(config, key, slot):
+    """Two job cgroups per controller, used in turn: the next child waits in one while a job runs."""
+    return config[key] and f"{config[key]}/job{slot}"
+
+
+def _oom_kills(config, slot):
+    if not config["cg_memory"]:
+        return 0
+    for line in _cg_read(_cgroup_dir(config, "cg_memory", slot), "memory.oom_control").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def _set_memory_limit(directory, limit):
+    # memsw (memory+swap) must never be below memory, so the order depends on the direction.
+    has_memsw = os.path.exists(os.path.join(directory, "memory.memsw.limit_in_bytes"))
+    current = int(_cg_read(directory, "memory.limit_in_bytes"))
+    names = ["memory.limit_in_bytes"] + (["memory.memsw.limit_in_bytes"] if has_memsw else [])
+    for name in names if limit < current else reversed(names):
+        _cg_write(directory, name, limit)
+
+
+def _prepare_cgroups(config, job, slot):
+    memory_set = config.setdefault("memory_set", {})
+    if config["cg_memory"] and memory_set.get(slot) != job["memory"]:
+        _set_memory_limit(_cgroup_dir(config, "cg_memory", slot), job["memory"])
+        memory_set[slot] = job["memory"]
+    if config["cg_pids"]:
+        _cg_write(_cgroup_dir(config, "cg_pids", slot), "pids.max", job["processes"])
+
+
+def _join_cgroups(config, slot):
+    for key in ("cg_memory", "cg_pids"):
+        if config[key]:
+            _cg_write(_cgroup_dir(config, key, slot), "cgroup.procs", 0)
+
+
+# ---------------------------------------------------------------- the job child
+
+
+def _set_rlimits(config, job):
+    cpu = max(1, int(-(-job["cpu_time"] // 1)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_size"], job["file_size"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if not config["cg_memory"]:
+        resource.setrlimit(resource.RLIMIT_AS, (job["memory"], job["memory"]))
+    if not config["cg_pids"] and config["uid"] >= 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (job["processes"], job["processes"]))
+
+
+def _drop_privileges(config):
+    uid = config["uid"]
+    if uid < 0:
+        os.setpgid(0, 0)
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def _write_files(workdir, files):
+    for name, content in files.items():
+        path = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content)
+
+
+def _fresh_stdio():
+    import io
+
+    def text(fd, mode, errors):
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, line_buffering=False)
+
+    stdin = text(0, "r", "surrogateescape")
+    stdout = text(1, "w", "surrogateescape")
+    stderr = text(2, "w", "backslashreplace")
+    stderr.reconfigure(line_buffering=True)
+    _keep_alive.extend([sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__])
+    sys.stdin = sys.__stdin__ = stdin
+    sys.stdout = sys.__stdout__ = stdout
+    sys.stderr = sys.__stderr__ = stderr
+
+
+_keep_alive = []
+
+
+def _exit_code_of(exc):
+    # CPython's handle_system_exit: None -> 0, int -> itself, anything else is printed -> 1.
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    try:  # noqa: SIM105 - contextlib would cost milliseconds of start-up here
+        print(code, file=sys.stderr)
+    except Exception:
+        pass
+    return 1
+
+
+def _run_program(code, path, argv):
+    import builtins
+
+    main = type(sys)("__main__")
+    main.__file__ = path
+    main.__builtins__ = builtins
+    main.__cached__ = None
+    sys.modules["__main__"] = main
+    sys.argv = [path, *argv]
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        exec(compile(code, path, "exec"), main.__dict__)
+    except SystemExit as exc:
+        return _exit_code_of(exc)
+    except BaseException:
+        kind, value, traceback = sys.exc_info()
+        traceback = traceback.tb_next if traceback else None  # hide this frame, as `python file.py` would
+        sys.excepthook(kind, value.with_traceback(traceback), traceback)
+        return 1
+    return 0
+
+
+def _finalize(exit_code):
+    """What interpreter shutdown would do: join threads, run atexit, flush (120 if flushing fails)."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    try:
+        if threading is not None:
+            threading._shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            exit_code = exit_code or 120
+    return exit_code
+
+
+_WARM_UP = "def _f(xs):\n    return sorted({x: str(x) for x in xs}.items())\n_f(range(50))\n"
+
+
+def _warm_up():
+    """Touch what every program touches, so copy-on-write faults happen before the clock starts."""
+    exec(compile(_WARM_UP, "<warm-up>", "exec"), {"__builtins__": __builtins__})
+    _fresh_stdio()
+
+
+def _read_job(job_fd):
+    size = os.fstat(job_fd).st_size
+    return marshal.loads(os.pread(job_fd, size, 0))
+
+
+def _stdin_memfd(data):
+    fd = os.memfd_create("stdin")
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _prepare_child(config, fds, slot):
+    """Before the job exists: join its job cgroups, take the pipes, warm up. Still root, so that a
+    running job (the dedicated uid) cannot signal the child that will run the next one."""
+    _join_cgroups(config, slot)
+    os.dup2(fds["stdout"], 1)
+    os.dup2(fds["stderr"], 2)
+    keep = sorted({fds["go"], fds["job"], fds["ready"]})
+    low = 3
+    for fd in keep:
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
+    for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+    _warm_up()
+
+
+def _start_job(config, fds):
+    """After the go byte: the job's rlimits, environment, files and stdin."""
+    job = _read_job(fds["job"])
+    os.close(fds["job"])
+    _drop_privileges(config)
+    _set_rlimits(config, job)
+    os.dup2(_stdin_memfd(job["stdin"]), 0)
+    os.environ.clear()
+    os.environ.update(job["env"], HOME=job["workdir"], TMPDIR=job["workdir"])
+    os.chdir(job["workdir"])
+    _write_files(job["workdir"], job["files"])
+    _write_files(job["workdir"], {job["program"]: job["code"].encode("utf-8", "surrogatepass")})
+    os.write(fds["ready"], b"1")
+    os.close(fds["ready"])
+    return job
+
+
+def _child(config, fds, slot):
+    """Runs in the pre-forked child; never returns."""
+    try:
+        _prepare_child(config, fds, slot)
+    except BaseException as exc:
+        _setup_failed(exc)
+    if os.read(fds["go"], 1) != b"1":
+        os._exit(0)  # the server is shutting down
+    os.close(fds["go"])
+    try:
+        job = _start_job(config, fds)
+    except BaseException as exc:
+        _setup_failed(exc)
+    exit_code = 1
+    try:
+        path = os.path.join(job["workdir"], job["program"])
+        exit_code = _finalize(_run_program(job["code"], path, job["argv"]))
+    finally:
+        os._exit(exit_code)
+
+
+def _setup_failed(exc):
+    try:
+        os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+    finally:
+        os._exit(_SETUP_FAILED)
+
+
+# ---------------------------------------------------------------- supervising one job
+
+
+def _collect(pidfd, streams, deadline, cap):
+    """Reads stdout/stderr until the child exits, the wall deadline passes or output exceeds cap."""
+    poller = select.poll()
+    for fd in (*streams, pidfd):
+        poller.register(fd, select.POLLIN)
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        for fd, _ in poller.poll(remaining * 1000):
+            if fd == pidfd:
+                return None
+            chunk = os.read(fd, _READ_CHUNK)
+            if not chunk:
+                poller.unregister(fd)
+                streams[fd][1] = True
+                continue
+            streams[fd][0].extend(chunk)
+            if len(streams[fd][0]) > cap:
+                return "output_limit"
+
+
+def _drain(streams, cap, deadline):
+    """Once every job process is dead the write ends are closed: read what is left, up to EOF."""
+    poller = select.poll()
+    pending = {fd for fd, (_, eof) in streams.items() if not eof}
+    for fd in pending:
+        poller.register(fd, select.POLLIN)
+    while pending and time.monotonic() < deadline:
+        for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            chunk = os.read(fd, _READ_CHUNK)
+            if not chunk:
+                poller.unregister(fd)
+                pending.discard(fd)
+            elif len(streams[fd][0]) <= cap:
+                streams[fd][0].extend(chunk)
+    return any(len(buffer) > cap for buffer, _ in streams.values())
+
+
+def _others_in_namespace(spared):
+    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if pid != 1 and pid not in spared]
+
+
+def _kill_tree(config, pid, spared):
+    """Kills every process the job left behind (daemons included), sparing the waiting children."""
+    if config["uid"] < 0:
+        _signal_quietly(-pid)  # no dedicated uid: the job's process group is all we can name
+    elif os.getpid() == 1:
+        for other in _others_in_namespace(spared):
+            _signal_quietly(other)
+    elif config["uid"] >= 0:
+        killer = os.fork()
+        if killer == 0:
+            try:
+                os.setresuid(config["uid"], config["uid"], config["uid"])
+                os.kill(-1, signal.SIGKILL)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(killer, 0)
+
+
+def _signal_quietly(pid, number=signal.SIGKILL):
+    try:  # noqa: SIM105 - no contextlib in the fork server (start-up time)
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def _reap_zombies():
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _reap_leftovers(config, job_pid, spared):
+    """Reaps orphans; as PID 1 also waits until nothing but the server and the spared are left."""
+    deadline = time.monotonic() + _KILL_GRACE_S
+    while time.monotonic() < deadline:
+        _reap_zombies()
+        if os.getpid() != 1 or not _others_in_namespace(spared):
+            return True
+        _kill_tree(config, job_pid, spared)
+        time.sleep(0.001)
+    return False
+
+
+def _wipe(directory):
+    """Empties directory (shutil would import re and enum: too slow for a cold start)."""
+    for entry in os.scandir(directory):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                _wipe(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _make_workdir(config):
+    workdir = os.path.join(config["scratch"], "work")
+    os.mkdir(workdir, 0o700)
+    if config["uid"] >= 0:
+        os.chown(workdir, config["uid"], config["uid"])
+    return workdir
+
+
+class _Forked:
+    """A child forked ahead of its job, waiting on its go pipe, with the server's ends of its pipes."""
+
+    def __init__(self, config, slot):
+        self.slot = slot
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        self.ready_r, ready_w = os.pipe()
+        go_r, self.go_w = os.pipe()
+        self.job_fd = os.memfd_create("job")
+        child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd}
+        self.pid = os.fork()
+        if self.pid == 0:
+            _child(config, child_fds, slot)
+        for fd in (stdout_w, stderr_w, ready_w, go_r):
+            os.close(fd)
+        self.pidfd = os.pidfd_open(self.pid)
+        self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
+
+    def alive(self):
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def go(self, config, job):
+        """Hands the job over and starts it; returns the start time."""
+        job["workdir"] = _make_workdir(config)
+        os.write(self.job_fd, marshal.dumps(job))
+        os.close(self.job_fd)
+        self.job_fd = None
+        started = time.monotonic()
+        try:  # noqa: SIM105 - no contextlib in the fork server (start-up time)
+            os.write(self.go_w, b"1")
+        except BrokenPipeError:
+            pass  # it died preparing; its stderr says why and setup_ok will be False
+        return started
+
+    def output(self, fd):
+        return bytes(self.streams[fd][0])
+
+    def close(self):
+        for fd in (self.go_w, self.pidfd, self.ready_r, *self.streams, self.job_fd):
+            if fd is not None:
+                os.close(fd)
+
+
+def run_job(config, job, child, spared):
+    _prepare_cgroups(config, job, child.slot)
+    oom_before = _oom_kills(config, child.slot)
+    started = child.go(config, job)
+    fired = _collect(child.pidfd, child.streams, started + job["wall_time"], job["output"])
+    if fired:
+        _kill_tree(config, child.pid, spared)
+    _, wait_status, usage = os.wait4(child.pid, 0)
+    duration = time.monotonic() - started
+    _kill_tree(config, child.pid, spared)
+    clean = _reap_leftovers(config, child.pid, spared)
+    if _drain(child.streams, job["output"], time.monotonic() + _KILL_GRACE_S) and fired is None:
+        fired = "output_limit"
+    setup_ok = os.read(child.ready_r, 1) == b"1"
+    stdout_r, stderr_r = child.streams
+    child.close()
+    _wipe(config["scratch"])
+    return {
+        "setup_ok": setup_ok,
+        "fired": fired,
+        "exit_code": os.waitstatus_to_exitcode(wait_status),
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "max_rss_kb": usage.ru_maxrss,
+        "oom_kills": _oom_kills(config, child.slot) - oom_before,
+        "duration_s": duration,
+        "stdout": child.output(stdout_r),
+        "stderr": child.output(stderr_r),
+        "clean": clean,
+    }
+
+
+# ---------------------------------------------------------------- start-up (fallback-only helpers)
+
+
+def _libc_prctl(*args):
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(*[ctypes.c_ulong(a) if isinstance(a, int) else a for a in args]) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl{args[:1]} failed")
+
+
+def _install_seccomp(program):
+    """Without bubblewrap: no_new_privs plus the same filter bubblewrap would load."""
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_char_p))
+
+    _libc_prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    fprog = SockFprog(len(program) // 8, program)
+    _libc_prctl(22, 2, ctypes.addressof(fprog), 0, 0)  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+
+def _start(config):
+    if config["subreaper"]:
+        _libc_prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come back to us to reap
+    if config["seccomp"]:
+        _install_seccomp(config["seccomp"])
+    import _sitebuiltins  # exit()/quit(), which programs call and `-S` leaves out
+    import builtins
+
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+
+
+def main():
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    config = marshal.loads(bytes.fromhex(sys.argv[1]))
+    _start(config)
+    # Two children wait in turn, so one warms up while the other runs a job.
+    waiting = [_Forked(config, 0), _Forked(config, 1)]
+    _write_msg(proto_out, {"ready": True})
+    while (job := _read_msg(proto_in)) is not None:
+        child = waiting.pop(0)
+        if not child.alive():
+            child.close()
+            child = _Forked(config, child.slot)
+        result = run_job(config, job, child, {spare.pid for spare in waiting})
+        _write_msg(proto_out, result)
+        if not result["clean"]:
+            return  # something survived the kill: let the supervisor replace this worker
+        waiting.append(_Forked(config, child.slot))
+    for child in waiting:
+        os.close(child.go_w)  # EOF on its go pipe: the waiting child exits
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Warm pools: many executions in parallel, each still in a fresh process with its own limits."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sandbox._api import backend_named
+from sandbox._backend import Backend
+from sandbox._local import LocalBackend
+from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
+from sandbox._worker import LocalWorker, WorkerDied
+
+_STOP = object()
+
+
+class _LocalSlot(threading.Thread):
+    """Owns one warm worker for its whole life.
+
+    Workers are started from this long-lived thread on purpose: bwrap's --die-with-parent fires
+    when the *thread* that spawned it exits.
+    """
+
+    def __init__(self, backend: LocalBackend, jobs: queue.SimpleQueue, workdir_mb: int) -> None:
+        super().__init__(name="sandbox-slot", daemon=True)
+        self._backend = backend
+        self._jobs = jobs
+        self._workdir_mb = workdir_mb
+        self._worker: LocalWorker | None = None
+        self.started_ok: Future[None] = Future()
+
+    def run(self) -> None:
+        try:
+            self._worker = self._fresh_worker(self._workdir_mb)
+        except BaseException as exc:
+            self.started_ok.set_exception(exc)
+            return
+        self.started_ok.set_result(None)
+        while (item := self._jobs.get()) is not _STOP:
+            request, future = item
+            if future.set_running_or_notify_cancel():
+                self._serve(request, future)
+        if self._worker:
+            self._worker.close()
+
+    def _serve(self, request: ExecRequest, future: Future[ExecResult]) -> None:
+        try:
+            future.set_result(self._execute(request))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    def _fresh_worker(self, workdir_mb: int) -> LocalWorker:
+        worker = self._backend.new_worker(workdir_mb)
+        worker.wait_ready()
+        return worker
+
+    def _usable_worker(self, request: ExecRequest) -> LocalWorker:
+        worker = self._worker
+        if worker is None or not worker.alive or worker.workdir_mb != request.limits.file_size_mb:
+            if worker is not None:
+                worker.close()
+            self._worker = None
+            self._worker = self._fresh_worker(request.limits.file_size_mb)
+        return self._worker
+
+    def _execute(self, request: ExecRequest) -> ExecResult:
+        """A worker that dies mid-job is replaced and the job retried once on a fresh one."""
+        for attempt in (1, 2):
+            worker = self._usable_worker(request)
+            try:
+                return self._backend.result(request, worker.execute(request))
+            except WorkerDied:
+                worker.close()
+                self._worker = None
+                if attempt == 2:
+                    raise
+            except SandboxError:
+                worker.close()
+                self._worker = None
+                raise
+        raise AssertionError("unreachable")
+
+
+class _LocalPool:
+    def __init__(self, workers: int, backend: LocalBackend, workdir_mb: int) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._slots = [_LocalSlot(backend, self._jobs, workdir_mb) for _ in range(workers)]
+        for slot in self._slots:
+            slot.start()
+        try:
+            for slot in self._slots:
+                slot.started_ok.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def submit(self, request: ExecRequest) -> Future[ExecResult]:
+        future: Future[ExecResult] = Future()
+        self._jobs.put((request, future))
+        return future
+
+    def close(self) -> None:
+        for _ in self._slots:
+            self._jobs.put(_STOP)
+        for slot in self._slots:
+            slot.join()
+
+
+class _ThreadedPool:
+    """For backends without warm workers of their own (Docker): parallel execute() calls."""
+
+    def __init__(self, workers: int, backend: Backend) -> None:
+        self._backend = backend
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+
+    def submit(self, request: ExecRequest) -> Future[ExecResult]:
+        return self._executor.submit(self._backend.execute, request)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._backend.close()
+
+
+class Pool:
+    """Runs many requests in parallel on warm sandboxes.
+
+    ``workers`` defaults to the CPU count. ``limits`` is used for every request that did not set
+    its own ``limits`` (and sizes the local workers' working dirs).
+    """
+
+    def __init__(self, workers: int | None = None, backend: str = "local", limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        count = workers or os.cpu_count() or 1
+        if count < 1:
+            raise ValueError("Pool(workers=...) must be at least 1")
+        chosen = backend_named(backend)
+        self.isolation = chosen.isolation
+        if isinstance(chosen, LocalBackend):
+            self._impl: _LocalPool | _ThreadedPool = _LocalPool(count, chosen, self.limits.file_size_mb)
+        else:
+            self._impl = _ThreadedPool(count, chosen)
+        self._closed = False
+        atexit.register(self.close)  # a forgotten pool still removes its cgroups and workers
+
+    def _with_limits(self, request: ExecRequest) -> ExecRequest:
+        if "limits" in request.model_fields_set:
+            return request
+        return request.model_copy(update={"limits": self.limits})
+
+    def submit(self, request: ExecRequest) -> Future[ExecResult]:
+        if self._closed:
+            raise SandboxError("this sandbox Pool is closed")
+        return self._impl.submit(self._with_limits(request))
+
+    def map(self, requests: Iterable[ExecRequest]) -> list[ExecResult]:
+        """Runs all requests; results in the order given."""
+        futures = [self.submit(request) for request in requests]
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._impl.close()
+            atexit.unregister(self.close)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,34 @@
+"""Renderings of a Trace: JSON, SemCoder's inline annotation, LDB-style blocks, a forward monologue."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from sandbox._render_blocks import render_blocks
+from sandbox._render_monologue import render_monologue
+from sandbox._render_semcoder import render_semcoder
+from sandbox._trace_model import Trace
+
+__all__ = ["FORMATS", "Format", "render", "render_blocks", "render_json", "render_monologue", "render_semcoder"]
+
+Format = Literal["json", "semcoder", "blocks", "monologue"]
+FORMATS: tuple[Format, ...] = ("json", "semcoder", "blocks", "monologue")
+
+
+def render_json(trace: Trace) -> str:
+    """The CLI's object on one line (non-ASCII escaped, so any repr survives any terminal)."""
+    return json.dumps(trace.cli_json())
+
+
+def render(trace: Trace, fmt: Format = "json", *, keep_blocks: int = 5, line_offset: int = 0) -> str:
+    """`trace` in format `fmt`; `keep_blocks` and `line_offset` apply to blocks and monologue."""
+    if fmt == "json":
+        return render_json(trace)
+    if fmt == "semcoder":
+        return render_semcoder(trace)
+    if fmt == "blocks":
+        return render_blocks(trace, keep=keep_blocks)
+    if fmt == "monologue":
+        return render_monologue(trace, line_offset=line_offset)
+    raise ValueError(f"unknown trace format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,106 @@
+"""`semcoder trace` and `semcoder trace-batch`: the tracer from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from sandbox._models import SandboxError
+from sandbox.trace_render import FORMATS, render, render_json
+from sandbox.tracer import TraceOptions, TraceRow, trace_batch, trace_call
+
+_BACKENDS = click.Choice(["local", "docker"])
+
+
+def _options(max_events: int, max_depth: int | None, timeout: float) -> TraceOptions:
+    return TraceOptions(max_events=max_events, max_depth=max_depth, call_timeout_s=timeout)
+
+
+def _common(command):
+    decorators = [
+        click.option("--max-events", type=click.IntRange(min=1), default=10_000, show_default=True,
+                     help="Keep the first N events; past it the trace is marked truncated."),
+        click.option("--max-depth", type=click.IntRange(min=1), default=None,
+                     help="Trace frames only this deep (1 = called by the expression). Default: any depth."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+                     help="Seconds one call may run (module load included)."),
+        click.option("--backend", type=_BACKENDS, default="local", show_default=True, help="Sandbox backend."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+@click.command("trace")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--call", "call", required=True, help="Expression to evaluate in FILE's namespace, e.g. 'f(1, [2])'.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
+@_common
+def trace_command(
+    file: Path, call: str, fmt: str, max_events: int, max_depth: int | None, timeout: float, backend: str
+) -> None:
+    """Trace CALL evaluated in FILE (loaded as a module, its own code untraced), in the sandbox.
+
+    JSON prints one object; the program's own output goes to stderr. Exit code 0 whenever the trace
+    was printed, also when the call raised.
+    """
+    code = file.read_text(encoding="utf-8")
+    options = _options(max_events, max_depth, timeout)
+    try:
+        trace = trace_call(code, call, options=options, filename=str(file), backend=backend)
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if trace.output:
+        sys.stderr.write(trace.output)
+    click.echo(render(trace, fmt))
+
+
+@click.command("trace-batch")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, default=True,
+              help="JSONL out: for each input line, the object `semcoder trace` prints (the only format).")
+@_common
+def trace_batch_command(
+    file: Path, as_json: bool, max_events: int, max_depth: int | None, timeout: float, backend: str
+) -> None:
+    """Trace every {"code": str, "call": str} line of FILE.jsonl in one sandboxed process.
+
+    Prints one line per input line, in order; a row whose code fails to load, whose call raises or
+    times out, or that is not a valid row still gets its line.
+    """
+    rows, errors = _read_rows(file)
+    options = _options(max_events, max_depth, timeout)
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"traced {done}/{total} rows", err=True)
+
+    try:
+        traces = iter(trace_batch([r for r in rows if r is not None], options=options, backend=backend,
+                                  progress=progress))
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for row, error in zip(rows, errors, strict=True):
+        click.echo(render_json(next(traces)) if row is not None else json.dumps(_bad_row(error)))
+
+
+def _read_rows(file: Path) -> tuple[list[TraceRow | None], list[str]]:
+    rows: list[TraceRow | None] = []
+    errors: list[str] = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(TraceRow.model_validate_json(line))
+            errors.append("")
+        except ValueError as exc:
+            rows.append(None)
+            errors.append(f"line {number} is not a {{\"code\": str, \"call\": str}} object: {exc}")
+    return rows, errors
+
+
+def _bad_row(error: str) -> dict[str, object]:
+    message = error.replace("\n", " ")
+    return {"return_repr": None, "exception": f"ValueError: {message}", "events": [], "truncated": False}
