@@ -64,12 +64,15 @@ def thread_config(run_id: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_deps(config: RunConfig) -> Iterator[NodeDeps]:
-    """The sandbox pool and, if the config names one, the model; both released on exit."""
+def open_deps(config: RunConfig, pool: sandbox.Pool | None = None) -> Iterator[NodeDeps]:
+    """The sandbox pool and, if the config names one, the model; both released on exit.
+
+    A server running many runs passes its one shared `pool` (left open), so sandbox processes stay bounded.
+    """
     model = load_model_spec(config.model) if config.uses_model else None
     try:
-        with sandbox.Pool(workers=config.workers) as pool:
-            yield NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), model=model)
+        with contextlib.nullcontext(pool) if pool is not None else sandbox.Pool(workers=config.workers) as used:
+            yield NodeDeps(runner=TestRunner(used, test_timeout_s=config.test_timeout_s), model=model)
     finally:
         if model is not None:
             model.close()

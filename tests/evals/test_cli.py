@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
-
-
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -1,0 +1,66 @@
+"""The FastAPI application: settings in, database, sandbox pool and run manager opened for its lifetime."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import sandbox
+from agent.api._db import open_database
+from agent.api.limits import BodyLimit
+from agent.api.manager import RunManager
+from agent.api.routes import public, v1
+from agent.api.settings import ApiSettings
+from agent.api.store import RunBook
+
+log = logging.getLogger("semcoder.api")
+
+DESCRIPTION = """Drive the SemCoder repair loop from an editor or a bot: submit a failing function or project,
+watch node-level progress as Server-Sent Events, cancel, and fetch the best diff. Runs survive restarts.
+Every /v1 route needs `Authorization: Bearer <SEMCODER_API_TOKEN>`. See docs/ide.md."""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    app = FastAPI(title="SemCoder Agent API", version=version("semcoder-agent"), description=DESCRIPTION,
+                  lifespan=_lifespan)
+    app.state.settings = settings
+    app.include_router(public)
+    app.include_router(v1)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(open_database(settings.db_url))
+        pool = stack.enter_context(sandbox.Pool(workers=settings.sandbox_workers, backend=settings.sandbox_backend))
+        book = RunBook(database)
+        manager = RunManager(book, pool, settings.max_concurrent_runs)
+        app.state.book, app.state.manager = book, manager
+        app.state.database_kind = "sqlite" if settings.db_url.startswith("sqlite") else "postgres"
+        resumed = manager.start()
+        if resumed:
+            log.warning("resuming %d unfinished run(s)", resumed)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(manager.close)
+
+
+async def _validation_error(request: object, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body, minus echoed inputs (a request may carry a whole project)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{key: value for key, value in error.items() if key not in ("input", "ctx", "url")}
+              for error in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)

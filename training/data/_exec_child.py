@@ -1,0 +1,207 @@
+"""Runs programs on literal inputs INSIDE the sandbox and reports each call. Standard library only.
+
+Started by `_exec_driver.py` as `python -S -s -B _exec_child.py SPEC START` with its own
+PYTHONHASHSEED. For each item of the spec from START on, the item's code is executed as a fresh
+module and its entry function is called on every input (a literal argument list, read with
+`ast.literal_eval`). One framed line per item goes to the original stdout as soon as the item is done,
+so the driver knows how far a child got if it dies.
+
+An audit hook, armed only while the program runs, flags file writes, reads outside the interpreter's
+own tree, sockets, subprocesses, signals and other process-level effects: the program's first such
+attempt fails with `SideEffect` and the call is reported as a side effect even if the program catches it.
+"""
+
+import ast
+import io
+import json
+import os
+import resource
+import signal
+import sys
+
+_FLAGGED_PREFIXES = ("socket.", "subprocess.", "shutil.", "ctypes.", "winreg.", "urllib.", "http.", "ftplib.",
+                     "smtplib.", "webbrowser.", "os.exec", "os.spawn", "os.posix_spawn")
+_FLAGGED = frozenset({
+    "os.system", "os.fork", "os.forkpty", "os.kill", "os.killpg", "os.remove", "os.rename", "os.rmdir",
+    "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.link", "os.symlink", "os.utime", "os.putenv",
+    "os.unsetenv", "os.chdir", "os.startfile", "os.setxattr", "os.removexattr", "builtins.input",
+    "signal.pthread_kill", "resource.setrlimit", "sys.addaudithook", "pty.spawn", "glob.glob", "os.listdir",
+    "os.scandir", "os.walk", "mmap.__new__", "sqlite3.connect", "tempfile.mkstemp", "tempfile.mkdtemp",
+})
+_WRITE_MODES = ("w", "a", "x", "+")
+_OWN_TREES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+
+
+class SideEffect(BaseException):
+    """A BaseException, so that `except Exception` in the program cannot hide it."""
+
+
+class CallTimeout(BaseException):
+    pass
+
+
+class _Guard:
+    def __init__(self):
+        self.armed = False
+        self.hits = []
+
+    def hook(self, event, args):
+        if not self.armed:
+            return
+        if self._flagged(event, args):
+            self.hits.append(event)
+            self.armed = False  # raising again while the program unwinds would only add noise
+            raise SideEffect(event)
+
+    def _flagged(self, event, args):
+        if event == "open":
+            return _flagged_open(args)
+        if event in ("os.listdir", "os.scandir") and args and _in_own_tree(args[0]):
+            return False  # the import system lists the stdlib's directories
+        return event in _FLAGGED or event.startswith(_FLAGGED_PREFIXES)
+
+
+def _in_own_tree(path):
+    if isinstance(path, bytes):
+        path = path.decode(errors="replace")
+    if not isinstance(path, str):
+        return False
+    return os.path.abspath(path).startswith(_OWN_TREES)
+
+
+def _flagged_open(args):
+    path, mode = args[0], args[1] if len(args) > 1 else "r"
+    if isinstance(mode, str) and any(flag in mode for flag in _WRITE_MODES):
+        return True
+    if isinstance(path, int):
+        return True  # opening a raw descriptor (e.g. fd 0 or 1) is never something a pure function does
+    return not _in_own_tree(path)
+
+
+def _on_alarm(signum, frame):
+    raise CallTimeout()
+
+
+def _args_of(text):
+    return ast.literal_eval(f"({text},)") if text.strip() else ()
+
+
+def _representable(value, limit):
+    """(repr, problem): the repr must read back with literal_eval as an equal value with the same repr."""
+    text = repr(value)
+    if len(text) > limit:
+        return None, "too_large"
+    try:
+        back = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None, "unrepresentable"
+    if back != value or repr(back) != text:
+        return None, "unrepresentable"
+    return text, None
+
+
+class _Coverage:
+    def __init__(self, filename):
+        self.filename = filename
+        self.lines = set()
+
+    def global_trace(self, frame, event, arg):
+        if frame.f_code.co_filename == self.filename:
+            return self.local_trace
+        return None
+
+    def local_trace(self, frame, event, arg):
+        if event == "line":
+            self.lines.add(frame.f_lineno)
+        return self.local_trace
+
+
+class Runner:
+    def __init__(self, spec, guard):
+        self.spec = spec
+        self.guard = guard
+        self.filename = "<pyx-program>"
+
+    def run_item(self, item):
+        namespace = {"__name__": "pyx_program", "__builtins__": __builtins__}
+        load = self._guarded(lambda: exec(compile(item["code"], self.filename, "exec"), namespace),
+                             self.spec["call_timeout_s"] * 4)
+        if load["status"] != "ok":
+            return {"load": load, "calls": []}
+        function = namespace.get(item["entry"])
+        if not callable(function):
+            return {"load": {"status": "error", "error": f"NameError: no function {item['entry']!r}"}, "calls": []}
+        return {"load": load, "calls": [self._call(function, text) for text in item["calls"]]}
+
+    def _call(self, function, text):
+        try:
+            args = _args_of(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            return {"status": "bad_input", "error": f"{type(exc).__name__}: {exc}"}
+        coverage = _Coverage(self.filename) if self.spec.get("coverage") else None
+        box = {}
+        outcome = self._guarded(lambda: box.setdefault("value", function(*args)),
+                                self.spec["call_timeout_s"], coverage)
+        if coverage is not None:
+            outcome["lines"] = sorted(coverage.lines)
+        if outcome["status"] == "ok":
+            text, problem = _representable(box.get("value"), self.spec["repr_chars"])
+            if problem:
+                outcome["status"] = problem
+            else:
+                outcome["output"] = text
+        return outcome
+
+    def _guarded(self, action, seconds, coverage=None):
+        """Runs `action` with the audit hook armed, a time budget and the program's output captured."""
+        captured = io.StringIO()
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = captured
+        self.guard.hits = []
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        outcome = {"status": "ok"}
+        try:
+            if coverage is not None:
+                sys.settrace(coverage.global_trace)
+            self.guard.armed = True
+            action()
+        except CallTimeout:
+            outcome = {"status": "timeout"}
+        except SideEffect:
+            pass
+        except RecursionError:
+            outcome = {"status": "error", "error": "RecursionError: maximum recursion depth exceeded"}
+        except BaseException as exc:  # the program failing is data
+            outcome = {"status": "error", "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        finally:
+            self.guard.armed = False
+            sys.settrace(None)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = saved
+        if self.guard.hits:
+            outcome = {"status": "side_effect", "error": self.guard.hits[0]}
+        outcome["printed"] = bool(captured.getvalue())
+        return outcome
+
+
+def main(spec_path, start):
+    with open(spec_path, encoding="utf-8") as handle:
+        spec = json.load(handle)
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything the program writes to fd 1 directly cannot pass for a result
+    memory = spec["memory_mb"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    sys.setrecursionlimit(spec["recursion_limit"])
+    signal.signal(signal.SIGALRM, _on_alarm)
+    guard = _Guard()
+    sys.addaudithook(guard.hook)
+    runner = Runner(spec, guard)
+    prefix = f"@@pyx-exec {spec['nonce']}"
+    for index in range(start, len(spec["items"])):
+        result = runner.run_item(spec["items"][index])
+        out.write(f"{prefix} {index} {json.dumps(result)}\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
