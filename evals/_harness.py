@@ -36,6 +36,7 @@ import time
 JOB_FILE = "job.bin"
 STOP_KEY = b"semcoder-early-stop"
 SMALL_VALUE_CHARS = 65536
+WALL_BACKSTOP = 3.0
 _DECIMAL_BITS = 8000
 _DICT_LIKE_NAMES = ("Counter", "OrderedDict", "defaultdict")
 _INF = float("inf")
@@ -198,13 +199,20 @@ def _on_alarm(signum, frame):
     raise CheckTimeout()
 
 
-def _arm(seconds: float) -> None:
+def _arm(seconds: float, cpu: bool = False) -> None:
+    """Raise CheckTimeout after `seconds` of wall time or, with `cpu`, after `seconds` of CPU time
+    with a wall-time backstop of WALL_BACKSTOP x `seconds`."""
     _signal.signal(_signal.SIGALRM, _on_alarm)
+    if cpu:
+        _signal.signal(_signal.SIGPROF, _on_alarm)
+        _signal.setitimer(_signal.ITIMER_PROF, seconds)
+        seconds *= WALL_BACKSTOP
     _signal.setitimer(_signal.ITIMER_REAL, seconds)
 
 
 def _disarm() -> None:
     _signal.setitimer(_signal.ITIMER_REAL, 0)
+    _signal.setitimer(_signal.ITIMER_PROF, 0)
 
 
 def _failure(exc: BaseException) -> dict:
@@ -272,23 +280,27 @@ def _wants_value(send: str, unsure: bool, text: str, out) -> bool:
 
 
 def _call_one(function, args, limit: float, output_not_none: bool):
-    """(record, encoded output or None when the call failed, output)."""
-    start = time.perf_counter()
+    """(record, encoded output or None when the call failed, output).
+
+    The limit is on CPU time (`t` reports CPU seconds), so that a loaded machine does not turn a
+    correct solution into a timeout; sleeping or blocking is caught by the wall-time backstop.
+    """
+    start_cpu, start_wall = time.process_time(), time.perf_counter()
     try:
-        _arm(limit)
+        _arm(limit, cpu=True)
         try:
             out = function(*args)
         finally:
             _disarm()
-        elapsed = time.perf_counter() - start
-        if elapsed > limit:
-            return {"s": "timeout", "t": elapsed}, None, None
+        cpu = time.process_time() - start_cpu
+        if cpu > limit or time.perf_counter() - start_wall > limit * WALL_BACKSTOP:
+            return {"s": "timeout", "t": cpu}, None, None
         if output_not_none and type(out) is not bool:
             out = out is not None
         text = encode(out)
     except BaseException as exc:
         return _failure(exc), None, None
-    return {"s": "ok", "t": elapsed, "h": digest(text)}, text, out
+    return {"s": "ok", "t": cpu, "h": digest(text)}, text, out
 
 
 def run_program(job: dict, channel: _Channel) -> None:

@@ -44,9 +44,12 @@ class HarnessJob:
         return found
 
 
-def run_all(runner: JobRunner, jobs: list[HarnessJob], progress: Progress) -> list[ExecResult]:
-    """Submit every job at once (the pool keeps its workers busy) and collect results in order."""
-    futures = {runner.submit(job.request): index for index, job in enumerate(jobs)}
+def run_all(runner: JobRunner, jobs: list[HarnessJob], progress: Progress,
+            cost: list[float] | None = None) -> list[ExecResult]:
+    """Submit every job at once and collect results in job order. With `cost` (expected seconds per
+    job), the costliest go first, so that one slow task does not start last and finish alone."""
+    order = sorted(range(len(jobs)), key=lambda i: -cost[i]) if cost else range(len(jobs))
+    futures = {runner.submit(jobs[index].request): index for index in order}
     results: list[ExecResult | None] = [None] * len(jobs)
     for future in as_completed(futures):
         results[futures[future]] = future.result()

@@ -19,6 +19,7 @@ from evals._scoring_diff import score_diff
 from evals._scoring_program import score_program
 from evals.cruxeval import score_cruxeval
 from evals.loaders import BENCHMARKS, load_benchmark
+from sandbox import Pool
 
 _DIFF_DATASET = {"humaneval+": "humaneval", "mbpp+": "mbpp"}
 _CRUX_MODE = {"cruxeval-i": "input", "cruxeval-o": "output"}
@@ -27,8 +28,6 @@ _CRUX_MODE = {"cruxeval-i": "input", "cruxeval-o": "output"}
 @contextmanager
 def open_runner(config: EvalConfig) -> Iterator[JobRunner]:
     """The sandbox's warm pool, closed afterwards."""
-    from sandbox import Pool
-
     pool = Pool(workers=config.workers)
     try:
         yield pool

@@ -6,6 +6,7 @@ same command and the job shards itself with FSDP.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from training.sft import (
     setup_runtime,
     shutdown,
 )
+from training.sft._plot import plot_loss
 
 _config_option = click.option(
     "--config",
@@ -73,6 +75,19 @@ def pretrain_command(config_path: Path, overrides: tuple[str, ...]) -> None:
         _report(run_pretrain(config, runtime), runtime.is_main)
     finally:
         shutdown(runtime)
+
+
+@train_group.command("plot")
+@click.argument("metrics", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+def plot_command(metrics: Path, image: Path) -> None:
+    """Draw a loss curve from a run's metrics.jsonl (e.g. one that came back from a GPU machine)."""
+    history = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not history:
+        raise click.ClickException(f"{metrics}: no metrics")
+    if plot_loss(history, image, title=metrics.parent.name) is None:
+        raise click.ClickException("matplotlib is not installed")
+    click.echo(f"wrote {image}")
 
 
 if __name__ == "__main__":

@@ -50,20 +50,20 @@ class Server:
     """One `semcoder serve` process; `start()` waits for /health, `kill()` is SIGKILL of its whole group."""
 
     def __init__(self, db: Path, *, port: int | None = None, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 db_url: str | None = None) -> None:
         self.db = db
+        self.db_url = db_url or f"sqlite:///{db}"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = db.with_suffix(f".{self.port}.log")
         self._env = {**os.environ, "SEMCODER_API_TOKEN": TOKEN, "SEMCODER_SANDBOX_WORKERS": "2", **(env or {})}
-        self._args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 90) -> Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", "from agent.cli import main; main()", "serve", "--port", str(self.port),
-                 "--db-url", f"sqlite:///{self.db}", "--log-level", "warning", *self._args],
+                 "--db-url", self.db_url, "--log-level", "warning"],
                 cwd=ROOT, env=self._env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -12,6 +12,10 @@ from click.testing import CliRunner
 
 from agent.serve_cli import serve_command
 
+# A one-step fix for the project-level tests (the grades task takes several).
+ADD = "def add(a, b):\n    return a - b\n"
+ADD_TESTS = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
+
 
 def test_health_is_public_and_v1_needs_the_token(server):
     with server.client() as client:
@@ -68,13 +72,13 @@ def test_project_paths_must_be_under_an_allowed_root(server, project_root, tmp_p
             assert response.status_code == 403, (path, response.text)
         inside = project_root / "proj"
         inside.mkdir()
-        (inside / "grades.py").write_text(GRADES)
-        (inside / "test_grades.py").write_text(GRADE_TESTS.replace("solution", "grades"))
+        (inside / "calc.py").write_text(ADD)
+        (inside / "test_calc.py").write_text(ADD_TESTS)
         accepted = client.post("/v1/repairs", json={"project_path": str(inside)}, headers=AUTH)
         assert accepted.status_code == 202, accepted.text
         done = wait_for(client, accepted.json()["id"], {"fixed", "not_fixed", "error"})
-    assert (done["status"], done["kind"], done["target"], done["tests_passed"]) == ("fixed", "project", str(inside), 4)
-    assert "+++ b/grades.py" in done["diff"] and (inside / "grades.py").read_text() == GRADES
+    assert (done["status"], done["kind"], done["target"], done["tests_passed"]) == ("fixed", "project", str(inside), 2)
+    assert "+    return a + b" in done["diff"] and (inside / "calc.py").read_text() == ADD
 
 
 def _archive(members: dict[str, bytes], link: str | None = None) -> str:
@@ -92,7 +96,7 @@ def _archive(members: dict[str, bytes], link: str | None = None) -> str:
 
 
 def test_archives_are_unpacked_safely_and_repaired(server):
-    project = {"grades.py": GRADES.encode(), "test_grades.py": GRADE_TESTS.replace("solution", "grades").encode()}
+    project = {"calc.py": ADD.encode(), "test_calc.py": ADD_TESTS.encode()}
     with server.client() as client:
         for bad, needle in [(_archive({"../evil.py": b"x = 1\n"}), "outside the project"),
                             (_archive(project, link="/etc/passwd"), "not a regular file"),

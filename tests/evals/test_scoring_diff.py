@@ -58,7 +58,9 @@ CHEATS = [
     "        __hash__ = int.__hash__\n    return Int(1)\n",
     "    import os\n    os.write(1, b'ok')\n    os._exit(0)\n",
     "    import math\n    return math.gcd(a, b) + (a > 1000)\n",  # right on small inputs only
-    "    import time\n    time.sleep(1.5)\n    import math\n    return math.gcd(a, b)\n",  # too slow
+    "    import time\n    end = time.process_time() + 1.5\n    while time.process_time() < end:\n        pass\n"
+    "    import math\n    return math.gcd(a, b)\n",  # too slow
+    "    import time\n    time.sleep(3.5)\n    import math\n    return math.gcd(a, b)\n",  # blocks: wall backstop
     "    raise SystemExit(0)\n",
 ]
 

@@ -104,6 +104,7 @@ def judge(runs: list[ItemRun]) -> str | None:
     if statuses["crashed"]:
         return "crashed"
     if not statuses["ok"]:
+        statuses.pop("skipped", None)  # calls skipped after a timeout say nothing of their own
         worst = statuses.most_common(1)[0][0] if statuses else "none"
         return f"no_valid_input_{worst}"
     return None

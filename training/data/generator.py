@@ -275,7 +275,7 @@ def _dict_ops(b: _Builder) -> bool:
         (f"{v} = sum({d}.values())", (v, "int"), f"adds up the values of `{d}` into `{v}`"),
         (f"{v} = {{k: val for k, val in {d}.items() if val {op} {c}}}", (v, "dict"),
          f"keeps the entries of `{d}` whose value is {op} {c}, giving `{v}`"),
-        (f"{v} = [k for k in {d} if k in {repr(''.join(b.rng.sample(_CHARS, 4)))}]", (v, "list_str"),
+        (f"{v} = [k for k in {d} if k in {''.join(b.rng.sample(_CHARS, 4))!r}]", (v, "list_str"),
          f"collects the keys of `{d}` that occur in a fixed string, giving `{v}`"),
     ])
     b.emit(code, words, made)

@@ -55,9 +55,11 @@ def _kinds_of(arg: ast.arg, default: ast.expr | None) -> list[str]:
         if kind:
             return [kind]
     name = arg.arg.lower()
-    for words, kind in _NAME_HINTS:
-        if name in words or any(len(w) > 2 and (name.startswith(w) or name.endswith(w)) for w in words):
-            return ["int", "float"] if kind == "number" else [kind]
+    exact = [kind for words, kind in _NAME_HINTS if name in words]
+    partial = [kind for words, kind in _NAME_HINTS
+               if any(len(w) > 2 and (name.startswith(w) or name.endswith(w)) for w in words)]
+    for kind in exact + partial:
+        return ["int", "float"] if kind == "number" else [kind]
     return list(_FALLBACK)
 
 

@@ -46,6 +46,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     summary: dict[str, Any] = field(default_factory=dict)
     model: Any = field(default=None, repr=False)  # the trained module, still on its device
+    config: TrainConfig | None = None
 
 
 def steady_throughput(history: Sequence[dict[str, Any]], skip: int = WARMUP_STEPS_EXCLUDED) -> dict[str, Any]:
@@ -230,7 +231,7 @@ class Trainer:
         if path is None:
             self._rewrite_metrics()
             return
-        self.state = load_checkpoint(path, self.model, self.optimizer)
+        self.state = load_checkpoint(path, self.model, self.optimizer, self.runtime)
         self._rewrite_metrics()
         self._say(f"resumed from {path} at step {self.state.step}/{self.state.total_steps}")
 
@@ -273,7 +274,7 @@ class Trainer:
                 from training.sft._plot import plot_loss
 
                 plot_loss(self.state.history, cfg.output_dir / "loss.png", title=str(cfg.output_dir.name))
-        return TrainResult(final, self.state.step, self.state.history, summary, self.model)
+        return TrainResult(final, self.state.step, self.state.history, summary, self.model, cfg)
 
     # --- reporting -------------------------------------------------------------------------------------------
 

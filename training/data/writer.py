@@ -1,0 +1,89 @@
+"""Sharded, resumable output: one shard per chunk of work, written atomically, stats file last.
+
+Layout of an output directory (NAME is `pyx` or `pyx_r`):
+    shards/NAME-00003.jsonl        records in SemCoder's exact schema
+    shards/NAME-00003.meta.jsonl   one RecordMeta per record, same order (origin, monologue source, bug)
+    shards/programs-00003.jsonl    (PyX only) the verified programs, the input of `pyxr`
+    shards/NAME-00003.stats.json   the chunk's counts and timings; its presence marks the shard done
+`finalize` merges the shards into NAME.jsonl / NAME.meta.jsonl and saves a `datasets` dataset in
+NAME_dataset/. A crash loses at most the shard in progress: its files are replaced on the rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from training.data.models import Program, RecordMeta
+
+_SHARD = re.compile(r"-(\d{5})\.stats\.json$")
+
+
+def _atomic_lines(path: Path, rows: Iterable[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(row + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class ShardStore:
+    def __init__(self, out: Path, name: str) -> None:
+        self.out = Path(out)
+        self.name = name
+        self.shards = self.out / "shards"
+        self.shards.mkdir(parents=True, exist_ok=True)
+
+    def path(self, kind: str, index: int, suffix: str = "jsonl") -> Path:
+        return self.shards / f"{kind}-{index:05d}.{suffix}"
+
+    def done(self) -> set[int]:
+        return {int(m.group(1)) for p in self.shards.glob(f"{self.name}-*.stats.json") if (m := _SHARD.search(p.name))}
+
+    def write(self, index: int, records: Sequence[BaseModel], metas: Sequence[RecordMeta], stats: dict,
+              programs: Sequence[Program] | None = None) -> None:
+        if len(records) != len(metas):
+            raise ValueError("every record needs its meta line")
+        _atomic_lines(self.path(self.name, index), (json.dumps(r.model_dump(), ensure_ascii=False) for r in records))
+        _atomic_lines(self.path(self.name, index, "meta.jsonl"), (m.model_dump_json() for m in metas))
+        if programs is not None:
+            _atomic_lines(self.path("programs", index), (p.model_dump_json() for p in programs))
+        _atomic_lines(self.path(self.name, index, "stats.json"), [json.dumps(stats)])
+
+    def all_stats(self) -> list[dict]:
+        return [json.loads(self.path(self.name, i, "stats.json").read_text()) for i in sorted(self.done())]
+
+    def record_files(self) -> list[Path]:
+        return [self.path(self.name, i) for i in sorted(self.done())]
+
+    def finalize(self) -> tuple[Path, Path]:
+        """Merged JSONL and a `datasets` dataset on disk (the exact schema's columns only)."""
+        merged = self.out / f"{self.name}.jsonl"
+        meta = self.out / f"{self.name}.meta.jsonl"
+        _atomic_lines(merged, (line for p in self.record_files() for line in _lines(p)))
+        _atomic_lines(meta, (line for i in sorted(self.done())
+                             for line in _lines(self.path(self.name, i, "meta.jsonl"))))
+        dataset_dir = self.out / f"{self.name}_dataset"
+        save_dataset(merged, dataset_dir)
+        return merged, dataset_dir
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def save_dataset(jsonl: Path, directory: Path) -> None:
+    from datasets import Dataset, disable_progress_bars  # a heavy import, needed only here
+
+    disable_progress_bars()
+
+    rows = [json.loads(line) for line in _lines(jsonl)]
+    columns = list(rows[0]) if rows else ["response"]
+    Dataset.from_dict({c: [row[c] for row in rows] for c in columns}).save_to_disk(str(directory))

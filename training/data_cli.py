@@ -1,0 +1,103 @@
+"""`semcoder data pyx|pyxr`: synthesize SemCoder's PyX and PyX-R training data (resumable, all cores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sandbox import SandboxError
+from training.data.loaders import DataError
+from training.data.pyx_pipeline import PyXConfig, run_pyx
+from training.data.pyxr_pipeline import PyXRConfig, run_pyxr
+from training.data.stats import ChunkStats
+from training.data.teacher import TeacherConfig
+
+
+@click.group("data")
+def data_group() -> None:
+    """Build PyX (programs, traces, monologues) and PyX-R (debugging rationales) training data."""
+
+
+def _teacher_options(command):
+    options = [
+        click.option("--teacher", "teacher_url", default=None, help="OpenAI-compatible endpoint of a teacher model."),
+        click.option("--teacher-model", default="teacher", show_default=True, help="Teacher model name."),
+        click.option("--samples", default=4, show_default=True, type=click.IntRange(1),
+                     help="Teacher samples per monologue/rationale (rejection sampling)."),
+        click.option("--no-fallback", is_flag=True,
+                     help="Drop items the teacher gets wrong instead of using the trace-written version."),
+        click.option("--workers", default=None, type=click.IntRange(1), help="Sandbox workers [default: all cores]."),
+        click.option("--seed", default=0, show_default=True, type=int),
+        click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "docker"])),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _teacher(url: str | None, model: str, samples: int, no_fallback: bool) -> TeacherConfig | None:
+    if url is None:
+        return None
+    return TeacherConfig(url=url, model=model, samples=samples, fallback_to_trace=not no_fallback)
+
+
+def _progress_bar(console: Console, label: str):
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[kept]} records"),
+                   TimeElapsedColumn(), console=console)
+    task = bar.add_task(label, total=None, kept=0)
+
+    def update(done: int, total: int, stats: ChunkStats) -> None:
+        bar.update(task, completed=done, total=total, kept=sum(stats.records.values()))
+
+    return bar, update
+
+
+@data_group.command("pyx")
+@click.option("--source", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Corpus: a directory of .py files (e.g. the standard library).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory (resumable).")
+@click.option("--generated", default=0, show_default=True, type=click.IntRange(0),
+              help="Programs from the random CRUXEval-style generator.")
+@click.option("--limit", default=None, type=click.IntRange(1), help="Most candidate programs in all.")
+@click.option("--shard-size", default=200, show_default=True, type=click.IntRange(1))
+@_teacher_options
+def pyx_command(source, out, generated, limit, shard_size, teacher_url, teacher_model, samples, no_fallback,
+                workers, seed, backend) -> None:
+    """PyX: executable programs with NL descriptions, verified inputs, forward and backward monologues."""
+    if source is None and generated == 0:
+        raise click.UsageError("give --source DIR, --generated N, or both")
+    config = PyXConfig(out=out, source=source, generated=generated, limit=limit, shard_size=shard_size,
+                       teacher=_teacher(teacher_url, teacher_model, samples, no_fallback), workers=workers,
+                       seed=seed, backend=backend)
+    console = Console(stderr=True)
+    bar, update = _progress_bar(console, "PyX shards")
+    try:
+        with bar:
+            _, summary = run_pyx(config, update)
+    except (SandboxError, DataError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
+
+
+@data_group.command("pyxr")
+@click.option("--pyx", "pyx_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Output directory of `semcoder data pyx` (its verified programs are the input).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory (resumable).")
+@click.option("--limit", default=None, type=click.IntRange(1), help="Most programs to take.")
+@_teacher_options
+def pyxr_command(pyx_dir, out, limit, teacher_url, teacher_model, samples, no_fallback, workers, seed,
+                 backend) -> None:
+    """PyX-R: bugs injected into PyX programs, the failing test, a rationale and the verified fix."""
+    config = PyXRConfig(pyx=pyx_dir, out=out, limit=limit, workers=workers, seed=seed, backend=backend,
+                        teacher=_teacher(teacher_url, teacher_model, samples, no_fallback))
+    console = Console(stderr=True)
+    bar, update = _progress_bar(console, "PyX-R shards")
+    try:
+        with bar:
+            _, summary = run_pyxr(config, update)
+    except (SandboxError, DataError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary)
