@@ -21,6 +21,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from training.sft import (  # noqa: E402
     TrainConfig,
     TrainResult,
     load_config,
+    render_record,
     run_pretrain,
     run_sft,
     setup_runtime,
@@ -64,6 +67,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plain-batch", type=int, default=16, help="samples (rows) per plain step")
     parser.add_argument("--peak-tflops", type=float, default=790.0, help="bf16 ceiling for MFU (H100/H200)")
     parser.add_argument("--attn", default="sdpa", help="attention implementation of our step")
+    parser.add_argument(
+        "--variant-attn", default="flex_attention", help="attention of the optional variant phase of our step"
+    )
+    parser.add_argument("--variant-steps", type=int, default=0, help="steps of the variant phase (0: skip)")
     parser.add_argument("--set-pretrain", action="append", default=[], metavar="K=V")
     parser.add_argument("--set-sft", action="append", default=[], metavar="K=V")
     return parser.parse_args(argv)
@@ -113,16 +120,30 @@ def phase_sft(args: argparse.Namespace, pretrained: TrainResult) -> TrainResult:
     return run_sft(config, setup_runtime(config), model=pretrained.model)
 
 
+def phase_variant(args: argparse.Namespace, checkpoint: Path) -> TrainResult:
+    """Our step with another attention implementation, on a fresh copy of the SFT checkpoint (timing only)."""
+    sets = [
+        *common_overrides(args),
+        f"attn_implementation={args.variant_attn}",
+        f"model={checkpoint}",
+        f"output_dir={args.work / 'variant'}",
+        f"max_steps={args.variant_steps}",
+        f"data={json.dumps(args.data)}",
+        "plot=false",
+        *args.set_sft,
+    ]
+    config = load_config(SFTConfig, CONFIGS / "small-sft.yaml", sets)
+    return run_sft(config, setup_runtime(config))
+
+
 def phase_generate(checkpoint: Path, data: list[dict[str, str]], device: str) -> str:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from agent.prompts import PyXRecord, render_pyx
-
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.bfloat16).to(device)
     first = json.loads(Path(data[0]["path"]).read_text(encoding="utf-8").splitlines()[0])
-    prompt = render_pyx(PyXRecord.model_validate(first)).prompt if "fault" not in first else first["fault"]
+    prompt = render_record(first, "auto", data[0]["path"]).prompt
     inputs = tokenizer(prompt, return_tensors="pt").to(device)
     out = model.generate(**inputs, max_new_tokens=64, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     return tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -173,31 +194,31 @@ def table(rows: list[dict[str, Any]], ours: dict[str, Any], plain: list[PlainSte
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    args.data = data_files(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.work.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+class Phases:
+    """Runs phases, timing each; an optional phase that fails is reported and the run goes on."""
 
-    mark = time.perf_counter()
-    pretrained = phase_pretrain(args)
-    timings["pretrain"] = time.perf_counter() - mark
-    rows = [collect(args, "pretrain", "pretrain (causal LM on Python source)", pretrained)]
-    free_memory()
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.errors: dict[str, str] = {}
 
-    mark = time.perf_counter()
-    tuned = phase_sft(args, pretrained)
-    timings["sft"] = time.perf_counter() - mark
-    ours = collect(args, "sft", describe(tuned.config), tuned)
-    rows.append(ours)
-    del pretrained, tuned.model
-    free_memory()
+    def run(self, name: str, work: Callable[[], Any], optional: bool = False) -> Any:
+        started = time.perf_counter()
+        try:
+            return work()
+        except Exception as error:
+            if not optional:
+                raise
+            self.errors[name] = f"{type(error).__name__}: {error}"
+            print(f"{name} phase failed: {self.errors[name]}", flush=True)
+            return None
+        finally:
+            self.timings[name] = time.perf_counter() - started
+            free_memory()
 
-    mark = time.perf_counter()
-    plain = plain_step_throughput(
-        tuned.final_dir,
+
+def plain_phase(args: argparse.Namespace, checkpoint: Path) -> list[PlainStepResult]:
+    return plain_step_throughput(
+        checkpoint,
         args.data,
         device=args.device,
         batch=args.plain_batch,
@@ -206,25 +227,42 @@ def main(argv: list[str] | None = None) -> None:
         row_length=512 if args.size == "tiny" else 2048,
         precision="fp32" if args.size == "tiny" else "bf16-autocast",
     )
-    timings["plain"] = time.perf_counter() - mark
-    free_memory()
 
-    mark = time.perf_counter()
-    sample = phase_generate(tuned.final_dir, args.data, args.device)
-    timings["generate"] = time.perf_counter() - mark
 
-    timings["total"] = time.perf_counter() - started
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.data = data_files(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    phases, started = Phases(), time.perf_counter()
+
+    pretrained = phases.run("pretrain", partial(phase_pretrain, args))
+    rows = [collect(args, "pretrain", "pretrain (causal LM on Python source)", pretrained)]
+    tuned = phases.run("sft", partial(phase_sft, args, pretrained))
+    del pretrained, tuned.model  # the plain step gets a fresh copy; free the GPU first
+    ours = collect(args, "sft", describe(tuned.config), tuned)
+    rows.append(ours)
+    plain = phases.run("plain", partial(plain_phase, args, tuned.final_dir))
+    if args.variant_steps:
+        variant = phases.run("variant", partial(phase_variant, args, tuned.final_dir), optional=True)
+        if variant is not None:
+            rows.append(collect(args, "variant", describe(variant.config), variant))
+            del variant.model
+    sample = phases.run("generate", partial(phase_generate, tuned.final_dir, args.data, args.device))
+    phases.timings["total"] = time.perf_counter() - started
+
     results = {
         "phases": rows,
         "plain": [p.model_dump() for p in plain],
-        "timings_s": timings,
+        "timings_s": phases.timings,
+        "errors": phases.errors,
         "checkpoint": str(tuned.final_dir),
         "generated_sample": sample,
+        "table": table(rows, ours, plain),
     }
-    print(f"\ncheckpoint: {tuned.final_dir}\ngenerated: {sample[:200]!r}")
-    print("phase seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    results["table"] = table(rows, ours, plain)
     (args.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"\ncheckpoint: {tuned.final_dir}\ngenerated: {sample[:200]!r}")
+    print("phase seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in phases.timings.items()))
     print("\n" + results["table"], flush=True)
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def _settings(model: Path, out: Path, pyx: Path, pyxr: Path, **extra: object) -> dict[str, object]:
     return sft_settings(
         model, out, pyx, pyxr, packing=True, pack_length=512, micro_batch_size=1, max_steps=4, save_steps=2,
-        save_total_limit=3, save_dtype="float32", **extra,
+        save_total_limit=3, save_dtype="float32", gradient_checkpointing=True, **extra,
     )
 
 

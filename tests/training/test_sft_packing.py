@@ -62,3 +62,25 @@ def test_pack_rows_fills_rows_and_keeps_every_sample() -> None:
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in row) <= 1024 for row in rows)
     assert len(rows) == 3
+
+
+def test_every_step_gets_full_micro_batches_across_epochs(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Packing makes epochs differ in length; steps still take complete slices of one stream of epochs."""
+    from conftest import sft_settings
+
+    from training.sft import SFTConfig, Trainer, plan_epoch, setup_runtime
+
+    settings = sft_settings(
+        tiny_checkpoint, tmp_path, DATA / "pyx_sample.jsonl", DATA / "pyxr_sample.jsonl",
+        packing=True, pack_length=512, micro_batch_size=2, gradient_accumulation_steps=2,
+    )
+    config = SFTConfig.model_validate(settings)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    data = sft_token_set(tokenizer, config.data, config.max_length)
+    trainer = Trainer(config, data, tokenizer, setup_runtime(config))
+    plans = [plan_epoch(data.lengths, seed=0, epoch=e, packing=True, pack_length=512, rows_per_batch=2) for e in range(4)]
+    assert len({len(p) for p in plans}) > 1, "the sample data should give epochs of different lengths"
+    stream = [batch for plan in plans for batch in plan]
+    steps = [trainer._step_micro_batches(s) for s in range(len(stream) // 2 - 1)]
+    assert all(len(step) == 2 for step in steps)
+    assert [b for step in steps for b in step] == stream[: 2 * len(steps)]

@@ -163,9 +163,12 @@ class ReverseDeduction:
             return "\n".join(out)
         last = returns[-1]
         out.append(f"- The final output is `{output}`, returned at {self._label(last)} by `{self._text(last)}`.")
+        index = self.runs.index(last)
+        branch = self._branch_before(index)
+        if branch:
+            out.append(branch)
         pending = _names_read(self._text(last))
         explained: set[str] = set()
-        index = self.runs.index(last)
         while pending and len(out) <= _MAX_DEDUCTION_STEPS:
             name = pending.pop(0)
             if name in explained:
@@ -175,6 +178,21 @@ class ReverseDeduction:
             out.append(sentence)
             pending.extend(n for n in reads if n not in explained)
         return "\n".join(out)
+
+    def _branch_before(self, index: int) -> str | None:
+        """The last condition checked before the return, which decided that this return is reached."""
+        for position in range(index - 1, -1, -1):
+            run = self.runs[position]
+            text = self._text(run)
+            if text.startswith(("if ", "elif ", "while ")):
+                following = self.runs[position + 1]["line"] if position + 1 < len(self.runs) else None
+                truth = "true" if following == run["line"] + 1 else "false"
+                names = [n for n in _names_read(text) if n in run["before"]]
+                values = ", ".join(f"`{n} = {run['before'][n]}`" for n in names)
+                condition = text.split(" ", 1)[1].rstrip(":")
+                return (f"- That return is reached because `{condition}` was {truth} at {self._label(run)}"
+                        f"{' (with ' + values + ')' if values else ''}.")
+        return None
 
     def _explain(self, name: str, values: dict[str, str], before: int) -> tuple[str, list[str]]:
         setters = [r for r in self.runs[:before] if name in r["changed"]]

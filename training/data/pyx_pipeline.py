@@ -148,9 +148,9 @@ class PyXRun:
                 else:
                     traced.append((owner, task, trace))
             stage.items_out = len({owner for owner, _, _ in traced})
-        with stats.stage("monologue", len(traced)) as stage:
+        with stats.stage("monologue", len({owner for owner, _, _ in traced})) as stage:
             written = self._monologues(traced, [p.description for p in programs], executor, stats)
-            stage.items_out = len(written)
+            stage.items_out = len({owner for owner, _, _, _ in written})
         records, metas = [], []
         kept_keys = set()
         for program in programs:

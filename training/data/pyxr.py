@@ -140,7 +140,7 @@ def _root_cause(bug: Bug, buggy: Trace, correct: Trace) -> str:
     out.append(f"- Line {line} (`{buggy_text}`) is run by {failed} of the {total_failed} failing test(s) and by "
                f"{passed} passing one(s) (Ochiai suspiciousness {score:.2f}).")
     out.append(f"- The root cause is on line {line}: `{buggy_text}` should be `{fixed_text}` "
-               f"(the bug is {_bug_words(bug.mutant.description)}).")
+               f"(the bug: {_bug_words(bug.mutant.description)}).")
     return "\n".join(out)
 
 

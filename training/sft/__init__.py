@@ -28,6 +28,7 @@ from training.sft._data import (
     corpus_token_set,
     default_corpus_dirs,
     python_sources,
+    render_record,
     sft_token_set,
 )
 from training.sft._flops import matmul_parameters, mfu, step_flops
@@ -58,6 +59,7 @@ __all__ = [
     "pack_rows",
     "plan_epoch",
     "python_sources",
+    "render_record",
     "run_pretrain",
     "run_sft",
     "setup_runtime",

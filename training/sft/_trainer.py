@@ -79,13 +79,14 @@ class Trainer:
         self.targets = self._targets_per_sample()
         self.micro_per_step = runtime.world_size * config.gradient_accumulation_steps
         self._plans: dict[int, list[MicroBatch]] = {}
-        self.steps_per_epoch = len(self._plan(0)) // self.micro_per_step
-        if self.steps_per_epoch == 0:
+        self._plan_sizes: dict[int, int] = {}
+        steps_per_epoch = len(self._plan(0)) // self.micro_per_step
+        if steps_per_epoch == 0:
             raise ValueError(
                 f"{len(data)} samples make fewer micro-batches than one step needs ({self.micro_per_step}); "
                 "lower micro_batch_size or gradient_accumulation_steps"
             )
-        total = math.ceil(config.epochs * self.steps_per_epoch)
+        total = max(1, math.floor(config.epochs * len(self._plan(0)) / self.micro_per_step))
         self.state = TrainerState(step=0, total_steps=min(total, config.max_steps or total), history=[])
         self._matmul_params = matmul_parameters(self.model)
 
@@ -108,23 +109,34 @@ class Trainer:
 
     def _plan(self, epoch: int) -> list[MicroBatch]:
         cfg = self.config
-        if epoch in self._plans:
-            return self._plans[epoch]
-        plan = plan_epoch(
-            self.data.lengths,
-            seed=cfg.seed,
-            epoch=epoch,
-            packing=cfg.packing,
-            pack_length=cfg.pack_length,
-            rows_per_batch=cfg.micro_batch_size,
-        )
-        self._plans = {epoch: plan}  # one epoch at a time: plans of a large corpus are big
-        return plan
+        if epoch not in self._plans:
+            if len(self._plans) > 2:  # keep a few epochs: a large corpus makes big plans
+                self._plans.pop(min(self._plans))
+            self._plans[epoch] = plan_epoch(
+                self.data.lengths,
+                seed=cfg.seed,
+                epoch=epoch,
+                packing=cfg.packing,
+                pack_length=cfg.pack_length,
+                rows_per_batch=cfg.micro_batch_size,
+            )
+            self._plan_sizes[epoch] = len(self._plans[epoch])
+        return self._plans[epoch]
+
+    def _plan_size(self, epoch: int) -> int:
+        return self._plan_sizes[epoch] if epoch in self._plan_sizes else len(self._plan(epoch))
 
     def _step_micro_batches(self, step: int) -> list[MicroBatch]:
-        epoch, within = divmod(step, self.steps_per_epoch)
-        start = within * self.micro_per_step
-        return self._plan(epoch)[start : start + self.micro_per_step]
+        """Epochs' plans form one stream (packing makes epochs differ in length); a step takes the next slice."""
+        offset, epoch = step * self.micro_per_step, 0
+        while offset >= self._plan_size(epoch):
+            offset -= self._plan_size(epoch)
+            epoch += 1
+        taken: list[MicroBatch] = []
+        while len(taken) < self.micro_per_step:
+            taken += self._plan(epoch)[offset : offset + self.micro_per_step - len(taken)]
+            offset, epoch = 0, epoch + 1
+        return taken
 
     def _collate(self, batch: MicroBatch) -> Batch:
         if self.config.packing:
@@ -167,7 +179,8 @@ class Trainer:
 
     def _accumulate(self, mine: list[MicroBatch], global_targets: int) -> tuple[torch.Tensor, int]:
         runtime = self.runtime
-        count = torch.tensor(global_targets, device=runtime.device, dtype=torch.float32)
+        # max(1, ...): a step whose samples are all prompt (cut at max_length) adds zero loss, not NaN.
+        count = torch.tensor(max(1, global_targets), device=runtime.device, dtype=torch.float32)
         # FSDP averages gradients over processes; the loss is already a share of the global mean.
         scale = runtime.world_size if runtime.fsdp else 1
         loss_sum = torch.zeros((), device=runtime.device, dtype=torch.float32)
