@@ -69,6 +69,8 @@ def run_ours(samples: Path, env: dict[str, str], workers: int) -> tuple[float, f
 def run_evalplus(python: str, samples: Path, env: dict[str, str], workers: int) -> tuple[float, float, str]:
     command = [python, "-m", "evalplus.evaluate", "--dataset", "humaneval", "--samples", str(samples),
                "--parallel", str(workers), "--i_just_wanna_run"]
+    results_path = samples.with_name(samples.stem + "_eval_results.json")
+    results_path.unlink(missing_ok=True)  # else evalplus asks on stdin whether to overwrite it
     start = time.perf_counter()
     out = subprocess.run(command, env={**env, "HUMANEVAL_OVERRIDE_PATH": str(HUMANEVALPLUS)},
                          capture_output=True, text=True)
@@ -76,7 +78,7 @@ def run_evalplus(python: str, samples: Path, env: dict[str, str], workers: int) 
     if out.returncode != 0:
         raise SystemExit(f"evalplus.evaluate failed:\n{out.stderr[-2000:]}")
     plus = re.search(r"humaneval\+ \(base \+ extra tests\)\s*pass@1:\s*([0-9.]+)", out.stdout)
-    results = json.loads(samples.with_name(samples.stem + "_eval_results.json").read_text())
+    results = json.loads(results_path.read_text())
     failed = sorted(t for t, rs in results["eval"].items()
                     if any(r["base_status"] != "pass" or r["plus_status"] != "pass" for r in rs))
     return wall, float(plus.group(1)) if plus else float("nan"), ", ".join(failed) or "-"

@@ -75,3 +75,50 @@ def test_sft_loss_falls_and_checkpoint_generates(
     assert out.shape[1] == prompt["input_ids"].shape[1] + 5
     assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 6
     assert (tmp_path / "run" / "loss.png").exists() == packing
+
+
+def test_gradient_checkpointing_saves_fewer_activations(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from training.sft import setup_runtime
+    from training.sft._model import load_model
+
+    saved = {}
+    for enabled in (False, True):
+        config = SFTConfig.model_validate(
+            sft_settings(tiny_checkpoint, tmp_path, Path("unused.jsonl"), gradient_checkpointing=enabled)
+        )
+        model = load_model(config, setup_runtime(config)).train()
+        count = [0]
+
+        def pack(tensor: torch.Tensor, count: list[int] = count) -> torch.Tensor:
+            count[0] += 1
+            return tensor
+
+        ids = torch.randint(0, 1000, (1, 32))
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model(input_ids=ids, labels=ids, use_cache=False).loss.backward()
+        saved[enabled] = count[0]
+    assert saved[True] < saved[False] / 2, saved
+
+
+def test_datasets_on_disk_read_like_jsonl(tiny_checkpoint: Path, pyxr_file: Path, tmp_path: Path) -> None:
+    import json
+
+    import datasets
+
+    rows = [json.loads(line) for line in pyxr_file.read_text().splitlines()]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "pyxr"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    from_disk = sft_token_set(tokenizer, [DataSource(path=tmp_path / "pyxr")], max_length=4096)
+    from_jsonl = sft_token_set(tokenizer, [DataSource(path=pyxr_file)], max_length=4096)
+    assert from_disk.tokens.tolist() == from_jsonl.tokens.tolist()
+    assert from_disk.labels.tolist() == from_jsonl.labels.tolist()
+
+
+def test_bad_record_names_file_and_line(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from training.sft import DataError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"nl": "x", "response": "y"}\n{"nl": "a", "fwd_mnl": "b", "response": "c"}\n')
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    with pytest.raises(DataError, match=r"(?s)bad.jsonl:2: .*exactly one of nl, fwd_mnl, bwd_mnl"):
+        sft_token_set(tokenizer, [DataSource(path=bad)], max_length=64)

@@ -60,11 +60,20 @@ def load_model(config: TrainConfig, runtime: Runtime) -> Any:
     )
     model.config.use_cache = False
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     model.to(runtime.device)
     if runtime.fsdp:
         shard_model(model, runtime)
     return model
+
+
+def enable_activation_checkpointing(model: Any) -> None:
+    """Non-reentrant checkpointing per decoder layer (composes with FSDP2 and torch.compile)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name warns there
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def compile_model(model: torch.nn.Module) -> None:

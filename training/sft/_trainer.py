@@ -73,6 +73,7 @@ class Trainer:
     ) -> None:
         self.config, self.data, self.tokenizer, self.runtime = config, data, tokenizer, runtime
         self.model = model if model is not None else load_model(config, runtime)
+        self.model.train()  # from_pretrained returns eval mode, where activation checkpointing is off
         if config.compile:
             compile_model(self.model)
         self.optimizer = self._optimizer()
