@@ -58,11 +58,6 @@ def outputs_match(out: Any, exp: Any, atol: float, exact: bool | None = None) ->
     return allclose(out, exp, atol)
 
 
-def needs_tolerance(exp: Any, atol: float) -> bool:
-    """Whether equal values may encode differently, so an encoding mismatch does not prove failure."""
-    return atol != 0 or is_floats(exp)
-
-
 # --- special oracles (EvalPlus's `_special_oracle.py`): where differential testing alone is wrong ---
 
 def _poly(xs: list, x: float) -> float:

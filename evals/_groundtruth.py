@@ -29,7 +29,8 @@ class Expected(BaseModel):
     digests: list[str] = Field(description="Unkeyed digests of the encoded outputs: a sample's must match.")
     stop_digests: list[str] = Field(description="Keyed digests the harness uses to stop at a first mismatch.")
     values: list[str | None] = Field(description="Encoded outputs; None for large ones compared by digest only.")
-    times: list[float] = Field(description="Seconds the canonical solution took per input.")
+    times: list[float] = Field(description="CPU seconds the canonical solution took per input.")
+    floats: list[bool] = Field(description="Whether each output is a float or a list of floats (gets a tolerance).")
 
 
 def _stable_text(value: object) -> object:
@@ -81,7 +82,8 @@ def _expected_from(task: DiffTask, job: HarnessJob, result: ExecResult) -> Expec
             f"(got {len(outputs)}; {detail}); cannot compute expected outputs"
         )
     return Expected(digests=[r["h"] for r in outputs], stop_digests=[r["k"] for r in outputs],
-                    values=[r.get("v") for r in outputs], times=[r["t"] for r in outputs])
+                    values=[r.get("v") for r in outputs], times=[r["t"] for r in outputs],
+                    floats=[r["f"] for r in outputs])
 
 
 def _read_cache(path: Path) -> dict[str, Expected] | None:

@@ -261,7 +261,7 @@ def run_diff(job: dict, channel: _Channel) -> None:
             return
         stop_digest = keyed_digest(text)
         if job.get("report_stop_digests"):
-            record["k"] = stop_digest
+            record["k"], record["f"] = stop_digest, is_floats(out)
         mismatch = stop_digests[index] is not None and stop_digest != stop_digests[index]
         if _wants_value(job["send"], stop_digests[index] is None or mismatch, text, out):
             record["v"] = text

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from evals import _harness
-from evals._compare import judge_output, needs_tolerance, special_oracle
+from evals._compare import judge_output, special_oracle
 from evals._config import EvalConfig
 from evals._groundtruth import Expected, expected_outputs, output_not_none
 from evals._jobs import HarnessJob, JobRunner, run_all
@@ -49,8 +49,7 @@ class _TaskContext:
         """Whether equal encodings are the only way to pass (no tolerance, no special oracle)."""
         if special_oracle(self.dataset, self.task.entry_point) is not None:
             return False
-        value = self.expected.values[index]
-        return value is None or not needs_tolerance(self.expected_value(index), self.task.atol)
+        return self.task.atol == 0 and not self.expected.floats[index]
 
     def expected_value(self, index: int) -> Any:
         if index not in self._values:
