@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent_helpers import ScriptedModel, refined, write
+from agent_helpers import GRADE_TESTS, GRADES, ScriptedModel, refined, write
 
 from agent.state import Attempt, RunConfig
 from agent.tasks import function_task
 
-BUGGY = "def grade(score):\n    if score > 90:\n        return 'A'\n    if score > 80:\n        return 'B'\n    return 'C'\n"
-TESTS = """from grades import grade
-
-
-def test_a():
-    assert grade(95) == 'A'
-
-
-def test_a_boundary():
-    assert grade(90) == 'A'
-
-
-def test_b_boundary():
-    assert grade(80) == 'B'
-
-
-def test_c():
-    assert grade(10) == 'C'
-"""
+BUGGY, TESTS = GRADES, GRADE_TESTS
 HALF_FIX = BUGGY.replace("score > 90", "score >= 90")
 FULL_FIX = HALF_FIX.replace("score > 80", "score >= 80")
 BROKEN = "def grade(score):\n    return 'F'\n"
