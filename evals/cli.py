@@ -9,6 +9,7 @@ import click
 
 from evals._config import EvalConfig
 from evals.loaders import BENCHMARKS, DatasetError
+from evals.model_run_cli import model_run_options, run_from_model
 from evals.scoring import score_file
 
 
@@ -21,7 +22,7 @@ def _summary(report) -> str:
 
 @click.command("eval")
 @click.argument("benchmark", type=click.Choice(BENCHMARKS))
-@click.option("--samples", "samples_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--samples", "samples_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSONL of {"task_id", "completion"|"solution"}; for CRUXEval the generations JSON '
                    '{"sample_0": [str, ...]}.')
 @click.option("--data", default=None,
@@ -33,10 +34,16 @@ def _summary(report) -> str:
               help="Memory limit per sandbox job.")
 @click.option("--partial", is_flag=True, help="Score only the tasks that have samples (default: all must).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def eval_command(benchmark: str, samples_path: Path, data: str | None, as_json: bool, workers: int | None,
-                 memory_mb: int, partial: bool, quiet: bool) -> None:
-    """Score SAMPLES on BENCHMARK in the sandbox (progress on stderr, result on stdout)."""
+@model_run_options
+def eval_command(benchmark: str, samples_path: Path | None, data: str | None, as_json: bool, workers: int | None,
+                 memory_mb: int, partial: bool, quiet: bool, **model_options) -> None:
+    """Score SAMPLES on BENCHMARK, or generate (and refine) with --model; progress on stderr, result on stdout."""
     config = EvalConfig(workers=workers, memory_mb=memory_mb)
+    if (samples_path is None) == (model_options["model_url"] is None):
+        raise click.UsageError("pass exactly one of --samples FILE or --model URL")
+    if samples_path is None:
+        run_from_model(benchmark, data, config, quiet, as_json, **model_options)
+        return
     try:
         report = score_file(benchmark, samples_path, data=data, config=config, partial=partial,
                             show_progress=not quiet)

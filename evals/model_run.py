@@ -1,0 +1,174 @@
+"""`semcoder eval BENCH --model URL`: generate, score, refine the failing tasks round by round, report.
+
+Everything a round produces lands under the output directory before the next starts
+(`generations.jsonl`, `round_K.jsonl`), so a rerun skips the work already done.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agent.completion import LoopModel, Model
+from agent.models import ModelConfig, SamplingParams, load_model
+from agent.refine import FailingTest, refine_once
+from agent.state import FeedbackMode
+from evals._config import EvalConfig
+from evals._failing_test import assert_pairs, docstring_asserts, first_failing_tests
+from evals._generate import CRUX_MODE, generate_missing, generation_stop, problem_text
+from evals._jobs import JobRunner
+from evals._progress import Progress
+from evals._report import build_report
+from evals._round_report import RoundScore, RunReport, write_report
+from evals._samples import Sample
+from evals.loaders import load_benchmark, load_humaneval
+from evals.scoring import open_runner, verdicts_for
+
+REFINABLE = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+GENERATABLE = (*REFINABLE, *CRUX_MODE)
+Programs = dict[str, list[str]]  # task_id -> one program per sample
+
+
+class ModelRunConfig(BaseModel):
+    """One generate-and-refine run; every field is a CLI option."""
+
+    benchmark: str
+    model_url: str = Field(description="Base URL of the OpenAI-compatible server.")
+    model_name: str = Field(description="Model name as the server knows it.")
+    out_dir: Path = Field(description="Where generations, rounds and the report go (resumable).")
+    n: int = Field(1, ge=1, description="Samples per task.")
+    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature (0: greedy).")
+    max_tokens: int = Field(512, ge=1, description="Most new tokens per generation and per refinement.")
+    refine_rounds: int = Field(0, ge=0, le=5, description="SemCoder's protocol allows up to 5.")
+    feedback: FeedbackMode = Field("semcoder", description="What the refine prompt shows of the failure.")
+    limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
+    task_ids: tuple[str, ...] = Field((), description="Only these tasks (before --limit).")
+    data: str | None = Field(None, description="Benchmark data source (default: the shipped copy).")
+    refine_concurrency: int = Field(64, ge=1, description="Refinement prompts in flight at once.")
+
+
+def select_tasks(config: ModelRunConfig) -> list[Any]:
+    tasks = load_benchmark(config.benchmark, config.data)
+    if config.task_ids:
+        known = {task.task_id for task in tasks}
+        unknown = [t for t in config.task_ids if t not in known]
+        if unknown:
+            raise ValueError(f"unknown task ids for {config.benchmark}: {unknown[:3]}")
+        tasks = [task for task in tasks if task.task_id in set(config.task_ids)]
+    return tasks[: config.limit] if config.limit else tasks
+
+
+def _score(config: ModelRunConfig, tasks: list[Any], programs: Programs, runner: JobRunner,
+           eval_config: EvalConfig, show_progress: bool) -> tuple[float, dict[str, list[bool]]]:
+    samples = [Sample(task_id=task.task_id, text=text) for task in tasks for text in programs[task.task_id]]
+    verdicts = verdicts_for(config.benchmark, tasks, samples, runner, eval_config, show_progress)
+    passed: dict[str, list[bool]] = {task.task_id: [] for task in tasks}
+    for verdict in verdicts:
+        passed[verdict.task_id].append(verdict.passed)
+    return build_report(config.benchmark, passed, verdicts).pass_at_1, passed
+
+
+def _assert_pairs(config: ModelRunConfig, tasks: list[Any]) -> dict[str, list[FailingTest]]:
+    if config.benchmark == "mbpp+":
+        return {task.task_id: assert_pairs(docstring_asserts(task.prompt), task.entry_point) for task in tasks}
+    sources = load_humaneval() if config.benchmark == "humaneval+" else tasks
+    tests = {task.task_id: (task.test, task.entry_point) for task in sources}
+    return {task.task_id: assert_pairs(*tests[task.task_id]) for task in tasks if task.task_id in tests}
+
+
+def _refine_one(config: ModelRunConfig, model: Model, params: SamplingParams, task: Any, program: str,
+                test: FailingTest | None) -> str:
+    """The refined program, or the old one when there is no test to show or no code in the answer."""
+    if test is None:
+        return program
+    [candidate] = refine_once(problem_text(task), program, test, model, config.feedback, params)
+    return candidate.code if candidate.code is not None else program
+
+
+def refine_round(config: ModelRunConfig, model: Model, tasks: list[Any], programs: Programs,
+                 passed: dict[str, list[bool]], runner: JobRunner, show_progress: bool) -> tuple[Programs, int]:
+    """One SemCoder round: every failing sample gets one failing test and one refinement; the rest stay."""
+    failing = [(task, index, program) for task in tasks
+               for index, program in enumerate(programs[task.task_id]) if not passed[task.task_id][index]]
+    tests = first_failing_tests([(task, program) for task, _, program in failing],
+                                _assert_pairs(config, tasks), runner)
+    params = SamplingParams(n=1, temperature=config.temperature, top_p=0.95, max_tokens=config.max_tokens)
+    progress = Progress("refine", len(failing), enabled=show_progress)
+    refined = {task_id: list(texts) for task_id, texts in programs.items()}
+
+    def work(item: tuple[tuple[Any, int, str], FailingTest | None]) -> tuple[str, int, str]:
+        (task, index, program), test = item
+        return task.task_id, index, _refine_one(config, model, params, task, program, test)
+
+    with ThreadPoolExecutor(config.refine_concurrency) as threads:
+        for task_id, index, code in threads.map(work, zip(failing, tests, strict=True)):
+            refined[task_id][index] = code
+            progress.advance()
+    return refined, len(failing)
+
+
+def _load_round(path: Path, tasks: list[Any]) -> tuple[Programs, int] | None:
+    """A saved round, or None when it was made for other tasks (a rerun with another --limit or --tasks)."""
+    if not path.exists():
+        return None
+    saved = json.loads(path.read_text())
+    if set(saved["programs"]) != {task.task_id for task in tasks}:
+        return None
+    return saved["programs"], saved["refined_samples"]
+
+
+def _save_round(path: Path, programs: Programs, refined_samples: int) -> None:
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps({"programs": programs, "refined_samples": refined_samples}))
+    partial.replace(path)  # a crash never leaves a half-written round behind
+
+
+def _round_score(number: int, pass_at_1: float, passed: dict[str, list[bool]], refined: int) -> RoundScore:
+    solved = sum(all(flags) for flags in passed.values())
+    return RoundScore(round=number, pass_at_1=pass_at_1, solved_tasks=solved, refined_samples=refined)
+
+
+def run_model_eval(config: ModelRunConfig, eval_config: EvalConfig | None = None,
+                   show_progress: bool = True) -> RunReport:
+    if config.benchmark not in GENERATABLE:
+        raise ValueError(f"--model supports {', '.join(GENERATABLE)} only, not {config.benchmark}")
+    if config.refine_rounds and config.benchmark not in REFINABLE:
+        raise ValueError(f"--refine-rounds supports {', '.join(REFINABLE)} only, not {config.benchmark}")
+    eval_config = eval_config or EvalConfig()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = select_tasks(config)
+    model = LoopModel(load_model(ModelConfig(backend="openai", model=config.model_name,
+                                             model_url=config.model_url)))
+    try:
+        return _run(config, eval_config, tasks, model, show_progress)
+    finally:
+        model.close()
+
+
+def _run(config: ModelRunConfig, eval_config: EvalConfig, tasks: list[Any], model: Model,
+         show_progress: bool) -> RunReport:
+    params = SamplingParams(n=config.n, temperature=config.temperature, top_p=0.95 if config.temperature else 1.0,
+                            max_tokens=config.max_tokens, stop=generation_stop(config.benchmark))
+    generated = generate_missing(config.benchmark, tasks, model, params, config.out_dir / "generations.jsonl", show_progress)
+    programs: Programs = {task.task_id: generated[task.task_id].solutions for task in tasks}
+    with open_runner(eval_config) as runner:
+        pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
+        rounds = [_round_score(0, pass_at_1, passed, 0)]
+        for number in range(1, config.refine_rounds + 1):
+            path = config.out_dir / f"round_{number}.json"
+            saved = _load_round(path, tasks)
+            if saved is not None:
+                programs, refined = saved
+            else:
+                programs, refined = refine_round(config, model, tasks, programs, passed, runner, show_progress)
+                _save_round(path, programs, refined)
+            pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
+            rounds.append(_round_score(number, pass_at_1, passed, refined))
+    report = RunReport(benchmark=config.benchmark, model=config.model_name, n_tasks=len(tasks),
+                       n_samples_per_task=config.n, feedback=config.feedback, rounds=rounds)
+    write_report(report, config.out_dir)
+    return report
