@@ -39,7 +39,11 @@ def _bwrap_children_states() -> list[str]:
     """States of this process's bwrap children (other tests in the session may leave their own children)."""
     states = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for pid in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        for pid in children:
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
             except FileNotFoundError:
