@@ -115,6 +115,11 @@ class Streams:
             self.stopped_for = Status.output_limit
 
 
+# After one stream passes its cap, read a little longer: the engine forwards stdout and stderr separately,
+# so what the program wrote to the other stream earlier may still be on its way.
+_CAP_GRACE_S = 0.2
+
+
 def pump(sock: socket.socket, stdin: bytes, deadline: float, output_cap: int) -> Streams:
     """Feeds stdin and reads the multiplexed output until the container ends, a cap or the deadline.
 
@@ -126,10 +131,15 @@ def pump(sock: socket.socket, stdin: bytes, deadline: float, output_cap: int) ->
     received = bytearray()
     stdin_open = True
     sock.setblocking(False)
-    while streams.stopped_for is None:
-        remaining = deadline - time.monotonic()
+    grace_until: float | None = None
+    while True:
+        now = time.monotonic()
+        if streams.stopped_for is not None and grace_until is None:
+            grace_until = min(now + _CAP_GRACE_S, deadline)
+        remaining = (deadline if grace_until is None else grace_until) - now
         if remaining <= 0:
-            streams.stopped_for = Status.timeout
+            if grace_until is None:
+                streams.stopped_for = Status.timeout
             break
         if stdin_open and not pending:
             stdin_open = _close_stdin(sock)
