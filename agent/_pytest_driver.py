@@ -14,19 +14,23 @@ import sys
 # in its own pytest config (addopts = -p anyio), which still loads it.
 os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 
+CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+
 try:
     import pytest
 except ImportError:
-    # The sandbox starts Python with -S (no site). Its site-packages is readable there all the same;
-    # putting it on the path grants nothing new, it only lets the tests import pytest.
+    # The sandbox starts the base interpreter with -S (no site). Its site-packages, and the host's own (a venv's,
+    # named in CONFIG), are readable there all the same; putting them on the path grants nothing new, it only
+    # lets the tests import pytest.
     import site
 
-    sys.path.extend(p for p in site.getsitepackages() if p not in sys.path)
+    for path in [*site.getsitepackages(), *CONFIG.get("site_paths", [])]:
+        if path not in sys.path and os.path.isdir(path):
+            sys.path.append(path)
     import pytest
 
 sys.dont_write_bytecode = True
 MARKER = "@@SEMCODER-TEST-RESULT@@"
-CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
 ROOT = os.path.realpath(os.getcwd()) + os.sep
 sys.path.insert(0, os.getcwd())  # as `python -m pytest` does: the project's modules import from its root
 MESSAGE_CHARS = 2000

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import sys
 from collections.abc import Sequence
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -160,6 +162,13 @@ def _docstring(source: str, function: str | None) -> str:
     return ""
 
 
+def _host_site_paths() -> list[str]:
+    """Where this process finds pytest: in a venv that is not the sandbox interpreter's own site-packages."""
+    import site
+
+    return [p for p in site.getsitepackages() if not p.startswith(sys.base_prefix + os.sep)]
+
+
 class TestRunner:
     """Runs pytest over workspaces in the sandbox, several at once, and parses the per-test results."""
 
@@ -172,7 +181,8 @@ class TestRunner:
         self._driver = package_files("agent").joinpath("_pytest_driver.py").read_text(encoding="utf-8")
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]]) -> list[TestReport]:
-        config = json.dumps({"paths": task.test_paths, "test_timeout_s": self._test_timeout_s})
+        config = json.dumps({"paths": task.test_paths, "test_timeout_s": self._test_timeout_s,
+                             "site_paths": _host_site_paths()})
         requests = [ExecRequest(code=self._driver, files=dict(files), argv=[config], limits=self._limits)
                     for files in workspaces]
         return [parse_report(result, set(task.editable)) for result in self._pool.map(requests)]

@@ -26,6 +26,7 @@ class HostSupport(BaseModel):
     seccomp: bool
     python: str
     python_prefix: str
+    venv_prefix: str | None = None  # the host's venv, bound read-only too: its site-packages holds pytest
     missing: tuple[str, ...]
 
     @property
@@ -71,6 +72,7 @@ def probe(use_bwrap: bool = True, use_cgroups: bool = True) -> HostSupport:
     ]
     support = HostSupport(bwrap=bwrap, cgroup_bases=bases, dedicated_uid=dedicated_uid,
                           seccomp=_seccomp.supported(), python=python, python_prefix=prefix,
+                          venv_prefix=sys.prefix if sys.prefix != sys.base_prefix else None,
                           missing=tuple(missing))
     if missing:
         warnings.warn(f"sandbox: isolation is PARTIAL here; missing: {', '.join(missing)}",

@@ -69,6 +69,8 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
              "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", _SCRATCH_IN_SANDBOX,
              "--ro-bind", str(_SERVER), _SERVER_IN_SANDBOX]
+    if support.venv_prefix:
+        args += [*_parents_traversable(support.venv_prefix), "--ro-bind", support.venv_prefix, support.venv_prefix]
     if slot:
         for controller, directory in slot.dirs.items():
             args += ["--bind", str(directory), f"{_CGROUP_IN_SANDBOX}/{controller}"]
@@ -236,7 +238,11 @@ def _exited_within(pid: int, seconds: float) -> bool:
 def _make_host_scratch() -> str:
     import tempfile
 
-    return tempfile.mkdtemp(prefix="semcoder-sandbox-")
+    scratch = tempfile.mkdtemp(prefix="semcoder-sandbox-")
+    # mkdtemp makes it 0700 for the supervisor's uid; the job's dedicated uid must pass through it to reach its
+    # own working dir, without being able to list its neighbours.
+    os.chmod(scratch, 0o711)
+    return scratch
 
 
 def _program_name(files: dict[str, bytes | str]) -> str:

@@ -45,7 +45,12 @@ validate_compose() {
   local services
   services="$(SEMCODER_API_TOKEN=ci compose -f compose.yaml --profile postgres config --services | sort | tr '\n' ' ')"
   [[ "$services" == "api postgres vllm " ]] || die "compose.yaml services are '$services', expected api postgres vllm"
-  log "compose.yaml is valid (services: $services)"
+  # The tensor-parallel option reaches vLLM's command line and the GPU reservation together.
+  local rendered
+  rendered="$(SEMCODER_API_TOKEN=ci SEMCODER_TP=2 SEMCODER_GPUS=2 compose -f compose.yaml config)"
+  grep -q -- "--tensor-parallel-size=2" <<<"$rendered" || die "SEMCODER_TP=2 did not reach vLLM's command"
+  grep -Eq "count: '?2'?" <<<"$rendered" || die "SEMCODER_GPUS=2 did not reach the GPU reservation"
+  log "compose.yaml is valid (services: $services; SEMCODER_TP/SEMCODER_GPUS reach vLLM)"
 }
 
 build_wheels() {

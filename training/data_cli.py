@@ -1,4 +1,4 @@
-"""`semcoder data pyx|pyxr`: synthesize SemCoder's PyX and PyX-R training data (resumable, all cores)."""
+"""`semcoder data pyx|pyxr|split|strip-monologue`: build SemCoder's PyX / PyX-R data, hold out, ablate."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sandbox import SandboxError
+from training.data.ablation import strip_monologues, strip_summary
 from training.data.loaders import DataError
 from training.data.pyx_pipeline import PyXConfig, run_pyx
 from training.data.pyxr_pipeline import PyXRConfig, run_pyxr
+from training.data.split import SplitConfig, split_pyx, split_summary
 from training.data.stats import ChunkStats
 from training.data.teacher import TeacherConfig
 
@@ -101,3 +103,33 @@ def pyxr_command(pyx_dir, out, limit, teacher_url, teacher_model, samples, no_fa
     except (SandboxError, DataError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(summary)
+
+
+@data_group.command("split")
+@click.option("--pyx", "pyx_dir", required=True, type=click.Path(path_type=Path),
+              help="Output directory of `semcoder data pyx`.")
+@click.option("--pyxr", "pyxr_dir", required=True, type=click.Path(path_type=Path),
+              help="Output directory of `semcoder data pyxr` made from it.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Writes train/, heldout/, split.json.")
+@click.option("--holdout", required=True, type=click.IntRange(1), help="Programs to hold out.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def split_command(pyx_dir, pyxr_dir, out, holdout, seed) -> None:
+    """Hold out N programs as a CRUXEval-O-style file; write training files without any record of them."""
+    config = SplitConfig(pyx=pyx_dir, pyxr=pyxr_dir, out=out, holdout=holdout, seed=seed)
+    try:
+        report = split_pyx(config)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(split_summary(report, out))
+
+
+@data_group.command("strip-monologue")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+def strip_monologue_command(source, target) -> None:
+    """The monologue ablation: SOURCE's PyX records with every forward/backward monologue emptied."""
+    try:
+        report = strip_monologues(source, target)
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(strip_summary(report))

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.prompts import PyXRecord, backward_monologue_instruction, forward_monologue_instruction
+from agent.prompts import (
+    PyXRecord,
+    backward_monologue_instruction,
+    forward_monologue_instruction,
+    normalise_quotes,
+)
 from sandbox import Pool
 from training.data.corpus import seed_functions
 from training.data.decontam import BenchmarkIndex, DecontamOptions
@@ -160,9 +165,7 @@ class PyXRun:
                 kept_keys.add(program.key)
         for owner, task, response, source in written:
             program = programs[owner]
-            instruction = (forward_monologue_instruction(task.code.rstrip("\n"), task.example.input)
-                           if task.direction == "forward"
-                           else backward_monologue_instruction(task.code.rstrip("\n"), task.example.output))
+            instruction = monologue_instruction(task)
             field = "fwd_mnl" if task.direction == "forward" else "bwd_mnl"
             records.append(PyXRecord(**{field: instruction, "response": response}))
             metas.append(RecordMeta(program=program.key, origin=program.origin, task=task.direction,  # type: ignore[arg-type]
@@ -200,6 +203,19 @@ class PyXRun:
             else:
                 out.append((owner, task, response, source))
         return out
+
+
+def prompt_piece(text: str) -> str:
+    """Code or a value as CRUXEval prompts show it: ' becomes ", unless a " is already there (that would change it)."""
+    return text if '"' in text else normalise_quotes(text)
+
+
+def monologue_instruction(task: MonologueTask) -> str:
+    """The forward/backward instruction in the quote style of CRUXEval (what the model sees at eval time)."""
+    code = prompt_piece(task.code.rstrip("\n"))
+    if task.direction == "forward":
+        return forward_monologue_instruction(code, prompt_piece(task.example.input))
+    return backward_monologue_instruction(code, prompt_piece(task.example.output))
 
 
 def _monologue_tasks(programs: list[Program]) -> list[tuple[int, MonologueTask]]:
