@@ -28,13 +28,16 @@ import subprocess
 import sys
 import tarfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent.models import stop_server, wait_for_health  # noqa: E402
+
 CONFIGS = ROOT / "training" / "configs"
 SEMCODER = [sys.executable, "-m", "agent.cli"]
 TRAIN = [sys.executable, "-m", "training.train_cli"]
@@ -221,21 +224,12 @@ def serve_command(args: argparse.Namespace, name: str, path: Path, port: int) ->
             "--gpu-memory-utilization", "0.3", "--enforce-eager", "--max-model-len", "4096"]
 
 
-def wait_healthy(ports: dict[str, int], servers: dict[str, subprocess.Popen], timeout_s: float) -> float:
-    started, waiting = time.perf_counter(), dict(ports)
-    while waiting:
-        for name, port in list(waiting.items()):
-            if servers[name].poll() is not None:
-                raise RuntimeError(f"the server of {name} exited {servers[name].returncode} before /health")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                    del waiting[name]
-                    print(f"{name} healthy after {time.perf_counter() - started:.0f} s", flush=True)
-            except OSError:
-                pass
-        if time.perf_counter() - started > timeout_s:
-            raise RuntimeError(f"no /health from {sorted(waiting)} after {timeout_s:.0f} s")
-        time.sleep(2)
+def wait_all_healthy(servers: dict[str, subprocess.Popen], ports: dict[str, int], log_dir: Path) -> float:
+    """Seconds until every server answers /health (they start together, so the slowest decides)."""
+    started = time.perf_counter()
+    for name, server in servers.items():
+        wait_for_health(server, f"http://127.0.0.1:{ports[name]}", log_dir / f"serve_{name}.log", timeout_s=600)
+        print(f"{name} healthy after {time.perf_counter() - started:.0f} s", flush=True)
     return time.perf_counter() - started
 
 
@@ -281,7 +275,7 @@ def evaluate(args: argparse.Namespace) -> str:
             log = (logs(args) / f"serve_{name}.log").open("w")
             servers[name] = subprocess.Popen(serve_command(args, name, paths[name], ports[name]), stdout=log,
                                              stderr=subprocess.STDOUT, env=on_gpu(args, index), cwd=ROOT)
-        healthy_s = wait_healthy(ports, servers, timeout_s=600)
+        healthy_s = wait_all_healthy(servers, ports, logs(args))
         with ThreadPoolExecutor(2 * len(MODELS) + 2) as pool:
             evals = {(name, bench): pool.submit(eval_job, args, name, ports[name], bench)
                      for name in MODELS for bench in ("cruxeval-o", "heldout")}
@@ -290,12 +284,9 @@ def evaluate(args: argparse.Namespace) -> str:
             outcomes = {key: future.result() for key, future in repairs.items()}
     finally:
         for server in servers.values():
-            server.terminate()
+            server.terminate()  # all at once: each takes seconds to free its GPU
         for server in servers.values():
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
     (bundle_dir(args) / "evaluate.json").write_text(json.dumps(
         {"scores": {f"{n}/{b}": s for (n, b), s in scores.items()}, "repairs": outcomes}, indent=2))
     return eval_table(scores, outcomes, healthy_s)

@@ -28,6 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CONFIGS = ROOT / "training" / "configs"
+
+from agent.models import stop_server, wait_for_health  # noqa: E402
+
 SEMCODER = [sys.executable, "-m", "agent.cli"]
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
@@ -158,32 +161,18 @@ def scaling_table(runs: list[dict[str, Any]]) -> str:
 # --- tensor parallel -----------------------------------------------------------------------------------------
 
 
-def wait_healthy(server: subprocess.Popen, port: int, timeout_s: float) -> float:
-    import urllib.request
-
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout_s:
-        if server.poll() is not None:
-            raise RuntimeError(f"the tensor-parallel server exited {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return time.perf_counter() - started
-        except OSError:
-            time.sleep(2)
-    raise RuntimeError(f"no /health after {timeout_s:.0f} s")
-
-
 def tensor_parallel(args: argparse.Namespace) -> str:
     if not (args.checkpoint / "config.json").exists():
         raise SystemExit(f"no checkpoint at {args.checkpoint}: run scripts/gpu_e2e.py train first")
     port = 8200
     command = [*SEMCODER, "model", "serve", str(args.checkpoint), "--served-model-name", "sft", "--port", str(port),
                "--tensor-parallel-size", str(args.tp), "--max-model-len", "4096"]
-    log = (logs(args) / "serve_tp.log").open("w")
+    log_path = logs(args) / "serve_tp.log"
     print(f"$ {' '.join(command)}", flush=True)
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env())
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env())
     try:
-        healthy = wait_healthy(server, port, 600)
+        healthy = wait_for_health(server, f"http://127.0.0.1:{port}", log_path, timeout_s=600)
         check = subprocess.run([*SEMCODER, "model", "check", f"http://127.0.0.1:{port}/v1"],
                                capture_output=True, text=True, cwd=ROOT, env=env())
         out = args.work / "tp_eval"
@@ -193,11 +182,7 @@ def tensor_parallel(args: argparse.Namespace) -> str:
                            "--quiet"], logs(args) / "eval_tp.log")
         seconds = time.perf_counter() - started
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server, grace_s=60)
     if code:
         raise RuntimeError(f"eval through the TP server failed:\n{tail(logs(args) / 'eval_tp.log')}")
     tp_pass = json.loads((out / "report.json").read_text())["rounds"][0]["pass_at_1"]
