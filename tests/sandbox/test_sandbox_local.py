@@ -134,3 +134,14 @@ def test_a_pool_replaces_a_worker_that_died_between_jobs() -> None:
         result = pool.submit(ExecRequest(code="print('b')")).result()
         assert (result.status, result.stdout) == (Status.ok, "b\n")
         assert pool._impl._slots[0]._worker is not worker  # type: ignore[union-attr]
+
+
+def test_host_scratch_lets_a_dedicated_uid_through_without_listing() -> None:
+    # Without bwrap the job's uid reaches its working dir through this host folder (a GPU machine's case).
+    from sandbox._worker import _make_host_scratch
+
+    scratch = Path(_make_host_scratch())
+    try:
+        assert scratch.stat().st_mode & 0o777 == 0o711
+    finally:
+        scratch.rmdir()
