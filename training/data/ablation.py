@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agent.parsing import ParseError, parse_answer
 from agent.prompts import PyXRecord
 from training.data.loaders import DataError
-from training.data.writer import _atomic_lines
+from training.data.writer import atomic_lines
 
 
 class StripReport(BaseModel):
@@ -59,7 +59,7 @@ def strip_monologues(source: Path, target: Path) -> StripReport:
             report.chars_after[record.kind] += len(out.response)
             stripped.append(json.dumps(out.model_dump(), ensure_ascii=False))
     target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_lines(target, stripped)
+    atomic_lines(target, stripped)
     meta = _sidecar(source)
     if meta.is_file():
         shutil.copyfile(meta, _sidecar(target))

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from training.data.loaders import DataError, read_programs
 from training.data.models import Program, RecordMeta
 from training.data.monologue import rename_entry
-from training.data.writer import _atomic_lines
+from training.data.writer import atomic_lines
 
 DropReason = str  # "held_out" (same key) or "same_code" (same code under another key)
 
@@ -73,12 +73,12 @@ def split_pyx(config: SplitConfig) -> SplitReport:
     train.mkdir(parents=True, exist_ok=True)
     for name, rows in (("pyx", pyx), ("pyx_r", pyxr)):
         kept, report.files[name] = _filter(rows, set(chosen), held_codes, programs)
-        _atomic_lines(train / f"{name}.jsonl", (line for line, _ in kept))
-        _atomic_lines(train / f"{name}.meta.jsonl", (meta.model_dump_json() for _, meta in kept))
+        atomic_lines(train / f"{name}.jsonl", (line for line, _ in kept))
+        atomic_lines(train / f"{name}.meta.jsonl", (meta.model_dump_json() for _, meta in kept))
     heldout = Path(config.out) / "heldout"
     heldout.mkdir(parents=True, exist_ok=True)
-    _atomic_lines(heldout / "exec_o.jsonl", (heldout_row(programs[key]).model_dump_json() for key in chosen))
-    _atomic_lines(Path(config.out) / "split.json", [report.model_dump_json(indent=1)])
+    atomic_lines(heldout / "exec_o.jsonl", (heldout_row(programs[key]).model_dump_json() for key in chosen))
+    atomic_lines(Path(config.out) / "split.json", [report.model_dump_json(indent=1)])
     return report
 
 

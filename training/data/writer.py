@@ -24,7 +24,7 @@ from training.data.models import Program, RecordMeta
 _SHARD = re.compile(r"-(\d{5})\.stats\.json$")
 
 
-def _atomic_lines(path: Path, rows: Iterable[str]) -> None:
+def atomic_lines(path: Path, rows: Iterable[str]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -51,11 +51,11 @@ class ShardStore:
               programs: Sequence[Program] | None = None) -> None:
         if len(records) != len(metas):
             raise ValueError("every record needs its meta line")
-        _atomic_lines(self.path(self.name, index), (json.dumps(r.model_dump(), ensure_ascii=False) for r in records))
-        _atomic_lines(self.path(self.name, index, "meta.jsonl"), (m.model_dump_json() for m in metas))
+        atomic_lines(self.path(self.name, index), (json.dumps(r.model_dump(), ensure_ascii=False) for r in records))
+        atomic_lines(self.path(self.name, index, "meta.jsonl"), (m.model_dump_json() for m in metas))
         if programs is not None:
-            _atomic_lines(self.path("programs", index), (p.model_dump_json() for p in programs))
-        _atomic_lines(self.path(self.name, index, "stats.json"), [json.dumps(stats)])
+            atomic_lines(self.path("programs", index), (p.model_dump_json() for p in programs))
+        atomic_lines(self.path(self.name, index, "stats.json"), [json.dumps(stats)])
 
     def all_stats(self) -> list[dict]:
         return [json.loads(self.path(self.name, i, "stats.json").read_text()) for i in sorted(self.done())]
@@ -67,8 +67,8 @@ class ShardStore:
         """Merged JSONL and a `datasets` dataset on disk (the exact schema's columns only)."""
         merged = self.out / f"{self.name}.jsonl"
         meta = self.out / f"{self.name}.meta.jsonl"
-        _atomic_lines(merged, (line for p in self.record_files() for line in _lines(p)))
-        _atomic_lines(meta, (line for i in sorted(self.done())
+        atomic_lines(merged, (line for p in self.record_files() for line in _lines(p)))
+        atomic_lines(meta, (line for i in sorted(self.done())
                              for line in _lines(self.path(self.name, i, "meta.jsonl"))))
         dataset_dir = self.out / f"{self.name}_dataset"
         save_dataset(merged, dataset_dir)
