@@ -272,9 +272,9 @@ def evaluate(args: argparse.Namespace) -> str:
     servers: dict[str, subprocess.Popen] = {}
     try:
         for index, name in enumerate(MODELS):
-            log = (logs(args) / f"serve_{name}.log").open("w")
-            servers[name] = subprocess.Popen(serve_command(args, name, paths[name], ports[name]), stdout=log,
-                                             stderr=subprocess.STDOUT, env=on_gpu(args, index), cwd=ROOT)
+            with (logs(args) / f"serve_{name}.log").open("w") as log:  # the server keeps its own copy
+                servers[name] = subprocess.Popen(serve_command(args, name, paths[name], ports[name]), stdout=log,
+                                                 stderr=subprocess.STDOUT, env=on_gpu(args, index), cwd=ROOT)
         healthy_s = wait_all_healthy(servers, ports, logs(args))
         with ThreadPoolExecutor(2 * len(MODELS) + 2) as pool:
             evals = {(name, bench): pool.submit(eval_job, args, name, ports[name], bench)
