@@ -12,6 +12,7 @@ from sandbox._api import BACKENDS, backend_named, run
 from sandbox._backend import Backend
 from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
 from sandbox._pool import Pool
+from sandbox.job import Job, JobResult, JobRunner, run_job
 
 __all__ = [
     "BACKENDS",
@@ -19,10 +20,14 @@ __all__ = [
     "ExecRequest",
     "ExecResult",
     "Isolation",
+    "Job",
+    "JobResult",
+    "JobRunner",
     "Limits",
     "Pool",
     "SandboxError",
     "Status",
     "backend_named",
     "run",
+    "run_job",
 ]

@@ -14,6 +14,7 @@ from sandbox._backend import Backend
 from sandbox._local import LocalBackend
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
 from sandbox._worker import LocalWorker, WorkerDied
+from sandbox.job import Job, JobResult, read, to_request
 
 _STOP = object()
 
@@ -155,6 +156,25 @@ class Pool:
         if self._closed:
             raise SandboxError("this sandbox Pool is closed")
         return self._impl.submit(self._with_limits(request))
+
+    def submit_job(self, job: Job) -> Future[JobResult]:
+        """Runs a job (sandbox/job.py) on a warm sandbox; the future holds the host's reading of it."""
+        request, key = to_request(job)
+        judged: Future[JobResult] = Future()
+
+        def done(future: Future[ExecResult]) -> None:
+            try:
+                judged.set_result(read(future.result(), key))
+            except BaseException as exc:
+                judged.set_exception(exc)
+
+        self.submit(request).add_done_callback(done)
+        return judged
+
+    def run_jobs(self, jobs: Iterable[Job]) -> list[JobResult]:
+        """Runs all jobs; results in the order given."""
+        futures = [self.submit_job(job) for job in jobs]
+        return [future.result() for future in futures]
 
     def map(self, requests: Iterable[ExecRequest]) -> list[ExecResult]:
         """Runs all requests; results in the order given."""

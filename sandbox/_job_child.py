@@ -1,0 +1,217 @@
+"""The in-sandbox half of the job protocol (sandbox/job.py is the host's half). Stdlib only, Python 3.8+.
+
+Every program the project runs inside the sandbox (the pytest driver, the eval harness, the tracer, the
+PyX executor, the failing-test probe) is a *job program*: source that defines ``main(data, channel)``.
+The host ships it with this module as ``_semcoder_job.py`` and a job file holding the job's data and a
+per-job key; ``serve(main)`` then:
+
+1. reads and deletes the job file, and keeps the key only inside a keyed BLAKE2 state (C memory);
+2. takes the process's stdout as the private result channel (a dup of fd 1, close-on-exec) and points
+   fds 0 and 1 at /dev/null and stderr, so anything the code under test prints is diagnostics, never a
+   result;
+3. calls ``main``; every ``channel.send(value)`` writes one frame ``TAG seq mac json``, the MAC keyed by
+   the job's key over the sequence number and the body; on return an ``end`` frame is written and the
+   process leaves with ``os._exit`` at once, so no ``atexit`` hook or lingering thread of the code under
+   test runs after the report.
+
+The host accepts a channel made only of well-formed, correctly keyed frames in sequence, ended by one
+``end`` frame with nothing after it. A frame twice, out of order, after ``end``, unkeyed or malformed
+fails the whole job: the code under test can find the channel's fd (``/proc/self/fd``) and write to it,
+but without the key what it writes only breaks the job, never passes it.
+
+Everything the writer uses (the encoder, ``os.write``, the MAC) is bound here, when this module is
+imported, before any untrusted code is: patching ``json``, ``builtins``, ``sys.stdout`` or ``os`` later
+changes nothing. A deliberate attack on this process's memory can still find the keyed state (gc); that is
+why a verdict is never this channel alone (agent/verdict.py: tamper checks, a static screen and an
+independent confirmation run).
+"""
+
+import _blake2
+import _json
+import marshal
+import os
+import sys
+
+TAG = "@@semcoder-job"
+JOB_FILE = ".semcoder-job"
+MODULE = "_semcoder_job"
+_MAC_BYTES = 16
+
+
+class JobTimeout(BaseException):
+    """A job's own time limit ran out (a BaseException: `except Exception` in user code cannot swallow it)."""
+
+
+def _make_encoder():
+    """Compact JSON of exact builtin values; TypeError for anything else (a str subclass could lie)."""
+    encode_str = _json.encode_basestring_ascii
+    int_repr, float_repr, str_join, sort = int.__repr__, float.__repr__, str.join, sorted
+    kind = type
+    inf = float("inf")
+
+    def encode(value):
+        t = kind(value)
+        if t is str:
+            return encode_str(value)
+        if value is None:
+            return "null"
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        if t is int:
+            return int_repr(value)
+        if t is float:
+            if value != value:
+                return "NaN"
+            if value == inf or value == -inf:
+                return "Infinity" if value > 0 else "-Infinity"
+            return float_repr(value)
+        if t is list or t is tuple:
+            return "[" + str_join(",", [encode(item) for item in value]) + "]"
+        if t is dict:
+            items = []
+            for key in sort(value):
+                if kind(key) is not str:
+                    raise TypeError("job reports need str keys, not " + kind(key).__name__)
+                items.append(encode_str(key) + ":" + encode(value[key]))
+            return "{" + str_join(",", items) + "}"
+        raise TypeError("a job report cannot hold a " + t.__name__)
+
+    return encode
+
+
+encode = _make_encoder()
+
+
+def mac(keyed, seq, body):
+    """The frame's MAC: `keyed` is a BLAKE2 state already keyed with the job's key."""
+    state = keyed.copy()
+    state.update(("%s %s" % (seq, body)).encode("ascii"))
+    return state.hexdigest()
+
+
+def new_key_state(key_hex):
+    return _blake2.blake2b(key=bytes.fromhex(key_hex), digest_size=_MAC_BYTES)
+
+
+class Channel:
+    """The job's one result channel: frames on a private fd, MACed with the job's key."""
+
+    def __init__(self, fd, key_hex):
+        write, encode_, mac_ = os.write, encode, mac
+        keyed = new_key_state(key_hex)
+        state = {"seq": 0, "open": True}
+
+        def put(line):
+            view = memoryview(line.encode("ascii"))
+            while view:
+                view = view[write(fd, view):]
+
+        def send(value):
+            """One record (exact builtin JSON types); records arrive at the host in order."""
+            if not state["open"]:
+                raise RuntimeError("the job's channel is closed")
+            body = encode_(value)
+            seq = state["seq"]
+            put("%s %d %s %s\n" % (TAG, seq, mac_(keyed, seq, body), body))
+            state["seq"] = seq + 1
+
+        def end():
+            count = "%d" % state["seq"]
+            put("%s end %s\n" % (TAG, mac_(keyed, "end", count)))
+            state["open"] = False
+
+        # Bound methods of a plain object would be reachable through its __dict__; closures are not replaced
+        # by attribute assignment on the channel.
+        self.send = send
+        self._end = end
+
+
+def time_limit(seconds):
+    """Arms the job's one timer: JobTimeout is raised in the main thread after `seconds` (0 disarms)."""
+    import _signal
+
+    def on_alarm(signum, frame):
+        raise JobTimeout("the job's time limit of %g s ran out" % seconds)
+
+    _signal.signal(_signal.SIGALRM, on_alarm)
+    _signal.setitimer(_signal.ITIMER_REAL, float(seconds))
+
+
+def read_job(path=JOB_FILE):
+    """The job file's (data, key): read, then deleted, before anything untrusted runs."""
+    with open(path, "rb") as handle:
+        parsed = marshal.loads(handle.read())  # the host's own bytes; marshal is builtin and imports nothing
+    os.unlink(path)
+    return parsed["data"], parsed["key"]
+
+
+def open_channel(key_hex):
+    """Takes fd 1 as the private channel; the code under test's stdout goes to stderr from now on."""
+    sys.stdout.flush()
+    fd = os.dup(1)  # non-inheritable (PEP 446): subprocesses of the code under test do not get it
+    os.dup2(2, 1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return Channel(fd, key_hex)
+
+
+def serve(main):
+    """Runs `main(data, channel)` as this job and ends the process; see the module docstring."""
+    exit_, stdout, stderr = os._exit, sys.stdout, sys.stderr
+    data, key = read_job()
+    channel = open_channel(key)
+    del key
+    try:
+        main(data, channel)
+    except BaseException:  # the job program failed: no end frame, the host reports stderr
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        exit_(1)
+    for stream in (stdout, stderr):  # the streams as they were before main: diagnostics only
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    channel._end()
+    exit_(0)
+
+
+def parse(text, key_hex):
+    """The host's reading of a channel: (records, ended, problem); problem is '' for a well-formed channel.
+
+    Shared with the host (sandbox/job.py) and with job programs that run children of their own, so the
+    frame format has one reader.
+    """
+    import json
+
+    keyed = new_key_state(key_hex)
+    records = []
+    ended = False
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines):
+        if ended:
+            return records, False, "the channel has data after the job's end (line %d)" % (number + 1)
+        parts = line.split(" ", 3)
+        if len(parts) < 3 or parts[0] != TAG:
+            return records, False, "a malformed report on the channel (line %d): %r" % (number + 1, line[:80])
+        if parts[1] == "end" and len(parts) == 3:
+            if parts[2] != mac(keyed, "end", "%d" % len(records)):
+                return records, False, "the job's end frame does not carry the job's key"
+            ended = True
+            continue
+        if len(parts) != 4 or parts[1] != "%d" % len(records):
+            return records, False, "a report out of sequence or repeated (line %d)" % (number + 1)
+        if parts[2] != mac(keyed, parts[1], parts[3]):
+            return records, False, "a report without the job's key (line %d)" % (number + 1)
+        try:
+            records.append(json.loads(parts[3]))
+        except ValueError:
+            return records, False, "a report that is not JSON (line %d)" % (number + 1)
+    return records, ended, ""
