@@ -1,119 +1,281 @@
-"""The program the sandbox runs to test one workspace: pytest plus a recorder plugin.
+"""The job program (sandbox/job.py) that tests one workspace: pytest plus a recorder plugin and tamper checks.
 
-It runs as ``__main__`` inside the sandbox, so it imports nothing from this package. It prints one
-JSON object after a marker line on stdout: per-test outcomes, the failing line of each failed test,
-and per-test line coverage of the workspace's own files (the spectrum for fault localization).
+It runs inside the sandbox and imports nothing from this package. It sends one record: per-test outcomes,
+the failing line of each failed test, per-test line coverage of the workspace's own files (the spectrum for
+fault localization) and `tampered`, the reasons this run cannot be trusted.
+
+The code under test runs in this process, so it can reach pytest's machinery. Before pytest runs, the
+driver takes a snapshot of what a forged pass would have to change (pytest's runner and report classes,
+`Function.runtest`, `json`, `builtins`, `sys.exit`, the stdout/stderr objects, the job runtime's module) and
+compares after; it records each test's real outcome from the innermost wrapper of the call phase, beneath
+any plugin's or conftest's hooks, and compares it with the report pytest produced; it notes `atexit`
+registrations made from the workspace. Anything that differs is tampering. The job channel carries the
+record (the runtime's key and `os._exit` make a late or printed report worthless); agent/verdict.py then
+confirms a fix by an independent runner before it is called fixed.
 """
 
-import json
 import os
-import signal
 import sys
 
+MESSAGE_CHARS = 2000
+ROOT = os.path.realpath(os.getcwd()) + os.sep
 # Installed plugins cost seconds per run (langsmith, hypothesis, ...); a project that needs one names it
 # in its own pytest config (addopts = -p anyio), which still loads it.
 os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-
-CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-
-try:
-    import pytest
-except ImportError:
-    # The sandbox starts the base interpreter with -S (no site). Its site-packages, and the host's own (a venv's,
-    # named in CONFIG), are readable there all the same; putting them on the path grants nothing new, it only
-    # lets the tests import pytest.
-    import site
-
-    for path in [*site.getsitepackages(), *CONFIG.get("site_paths", [])]:
-        if path not in sys.path and os.path.isdir(path):
-            sys.path.append(path)
-    import pytest
-
 sys.dont_write_bytecode = True
-MARKER = "@@SEMCODER-TEST-RESULT@@"
-ROOT = os.path.realpath(os.getcwd()) + os.sep
-sys.path.insert(0, os.getcwd())  # as `python -m pytest` does: the project's modules import from its root
-MESSAGE_CHARS = 2000
 
 
-class _TestTimeout(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise _TestTimeout(f"test exceeded {CONFIG.get('test_timeout_s', 5)} s (infinite loop?)")
-
-
-class Recorder:
-    def __init__(self):
-        self.tests = {}
-        self.collect_errors = []
-        self.coverage = {}
-
-    def _line_tracer(self, lines):
-        def local(frame, event, arg):
-            if event == "line":
-                lines.add((frame.f_code.co_filename[len(ROOT):], frame.f_lineno))
-            return local
-
-        def global_(frame, event, arg):
-            if frame.f_code.co_filename.startswith(ROOT):
-                lines.add((frame.f_code.co_filename[len(ROOT):], frame.f_lineno))
-                return local
-            return None
-
-        return global_
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item):
-        lines = set()
-        self.coverage[item.nodeid] = lines
-        previous = sys.gettrace()
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, float(CONFIG.get("test_timeout_s", 5)))
-        if CONFIG.get("coverage", True):
-            sys.settrace(self._line_tracer(lines))
+def _import_pytest(site_paths):
+    """pytest from the environment, never from the workspace (a `pytest.py` there would be the code under test)."""
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) + os.sep != ROOT]
+    try:
         try:
-            yield
-        finally:
-            sys.settrace(previous)
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            import pytest
+        except ImportError:
+            # The sandbox starts the base interpreter with -S (no site). Its site-packages, and the host's own
+            # (a venv's, given by the host), are readable there all the same; putting them on the path grants
+            # nothing new, it only lets the tests import pytest.
+            import site
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        report = outcome.get_result()
-        if report.when == "setup" and report.outcome != "passed":
-            self._record(item, report, call, "error" if report.failed else "skipped")
-        elif report.when == "call":
-            self._record(item, report, call, report.outcome)
-
-    def _record(self, item, report, call, outcome):
-        entry = {"id": item.nodeid, "outcome": outcome, "message": "", "test_file": str(item.location[0]),
-                 "test_line": None, "error_type": ""}
-        if call.excinfo is not None and outcome in ("failed", "error"):
-            entry["message"] = str(report.longreprtext)[-MESSAGE_CHARS:]
-            entry["error_type"] = call.excinfo.typename
-            test_path = os.path.realpath(str(item.path))
-            for tb_entry in call.excinfo.traceback:
-                if os.path.realpath(str(tb_entry.path)) == test_path:
-                    entry["test_line"] = tb_entry.lineno + 1
-        self.tests[item.nodeid] = entry
-
-    def pytest_collectreport(self, report):
-        if report.failed:
-            self.collect_errors.append({"id": report.nodeid, "message": str(report.longreprtext)[-MESSAGE_CHARS:]})
+            for path in [*site.getsitepackages(), *site_paths]:
+                if path not in sys.path and os.path.isdir(path):
+                    sys.path.append(path)
+                    saved.append(path)
+            import pytest
+    finally:
+        sys.path[:] = saved
+    return pytest
 
 
-def main():
-    recorder = Recorder()
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark", "--rootdir", ".", *CONFIG.get("paths", [])]
-    exit_code = pytest.main(args, plugins=[recorder])
+def _recorder_class(pytest):
+    """The recorder plugin; built once pytest is imported, so its hook markers are pytest's own."""
+    import _pytest.python
+    from _semcoder_job import JobTimeout, time_limit
+
+    function_class, function_runtest = _pytest.python.Function, _pytest.python.Function.runtest
+    skipped = (pytest.skip.Exception, pytest.xfail.Exception)
+
+    class Recorder:
+        """Per-test outcomes from pytest's reports, and the real outcome seen beneath every other hook."""
+
+        def __init__(self, test_timeout_s, coverage):
+            self.tests = {}
+            self.collect_errors = []
+            self.coverage = {}
+            self.raw = {}  # nodeid -> what the test function itself did: passed / failed / skipped
+            self.tampered = []
+            self.test_timeout_s = test_timeout_s
+            self.want_coverage = coverage
+
+        @staticmethod
+        def _line_tracer(lines):
+            def local(frame, event, arg):
+                if event == "line":
+                    lines.add((frame.f_code.co_filename[len(ROOT):], frame.f_lineno))
+                return local
+
+            def global_(frame, event, arg):
+                if frame.f_code.co_filename.startswith(ROOT):
+                    lines.add((frame.f_code.co_filename[len(ROOT):], frame.f_lineno))
+                    return local
+                return None
+
+            return global_
+
+        def pytest_collection_finish(self, session):
+            """Hooks from the workspace that decide outcomes (all conftests are loaded by now)."""
+            hook = session.config.pluginmanager.hook
+            for name in ("pytest_pyfunc_call", "pytest_runtest_protocol"):
+                for impl in getattr(hook, name).get_hookimpls():
+                    if _from_workspace(impl.function):
+                        self.tampered.append("a hook from the workspace implements %s (%s)" % (name, impl.plugin_name))
+            impls = hook.pytest_runtest_call.get_hookimpls()  # call order is last to first
+            wrappers = [i for i in impls if i.hookwrapper or getattr(i, "wrapper", False)]
+            ours = [n for n, i in enumerate(wrappers) if i.plugin is self]
+            for impl in wrappers[: ours[0] if ours else 0]:
+                if _from_workspace(impl.function):
+                    self.tampered.append("a hook from the workspace wraps the test call beneath the recorder (%s)"
+                                         % impl.plugin_name)
+
+        @pytest.hookimpl(hookwrapper=True, trylast=True)
+        def pytest_runtest_call(self, item):
+            """Innermost wrapper of the call phase: what the test function itself did, before any hook reads it."""
+            if isinstance(item, function_class) and (type(item).runtest is not function_runtest
+                                                     or "runtest" in vars(item)):
+                self.tampered.append("%s: its runtest was replaced" % item.nodeid)
+            lines = set()
+            self.coverage[item.nodeid] = lines
+            previous = sys.gettrace()
+            time_limit(self.test_timeout_s)
+            if self.want_coverage:
+                sys.settrace(self._line_tracer(lines))
+            try:
+                outcome = yield
+            finally:
+                sys.settrace(previous)
+                time_limit(0)
+            error = outcome.excinfo[1] if outcome.excinfo is not None else None
+            if error is None:
+                self.raw[item.nodeid] = "passed"
+            elif isinstance(error, skipped):
+                self.raw[item.nodeid] = "skipped"
+            else:
+                self.raw[item.nodeid] = "failed"
+                if isinstance(error, JobTimeout):
+                    outcome.force_exception(TimeoutError("test exceeded %g s (infinite loop?)" % self.test_timeout_s))
+
+        @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+        def pytest_runtest_makereport(self, item, call):
+            outcome = yield
+            report = outcome.get_result()
+            if report.when == "setup" and report.outcome != "passed":
+                self._record(item, report, call, "error" if report.failed else "skipped")
+            elif report.when == "call":
+                self._record(item, report, call, report.outcome)
+
+        def _record(self, item, report, call, outcome):
+            entry = {"id": item.nodeid, "outcome": outcome, "message": "", "test_file": str(item.location[0]),
+                     "test_line": None, "error_type": ""}
+            if call.excinfo is not None and outcome in ("failed", "error"):
+                entry["message"] = str(report.longreprtext)[-MESSAGE_CHARS:]
+                entry["error_type"] = call.excinfo.typename
+                test_path = os.path.realpath(str(item.path))
+                for tb_entry in call.excinfo.traceback:
+                    if os.path.realpath(str(tb_entry.path)) == test_path:
+                        entry["test_line"] = tb_entry.lineno + 1
+            self.tests[item.nodeid] = entry
+
+        def pytest_collectreport(self, report):
+            if report.failed:
+                self.collect_errors.append({"id": report.nodeid,
+                                            "message": str(report.longreprtext)[-MESSAGE_CHARS:]})
+
+        def cross_check(self):
+            """A reported pass must be a pass of the test function itself."""
+            for test_id, entry in self.tests.items():
+                if entry["outcome"] != "passed":
+                    continue
+                raw = self.raw.get(test_id)
+                if raw is None:
+                    self.tampered.append("%s: reported passed but its test function never ran" % test_id)
+                elif raw != "passed":
+                    self.tampered.append("%s: the test function %s but its report says passed (a hook changed "
+                                         "the outcome)" % (test_id, "failed" if raw == "failed" else "was skipped"))
+
+    return Recorder
+
+
+def _from_workspace(function):
+    code = getattr(function, "__code__", None)
+    return code is not None and os.path.realpath(code.co_filename).startswith(ROOT)
+
+
+def _snapshot(pytest):
+    """The objects a forged pass would have to replace, by name."""
+    import builtins
+    import json
+
+    import _pytest.main
+    import _pytest.python
+    import _pytest.reports
+    import _pytest.runner
+
+    watched = {
+        "_pytest.python.Function.runtest": (_pytest.python.Function, "runtest"),
+        "_pytest.runner.call_and_report": (_pytest.runner, "call_and_report"),
+        "_pytest.runner.runtestprotocol": (_pytest.runner, "runtestprotocol"),
+        "_pytest.runner.CallInfo.from_call": (_pytest.runner.CallInfo, "from_call"),
+        "_pytest.reports.TestReport.from_item_and_call": (_pytest.reports.TestReport, "from_item_and_call"),
+        "_pytest.reports.TestReport.outcome": (_pytest.reports.TestReport, "outcome"),
+        "_pytest.reports.BaseReport.passed": (_pytest.reports.BaseReport, "passed"),
+        "_pytest.reports.BaseReport.failed": (_pytest.reports.BaseReport, "failed"),
+        "_pytest.main.Session.perform_collect": (_pytest.main.Session, "perform_collect"),
+        "json.dumps": (json, "dumps"),
+        "json.loads": (json, "loads"),
+        "json.JSONEncoder.encode": (json.JSONEncoder, "encode"),
+        "json.JSONEncoder.iterencode": (json.JSONEncoder, "iterencode"),
+        "json._default_encoder": (json, "_default_encoder"),
+        "sys.exit": (sys, "exit"),
+        "sys.stdout": (sys, "stdout"),
+        "sys.stderr": (sys, "stderr"),
+        "os._exit": (os, "_exit"),
+        "os.write": (os, "write"),
+        "pytest.main": (pytest, "main"),
+    }
+    objects = {name: vars(owner).get(attr, _MISSING) if isinstance(owner, type) else getattr(owner, attr, _MISSING)
+               for name, (owner, attr) in watched.items()}
+    modules = {name: sys.modules.get(name) for name in ("pytest", "_pytest", "_pytest.python", "_pytest.runner",
+                                                        "_pytest.reports", "_pytest.main", "json", "builtins",
+                                                        "_semcoder_job", "os", "sys", "atexit")}
+    return watched, objects, modules, dict(vars(builtins))
+
+
+_MISSING = object()
+
+
+def _compare(snapshot):
+    import builtins
+
+    watched, objects, modules, builtin_names = snapshot
+    found = []
+    for name, (owner, attr) in watched.items():
+        now = vars(owner).get(attr, _MISSING) if isinstance(owner, type) else getattr(owner, attr, _MISSING)
+        if now is not objects[name]:
+            found.append("%s was replaced" % name)
+    for name, module in modules.items():
+        if sys.modules.get(name) is not module:
+            found.append("sys.modules[%r] was replaced" % name)
+    current = vars(builtins)
+    for name, value in builtin_names.items():
+        if current.get(name, _MISSING) is not value:
+            found.append("builtins.%s was replaced" % name)
+    pytest_dir = os.path.dirname(os.path.dirname(sys.modules["_pytest"].__file__))  # the site-packages it came from
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("pytest", "_pytest") and module is not None:
+            path = getattr(module, "__file__", None) or ""
+            if path and not os.path.realpath(path).startswith(os.path.realpath(pytest_dir) + os.sep):
+                found.append("module %s was loaded from %s, not from pytest's own install" % (name, path))
+    return found
+
+
+class _AtexitWatch:
+    """Notes atexit registrations made from the workspace (they could report after the job's end)."""
+
+    def __init__(self):
+        import atexit
+
+        self.found = []
+        self._atexit = atexit
+        self._register = atexit.register
+
+        def register(function, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if os.path.realpath(caller).startswith(ROOT):
+                self.found.append("the code under test registered an atexit hook (%s)" % caller[len(ROOT):])
+            return self._register(function, *args, **kwargs)
+
+        atexit.register = register
+        self.count = atexit._ncallbacks()
+
+    def close(self):
+        self._atexit.register = self._register
+
+
+def main(data, channel):
+    pytest = _import_pytest(data.get("site_paths", []))
+    sys.path.insert(0, ROOT.rstrip(os.sep))  # as `python -m pytest` does: the project's modules import from its root
+    recorder = _recorder_class(pytest)(float(data.get("test_timeout_s", 5)), data.get("coverage", True))
+    snapshot = _snapshot(pytest)
+    watch = _AtexitWatch()
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark", "--rootdir", ".",
+            *data.get("paths", [])]
+    try:
+        exit_code = pytest.main(args, plugins=[recorder])
+    finally:
+        watch.close()
+    recorder.cross_check()
+    tampered = recorder.tampered + _compare(snapshot) + watch.found
     coverage = {test: sorted(lines) for test, lines in recorder.coverage.items()}
-    result = {"exit_code": int(exit_code), "tests": list(recorder.tests.values()),
-              "collect_errors": recorder.collect_errors, "coverage": coverage}
-    sys.stdout.write("\n" + MARKER + "\n" + json.dumps(result) + "\n")
-    sys.stdout.flush()
-
-
-main()
+    channel.send({"exit_code": int(exit_code), "tests": list(recorder.tests.values()),
+                  "collect_errors": recorder.collect_errors, "coverage": coverage, "tampered": tampered})

@@ -37,6 +37,8 @@ class RunConfig(BaseModel):
     max_new_tokens: int = Field(512, ge=1, description="Most tokens per completion.")
     test_timeout_s: float = Field(5.0, gt=0, description="Per-test time limit in the sandbox (catches infinite loops).")
     workers: int | None = Field(None, ge=1, description="Sandbox processes run in parallel (None: CPU count).")
+    allow_suspicious: bool = Field(False, description="Test candidates whose diff adds what a bug fix does not need "
+                                   "(atexit, gc, ctypes, pytest internals, os._exit, ...); rejected by default.")
 
     @property
     def uses_model(self) -> bool:
@@ -55,6 +57,7 @@ class Attempt(BaseModel):
     iteration: int = 0
     report: TestReport = Field(default_factory=TestReport)
     regressions: int = Field(0, description="Tests the original passed that this attempt fails.")
+    confirmation: str = Field("", description="How an all-passing attempt was confirmed by an independent re-run.")
 
     @property
     def passed(self) -> int:

@@ -8,7 +8,6 @@ original files are never touched: every test run happens in a fresh sandbox work
 from __future__ import annotations
 
 import ast
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,10 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-import sandbox
-from sandbox import ExecRequest, ExecResult, Limits
+from agent.verdict import Confirmation, Confirmer
+from sandbox import Job, JobResult, JobRunner
+from sandbox.job import outer_limits
 
-_MARKER = "@@SEMCODER-TEST-RESULT@@"
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules", ".tox", ".nox",
               ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
 MAX_PROJECT_BYTES = 8_000_000
@@ -61,6 +60,8 @@ class TestReport(BaseModel):
     outcomes: list[TestOutcome] = Field(default_factory=list)
     coverage: dict[str, list[tuple[str, int]]] = Field(default_factory=dict, description="test id -> lines run.")
     problem: str = Field("", description="Why the tests could not run at all (collection error, crash, timeout).")
+    tampered: list[str] = Field(default_factory=list, description="Why this run cannot be trusted: pytest's "
+                                "machinery, the driver or its outcomes were changed by the code under test.")
     duration_s: float = 0.0
 
     @property
@@ -174,27 +175,39 @@ class TestRunner:
 
     __test__ = False
 
-    def __init__(self, pool: sandbox.Pool, *, test_timeout_s: float = 5.0, run_timeout_s: float = 120.0) -> None:
-        self._pool = pool
-        self._test_timeout_s = test_timeout_s
-        self._limits = Limits(wall_time_s=run_timeout_s, cpu_time_s=run_timeout_s)
+    def __init__(self, pool: JobRunner, *, test_timeout_s: float = 5.0, run_timeout_s: float = 120.0) -> None:
+        self.pool = pool
+        self.test_timeout_s = test_timeout_s
+        # The driver's own timer stops each test; the outer limit only catches what escapes it. The output cap
+        # fits a large suite's report (per-test coverage included): a report cut short is a failed run.
+        self.limits = outer_limits(per_unit_s=run_timeout_s, start_s=0.0, output_bytes=256_000_000)
         self._driver = package_files("agent").joinpath("_pytest_driver.py").read_text(encoding="utf-8")
+        self._confirmer = Confirmer(pool, test_timeout_s=test_timeout_s, limits=self.limits,
+                                    site_paths=_host_site_paths())
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]]) -> list[TestReport]:
-        config = json.dumps({"paths": task.test_paths, "test_timeout_s": self._test_timeout_s,
-                             "site_paths": _host_site_paths()})
-        requests = [ExecRequest(code=self._driver, files=dict(files), argv=[config], limits=self._limits)
-                    for files in workspaces]
-        return [parse_report(result, set(task.editable)) for result in self._pool.map(requests)]
+        data = {"paths": task.test_paths, "test_timeout_s": self.test_timeout_s, "site_paths": _host_site_paths()}
+        jobs = [Job(program=self._driver, data=data, files=dict(files), limits=self.limits) for files in workspaces]
+        futures = [self.pool.submit_job(job) for job in jobs]
+        return [parse_report(future.result(), set(task.editable)) for future in futures]
 
 
-def parse_report(result: ExecResult, editable: set[str]) -> TestReport:
-    """Reads the driver's JSON; anything else (crash, timeout, collection errors) becomes `problem`."""
-    head, marker, tail = result.stdout.rpartition(_MARKER)
-    if not marker:
-        reason = f"the test run ended with status {result.status.value} (exit code {result.exit_code})"
-        return TestReport(problem=f"{reason}:\n{(result.stderr or head)[-3000:]}", duration_s=result.duration_s)
-    data = json.loads(tail)
+    def confirm(self, task: Task, workspace: dict[str, str], test_ids: list[str]) -> Confirmation:
+        """An independent re-run of `test_ids` over `workspace` in fresh jobs (agent/verdict.py)."""
+
+        def pytest_run(ids: list[str]) -> TestReport:
+            return self.run(task.model_copy(update={"test_paths": ids}), [workspace])[0]
+
+        return self._confirmer.confirm(workspace, test_ids, pytest_run)
+
+
+def parse_report(result: JobResult, editable: set[str]) -> TestReport:
+    """The driver's record; a job that did not end properly (crash, timeout, a forged report) is `problem`."""
+    duration = result.execution.duration_s
+    if not result.ok or len(result.records) != 1:
+        reason = result.problem or f"the test driver sent {len(result.records)} reports, not one"
+        return TestReport(problem=f"the test run failed: {reason}", duration_s=duration)
+    data = result.records[0]
     coverage = {test: [(f, line) for f, line in lines if f in editable] for test, lines in data["coverage"].items()}
     problem = ""
     if data["collect_errors"]:
@@ -203,7 +216,7 @@ def parse_report(result: ExecResult, editable: set[str]) -> TestReport:
     elif not data["tests"]:
         problem = f"pytest found no tests (exit code {data['exit_code']})"
     return TestReport(outcomes=[TestOutcome(**t) for t in data["tests"]], coverage=coverage, problem=problem,
-                      duration_s=result.duration_s)
+                      tampered=data["tampered"], duration_s=duration)
 
 
 ENVIRONMENT_ERRORS = ("ModuleNotFoundError", "ImportError", "FileNotFoundError", "PermissionError")

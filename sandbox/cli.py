@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from sandbox._api import BACKENDS, run
+from sandbox._host import isolation_report
 from sandbox._models import Limits, SandboxError
 
 
@@ -35,6 +36,8 @@ def run_command(file: Path, timeout: float, memory_mb: int, backend: str, stdin_
     limits = Limits(wall_time_s=timeout, cpu_time_s=timeout, memory_mb=memory_mb)
     try:
         result = run(code, stdin=stdin, limits=limits, backend=backend)
+        # The same shared backend that ran it: which bwrap (and from where), what was missing.
+        detail = isolation_report(backend)
     except SandboxError as exc:
         raise click.ClickException(f"sandbox failure: {exc}") from exc
-    click.echo(json.dumps(result.cli_json(), ensure_ascii=False))
+    click.echo(json.dumps({**result.cli_json(), "isolation_detail": detail}, ensure_ascii=False))

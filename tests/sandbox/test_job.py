@@ -66,9 +66,9 @@ def test_forgeries_never_read_as_a_forged_report(backend: str, name: str) -> Non
 def test_frames_are_checked_against_the_key() -> None:
     request, key = to_request(job("pass"))
     assert JOB_FILE in request.files and key not in request.code
-    from sandbox._job_child import Channel, parse
-
     import os
+
+    from sandbox._job_child import Channel, parse
 
     read_fd, write_fd = os.pipe()
     channel = Channel(write_fd, key)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sandbox.cli import sandbox_group
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = {"status", "exit_code", "stdout", "stderr", "duration_s", "isolation"}
+KEYS = {"status", "exit_code", "stdout", "stderr", "duration_s", "isolation", "isolation_detail"}
 
 
 def invoke(*args: str) -> tuple[int, str]:
