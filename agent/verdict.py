@@ -98,6 +98,12 @@ def _features(source: str) -> Counter[str]:
     return found
 
 
+def _is_record(record: object) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("id"), str)
+            and record.get("outcome") in ("passed", "failed", "missing", "unconfirmable")
+            and isinstance(record.get("message"), str))
+
+
 def _dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -127,7 +133,9 @@ class Confirmer:
                                            limits=self._limits)).result()
         if not result.ok:
             return Confirmation(confirmed=False, failures=[f"the confirmation run failed: {result.problem}"])
-        seen = {r["id"]: r for r in result.records}
+        seen = {r["id"]: r for r in result.records if _is_record(r)}
+        if len(seen) != len(result.records):
+            return Confirmation(confirmed=False, failures=["the confirmation run sent a malformed record"])
         failures = [f"{i}: {seen[i]['outcome']}: {seen[i]['message'][:300]}" for i in test_ids
                     if i not in seen or seen[i]["outcome"] in ("failed", "missing")]
         if len(seen) != len(test_ids) or set(seen) != set(test_ids):

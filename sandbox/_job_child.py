@@ -128,12 +128,12 @@ class Channel:
         self._end = end
 
 
-def time_limit(seconds):
-    """Arms the job's one timer: JobTimeout is raised in the main thread after `seconds` (0 disarms)."""
+def time_limit(seconds, message=None):
+    """Arms the job's one timer: JobTimeout(message) is raised in the main thread after `seconds` (0 disarms)."""
     import _signal
 
     def on_alarm(signum, frame):
-        raise JobTimeout("the job's time limit of %g s ran out" % seconds)
+        raise JobTimeout(message or "the job's time limit of %g s ran out" % seconds)
 
     _signal.signal(_signal.SIGALRM, on_alarm)
     _signal.setitimer(_signal.ITIMER_REAL, float(seconds))

@@ -100,4 +100,5 @@ def _summary(attempt: Attempt) -> dict[str, Any]:
     report: TestReport = attempt.report
     return {"origin": attempt.origin, "passed": report.passed, "total": report.total,
             "regressions": attempt.regressions, **({"tampered": True} if report.tampered else {}),
+            **({"problem": report.problem[:300]} if report.problem else {}),
             **({"confirmed": attempt.confirmation} if attempt.confirmation else {})}
