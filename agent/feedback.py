@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from agent import prompts
 from agent.failing_test import FailedTest, call_for_module
+from agent.nodes import Tracer
 from agent.state import FeedbackMode, Focus
 from agent.tasks import Task
 from sandbox.trace_render import render_blocks, render_semcoder
-from sandbox.tracer import trace_call
 
 
 def test_block(failed: FailedTest) -> str:
@@ -24,11 +24,12 @@ def test_block(failed: FailedTest) -> str:
     return (failed.source or failed.test_id).rstrip("\n") + "\n"
 
 
-def render_trace(mode: FeedbackMode, code: str, module_file: str, failed: FailedTest) -> str:
-    """The real execution of the failed call over `code`, rendered for `mode`; '' where there is none."""
+def render_trace(tracer: Tracer, mode: FeedbackMode, code: str, module_file: str, failed: FailedTest) -> str:
+    """The real execution of the failed call over `code` (traced by the run's own sandbox), rendered for `mode`;
+    '' where there is none."""
     if mode == "semcoder" or failed.call is None:
         return ""
-    trace = trace_call(code, call_for_module(failed.call, module_file))
+    trace = tracer.trace(code, call_for_module(failed.call, module_file))
     return render_semcoder(trace) if mode == "trace" else render_blocks(trace)
 
 

@@ -12,6 +12,7 @@ from agent.completion import Model
 from agent.failing_test import FailedTest
 from agent.feedback import build_refine_prompt, render_trace, test_block
 from agent.models import GenerationRequest, SamplingParams
+from agent.nodes import Tracer
 from agent.parsing import ParseError, parse_refined
 from agent.state import FeedbackMode
 
@@ -35,10 +36,15 @@ class FailingTest(BaseModel):
 
 
 def refine_once(problem: str, code: str, failing_test: FailingTest, model: Model,
-                feedback_mode: FeedbackMode = "semcoder", params: SamplingParams = PAPER_SAMPLING) -> list[RefineCandidate]:
-    """Prompt the model once (n = params.n samples) and parse each answer; no test is run here."""
+                feedback_mode: FeedbackMode = "semcoder", params: SamplingParams = PAPER_SAMPLING,
+                tracer: Tracer | None = None) -> list[RefineCandidate]:
+    """Prompt the model once (n = params.n samples) and parse each answer; no test is run here.
+
+    `tracer` (the caller's sandbox, e.g. agent.nodes.PoolTracer(pool)) is needed for the trace feedback modes."""
     failed = FailedTest(test_id="failed test", call=failing_test.call, expected=failing_test.expected)
-    trace = render_trace(feedback_mode, code, "solution.py", failed)
+    if tracer is None and feedback_mode != "semcoder":
+        raise ValueError(f"feedback mode {feedback_mode!r} traces the code: pass the caller's tracer")
+    trace = render_trace(tracer, feedback_mode, code, "solution.py", failed)  # type: ignore[arg-type]
     prompt = build_refine_prompt(problem, code, test_block(failed), trace, feedback_mode)
     [result] = model.complete([GenerationRequest(prompt=prompt, params=params)])
     candidates = []

@@ -27,9 +27,11 @@ class RepairOutcome(dict):
 
     @classmethod
     def of(cls, status: str, run_id: str = "", iterations: int = 0, diff: str = "", passed: int = 0,
-           total: int = 0) -> RepairOutcome:
+           total: int = 0, stop_reason: str = "", confirmation: str = "",
+           rejected: list[dict[str, Any]] | None = None, isolation: dict[str, Any] | None = None) -> RepairOutcome:
         return cls(status=status, run_id=run_id, iterations=iterations, diff=diff, tests_passed=passed,
-                   tests_total=total)
+                   tests_total=total, stop_reason=stop_reason, confirmation=confirmation, rejected=rejected or [],
+                   isolation=isolation or {})
 
 
 @click.command("repair")
@@ -53,17 +55,20 @@ class RepairOutcome(dict):
               help="Run database (default: ~/.cache/semcoder/runs.sqlite).")
 @click.option("--resume", "resume_id", default=None, help="Continue the run with this id.")
 @click.option("--apply", "apply_fix", is_flag=True, help="Write the diff into the files (default: only print it).")
+@click.option("--allow-suspicious", is_flag=True, help=RunConfig.model_fields["allow_suspicious"].description)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 def repair_command(path: Path | None, tests: Path | None, model: str, patcher: str | None, feedback: str,
                    max_iterations: int, max_tokens: int, max_time: float, samples: int, mutants_per_step: int,
-                   max_new_tokens: int, temperature: float, db: Path | None, resume_id: str | None, apply_fix: bool, as_json: bool) -> None:
+                   max_new_tokens: int, temperature: float, db: Path | None, resume_id: str | None, apply_fix: bool,
+                   allow_suspicious: bool, as_json: bool) -> None:
     """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR."""
     console = Console(stderr=True, quiet=as_json)
     try:
         if resume_id is None:
             config = _run_config(model, patcher, feedback, max_iterations, max_tokens, max_time, samples,
                                  mutants_per_step).model_copy(
-                update={"max_new_tokens": max_new_tokens, "temperature": temperature})
+                update={"max_new_tokens": max_new_tokens, "temperature": temperature,
+                        "allow_suspicious": allow_suspicious})
             task = _load_task(path, tests)
     except (TaskError, ValueError) as exc:
         _fail(str(exc), as_json)
@@ -117,13 +122,17 @@ def _drive(store: RunStore, run_id: str, inputs: dict[str, Any] | None, config: 
            known: dict[str, Any] | None = None) -> RepairOutcome:
     progress = _Progress(known or inputs or {})
     with open_deps(config) as deps:
+        isolation = deps.isolation
+        if isolation.get("level") != "full":
+            console.print(f"[yellow]warning[/]: the sandbox has PARTIAL isolation here (missing: "
+                          f"{', '.join(isolation.get('missing') or ['?'])})")
         graph = build_graph(deps, store.checkpointer)
         with console.status("starting") as status:
             for update in graph.stream(inputs, thread_config(run_id), stream_mode="updates", durability="sync"):
                 for node, change in update.items():
                     status.update(progress.line(node, change or {}))
         state = graph.get_state(thread_config(run_id)).values
-    outcome = outcome_of(state)
+    outcome = outcome_of(state, isolation)
     store.record_outcome(run_id, status=outcome["status"], iterations=outcome["iterations"],
                          tests_passed=outcome["tests_passed"], tests_total=outcome["tests_total"],
                          stop_reason=state.get("stop_reason", ""))
@@ -150,15 +159,19 @@ class _Progress:
         return f"{Attempt(**best).passed}/{Attempt(**best).total}" if best else ""
 
 
-def outcome_of(state: dict[str, Any]) -> RepairOutcome:
+def outcome_of(state: dict[str, Any], isolation: dict[str, Any] | None = None) -> RepairOutcome:
     task = Task(**state["task"])
     best = Attempt(**state["best"]) if state.get("best") else None
     status = state.get("status", "running")
     if status == "running":
         status = "not_fixed"
     diff = unified_diff(task, best.files) if best is not None and status != "error" else ""
+    rejected = [r for entry in state.get("history") or [] for r in entry.get("rejected") or [] if isinstance(r, dict)]
     return RepairOutcome.of(status, state["run_id"], state.get("iteration", 0), diff,
-                            best.passed if best else 0, best.total if best else 0)
+                            best.passed if best else 0, best.total if best else 0,
+                            stop_reason=state.get("stop_reason", ""),
+                            confirmation=best.confirmation if best is not None else "", rejected=rejected,
+                            isolation=isolation)
 
 
 def _apply(store: RunStore, outcome: RepairOutcome, console: Console, as_json: bool) -> None:
@@ -177,8 +190,17 @@ def _report(outcome: RepairOutcome, console: Console, as_json: bool) -> None:
     out = Console()
     if outcome["diff"]:
         out.print(Syntax(outcome["diff"], "diff", theme="ansi_dark", background_color="default"))
+    for rejection in outcome["rejected"][:5]:
+        out.print(f"rejected {rejection['origin']}: {rejection['why']}: {'; '.join(rejection['reasons'])[:200]}")
     out.print(f"{outcome['status']}: {outcome['tests_passed']}/{outcome['tests_total']} tests pass after "
               f"{outcome['iterations']} iterations (run {outcome['run_id']})")
+    if outcome["confirmation"]:
+        out.print(f"confirmed independently: {outcome['confirmation']}")
+    isolation = outcome["isolation"]
+    if isolation:
+        out.print(f"sandbox: {isolation.get('backend', '?')} backend, {isolation.get('level', '?')} isolation"
+                  + (f" (bwrap {isolation['bwrap_version']} from the {isolation['bwrap_source']})"
+                     if isolation.get("bwrap_source") else ""))
 
 
 def _fail(message: str, as_json: bool, outcome: RepairOutcome | None = None) -> None:

@@ -21,7 +21,6 @@ import sandbox
 from agent.graph import build_graph, initial_state, thread_config
 from agent.models import Completion, GenerationRequest, GenerationResult, Usage
 from agent.nodes import NodeDeps
-from agent.nodes import trace as trace_node
 from agent.persistence import open_store
 from agent.state import RunConfig
 from agent.tasks import TestRunner, function_task
@@ -66,21 +65,19 @@ def measure(workdir: Path, feedback: str, checkpointed: bool, iterations: int, m
     model_time, sandbox_time = Stopwatch(), Stopwatch()
     runner = TestRunner(pool)
     runner.run = sandbox_time.wrap(runner.run)  # type: ignore[method-assign]
-    original_render = trace_node.render_trace
-    trace_node.render_trace = sandbox_time.wrap(original_render)  # the tracer runs in the sandbox too
+    deps = NodeDeps(runner=runner, model=None)
+    deps.tracer.trace = sandbox_time.wrap(deps.tracer.trace)  # type: ignore[union-attr]  # traced in the sandbox too
     model = SlowModel(model_seconds, config.samples)
     model.complete = model_time.wrap(model.complete)  # type: ignore[method-assign]
-    try:
-        with open_store(workdir / f"{uuid.uuid4().hex}.sqlite") as store:
-            graph = build_graph(NodeDeps(runner=runner, model=model), store.checkpointer if checkpointed else None)
-            run_id = uuid.uuid4().hex
-            start = time.perf_counter()
-            final = graph.invoke(initial_state(run_id, task, config),
-                                 thread_config(run_id) if checkpointed else {"recursion_limit": 10_000},
-                                 durability="sync" if checkpointed else None)
-            total = time.perf_counter() - start
-    finally:
-        trace_node.render_trace = original_render
+    deps.model = model
+    with open_store(workdir / f"{uuid.uuid4().hex}.sqlite") as store:
+        graph = build_graph(deps, store.checkpointer if checkpointed else None)
+        run_id = uuid.uuid4().hex
+        start = time.perf_counter()
+        final = graph.invoke(initial_state(run_id, task, config),
+                             thread_config(run_id) if checkpointed else {"recursion_limit": 10_000},
+                             durability="sync" if checkpointed else None)
+        total = time.perf_counter() - start
     assert final["iteration"] == iterations and final["status"] == "not_fixed", final.get("stop_reason")
     other = total - model_time.seconds - sandbox_time.seconds
     return {"iteration_s": total / iterations, "model_s": model_time.seconds / iterations,

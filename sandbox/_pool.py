@@ -139,13 +139,21 @@ class Pool:
         if count < 1:
             raise ValueError("Pool(workers=...) must be at least 1")
         chosen = backend_named(backend)
+        self.backend_name = backend
         self.isolation = chosen.isolation
+        self._backend = chosen
         if isinstance(chosen, LocalBackend):
             self._impl: _LocalPool | _ThreadedPool = _LocalPool(count, chosen, self.limits.file_size_mb)
         else:
             self._impl = _ThreadedPool(count, chosen)
         self._closed = False
         atexit.register(self.close)  # a forgotten pool still removes its cgroups and workers
+
+    def isolation_report(self) -> dict[str, object]:
+        """What isolation this pool's runs get (sandbox.isolation_report of its backend)."""
+        from sandbox._host import isolation_report
+
+        return isolation_report(self._backend)
 
     def _with_limits(self, request: ExecRequest) -> ExecRequest:
         if "limits" in request.model_fields_set:

@@ -1,25 +1,24 @@
-"""The half of the tracer that runs inside the sandboxed child. Standard library only.
+"""The half of the tracer that runs inside the sandbox: a job program (sandbox/job.py). Standard library only.
 
-The host ships this file into the sandbox's working dir next to a request file (see `main`). Each
-request row's code is loaded as a module (its module-level code runs untraced), then the row's call
-expression is evaluated in that module's namespace under a line tracer that records the events of
-frames whose code comes from the row's code, nothing else. Each row's result is written as one line
-to the process's original stdout, framed with the request's nonce; the traced program's own stdout
-and stderr are captured per row, and fd 1 is pointed at stderr, so nothing the program writes can
-pass for a result.
+The host runs this file's source as a job: `main(data, channel)` gets the rows and the options, sends a
+first ``{"ready": ...}`` record (before any traced code runs, so the host can tell a tracer that never
+started from a row that killed the process), then one record per row, in order. Each row's code is loaded
+as a module (its module-level code runs untraced), then the row's call expression is evaluated in that
+module's namespace under a line tracer that records the events of frames whose code comes from the
+row's code, nothing else. The traced program's own stdout and stderr are captured per row; the job
+runtime owns the result channel (keyed frames on a private fd), so nothing the program prints or writes
+can pass for a result: at most it breaks the channel, which the host reports for the row.
 
 On Python >= 3.12 the tracer uses `sys.monitoring` (foreign code is DISABLEd after its first event);
-on 3.11 it uses `sys.settrace` with a local trace function only on the traced code's frames.
+on 3.11 it uses `sys.settrace` with a local trace function only on the traced code's frames. No
+``from __future__`` import: the job runtime's import line comes before this source.
 """
-
-from __future__ import annotations
 
 import ast
 import dis
 import io
 import json
 import linecache
-import os
 import signal
 import sys
 import time
@@ -27,7 +26,6 @@ import types
 from itertools import chain
 from operator import is_
 
-RESULT_PREFIX = "@@semcoder-trace"
 DEFAULT_OPTIONS = {
     "max_events": 10_000,
     "max_bytes": 4_000_000,
@@ -39,6 +37,8 @@ DEFAULT_OPTIONS = {
 }
 # Results are plain dicts/lists/str/int built here: no cycles to check (and the check is costly).
 _ENCODER = json.JSONEncoder(check_circular=False)
+# For a result whose locals have a name that is no string (a class body's namespace can hold any key).
+_LENIENT_ENCODER = json.JSONEncoder(check_circular=False, skipkeys=True)
 # Rough per-event and per-local overheads of the serialized form, for the byte cap.
 _EVENT_OVERHEAD = 40
 _LOCAL_OVERHEAD = 8
@@ -60,6 +60,8 @@ class Alarm:
 
     Entries are [deadline, exception type]; the earliest deadline is armed. A repr budget fires once;
     a row deadline keeps firing every 50 ms until the row ends, in case the program swallows it.
+    The job runtime's `time_limit` is one single-shot timer, which can do neither; the tracer's job
+    arms no other timer, so this is still the process's only SIGALRM user.
     """
 
     def __init__(self) -> None:
@@ -743,7 +745,10 @@ def _evaluate(expression, namespace: dict, engine) -> tuple[object, BaseExceptio
 
 def encode_result(result: dict) -> str:
     """A row's result as one line of JSON (ASCII only, so any repr survives any channel)."""
-    return _ENCODER.encode(result)
+    try:
+        return _ENCODER.encode(result)
+    except (TypeError, ValueError):
+        return _LENIENT_ENCODER.encode(result)
 
 
 def _new_module(code: str, filename: str) -> types.ModuleType:
@@ -758,27 +763,13 @@ def _new_module(code: str, filename: str) -> types.ModuleType:
 # ------------------------------------------------------------------------------------------ main
 
 
-def main(request_path: str = "trace_request.json") -> None:
-    """Run every row of the request; one framed result line per row on the original stdout.
+def main(data: dict, channel) -> None:
+    """The tracer's job: a ``{"ready": {"python": ...}}`` record, then one record per row, in row order.
 
-    Request: {"nonce": str, "options": {...}, "rows": [{"code": str, "call": str, "filename": str}]}.
-    A "ready" line comes first so that the host can tell a tracer failure from a program's crash.
+    data: {"options": {...}, "rows": [{"code": str, "call": str, "filename": str}]}. A row's record is its
+    result as one JSON string (encode_result): compact, and the channel writes a string at C speed.
     """
-    with open(request_path, encoding="utf-8") as handle:
-        request = json.load(handle)
-    results = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
-    os.dup2(2, 1)  # raw writes to fd 1 by the program land in stderr, never in the result channel
-    sys.stdout = sys.stderr
-    frame = f"\n{RESULT_PREFIX} {request['nonce']}"
-    results.write(f"{frame} ready {json.dumps({'python': sys.version.split()[0]})}\n")
-    results.flush()
-    runner = RowRunner(request.get("options", {}), Alarm())
-    for index, row in enumerate(request["rows"]):
-        result = runner.run(row["code"], row["call"], row["filename"])
-        results.write(f"{frame} {index} {encode_result(result)}\n")
-        results.flush()
-    results.close()
-
-
-if __name__ == "__main__":
-    main(*sys.argv[1:])
+    runner = RowRunner(data.get("options") or {}, Alarm())  # a tracer that cannot start sends no "ready"
+    channel.send({"ready": {"python": sys.version.split()[0]}})
+    for row in data["rows"]:
+        channel.send(encode_result(runner.run(row["code"], row["call"], row["filename"])))

@@ -52,6 +52,8 @@ class JobResult(BaseModel):
     records: list[Any] = Field(default_factory=list, description="What the program sent, in order.")
     ended: bool = Field(False, description="The program returned and closed its channel properly.")
     problem: str = ""
+    interfered: bool = Field(False, description="The channel held something the job's program did not send "
+                             "(unkeyed, repeated, out of order, after the end): the code under test wrote to it.")
     execution: ExecResult
 
     @property
@@ -92,11 +94,14 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
 def read(result: ExecResult, key: str) -> JobResult:
     """The host's judgement of a finished job: only its keyed frames count, each once, in order."""
     records, ended, problem = _job_child.parse(result.stdout, key)
+    # A frame cut short by a limit's kill is the kill's doing, not interference.
+    interfered = bool(problem) and not result.stdout_truncated and result.status in (Status.ok, Status.error)
     if not problem and result.stdout_truncated:
         problem = f"the job's report passed the output cap ({len(result.stdout)} bytes kept)"
     if not problem and not ended:
         problem = _death(result)
-    return JobResult(records=records, ended=ended and not problem, problem=problem, execution=result)
+    return JobResult(records=records, ended=ended and not problem, problem=problem, interfered=interfered,
+                     execution=result)
 
 
 def run_job(job: Job, *, backend: str = "local") -> JobResult:

@@ -50,6 +50,7 @@ class RepairRequest(BaseModel):
     temperature: float = Field(0.6, ge=0, le=2, description=_about("temperature"))
     max_new_tokens: int = Field(512, ge=1, le=32_768, description=_about("max_new_tokens"))
     test_timeout_s: float = Field(5.0, gt=0, le=120, description=_about("test_timeout_s"))
+    allow_suspicious: bool = Field(False, description=_about("allow_suspicious"))
 
     @model_validator(mode="after")
     def _one_task(self) -> RepairRequest:

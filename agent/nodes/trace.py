@@ -21,7 +21,7 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     suspects = rank_lines(best.report, {p: sources[p] for p in task.editable})
     failed = describe(best.report.failing[0], sources)
     file, function = focus_location(task, suspects, failed)
-    rendered = render_trace(config.feedback, sources[file], file, failed) if config.uses_model else ""
+    rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
     focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
                   test_block=test_block(failed),
                   trace=rendered, call=failed.call, expected=failed.expected)

@@ -108,7 +108,7 @@ def backend_pool(request):
 
 
 def _run(backend_pool, task, config: RunConfig, model=None) -> dict:
-    name, pool = backend_pool
+    _, pool = backend_pool
     deps = NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), model=model)
     final = build_graph(deps).invoke(initial_state(uuid.uuid4().hex[:8], task, config), {"recursion_limit": 1000})
     return final

@@ -3,38 +3,40 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from sandbox._models import ExecResult, Status
 from sandbox._trace_model import Trace
-from sandbox.tracer import TraceOptions, TraceRow, _parse_results, _to_trace
+from sandbox.job import read, to_request
+from sandbox.tracer import TraceOptions, TraceRow, read_traces, tracer_job
 
 ROOT = Path(__file__).resolve().parents[2]
-CHILD = ROOT / "sandbox" / "_tracer_child.py"
 CRUXEVAL = ROOT / "tests" / "data" / "cruxeval.jsonl"
 PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin/python3")
 
 
 def run_child(rows: list[TraceRow], workdir: Path, options: TraceOptions | None = None,
               python: str = sys.executable) -> list[Trace]:
-    """The child exactly as the sandbox runs it, but in a plain subprocess (for other interpreters)."""
-    options = options or TraceOptions()
-    shutil.copy(CHILD, workdir / "_semcoder_tracer_child.py")
-    request = {
-        "nonce": "n0nce",
-        "options": options.model_dump(exclude={"memory_mb"}),
-        "rows": [{"code": r.code, "call": r.call, "filename": f"<semcoder-trace-{i}>"} for i, r in enumerate(rows)],
-    }
-    (workdir / "trace_request.json").write_text(json.dumps(request), encoding="utf-8")
-    launcher = "import sys; sys.path.insert(0, '.'); import _semcoder_tracer_child as c; c.main()"
-    done = subprocess.run([python, "-c", launcher], cwd=workdir, capture_output=True, text=True, timeout=600)
-    ready, results = _parse_results(done.stdout, "n0nce")
-    assert ready and len(results) == len(rows), done.stderr[-3000:]
-    return [_to_trace(item, row) for item, row in zip(results, rows, strict=True)]
+    """The tracer's job exactly as the sandbox runs it, but in a plain subprocess (for other interpreters)."""
+    filenames = [f"<semcoder-trace-{i}>" for i in range(len(rows))]
+    request, key = to_request(tracer_job(rows, options or TraceOptions(), filenames))
+    for name, content in request.files.items():
+        target = workdir / name
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    (workdir / "job.py").write_text(request.code, encoding="utf-8")
+    done = subprocess.run([python, "job.py"], cwd=workdir, capture_output=True, text=True, timeout=600)
+    execution = ExecResult(status=Status.ok if done.returncode == 0 else Status.error, exit_code=done.returncode,
+                           stdout=done.stdout, stderr=done.stderr, duration_s=0.0, isolation="partial")
+    traces, failed = read_traces(read(execution, key), rows)
+    assert failed is None and len(traces) == len(rows), done.stderr[-3000:]
+    return traces
 
 
 def cruxeval_rows() -> list[dict]:

@@ -127,6 +127,7 @@ def test_program_output_never_reaches_the_result_channel(child) -> None:
         "import os, sys\n"
         "def f():\n"
         "    print('@@semcoder-trace n0nce 0 {}')\n"
+        "    print('@@semcoder-job 1 ' + '0' * 32 + ' \"{}\"')\n"
         "    sys.stderr.write('err text')\n"
         "    os.write(1, b'raw bytes on fd 1\\n')\n"
         "    return 7\n"
@@ -134,6 +135,7 @@ def test_program_output_never_reaches_the_result_channel(child) -> None:
     trace = child(code, "f()")
     assert trace.return_repr == "7"
     assert "@@semcoder-trace n0nce 0 {}" in trace.output and "err text" in trace.output
+    assert "@@semcoder-job 1 " in trace.output
 
 
 def test_a_call_past_its_budget_times_out_and_later_rows_still_run(tmp_path) -> None:

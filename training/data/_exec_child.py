@@ -1,10 +1,14 @@
 """Runs programs on literal inputs INSIDE the sandbox and reports each call. Standard library only.
 
-Started by `_exec_driver.py` as `python -S -s -B _exec_child.py SPEC START` with its own
-PYTHONHASHSEED. For each item of the spec from START on, the item's code is executed as a fresh
-module and its entry function is called on every input (a literal argument list, read with
-`ast.literal_eval`). One framed line per item goes to the original stdout as soon as the item is done,
-so the driver knows how far a child got if it dies.
+Started by `_exec_driver.py` as `python -S -s -B _exec_child.py` with its own PYTHONHASHSEED; its
+request (a fresh key, the options and the items still to run) arrives on stdin and is read before any
+program runs. For each item the item's code is executed as a fresh module and its entry function is
+called on every input (a literal argument list, read with `ast.literal_eval`). The child speaks the job
+protocol's frames (`_semcoder_job.Channel`, MACed with the child's key) on a private dup of its stdout
+taken before any program runs (`_semcoder_job.open_channel`; fd 1 then points at stderr, fd 0 at
+/dev/null): first a `ready` record, then one record per item as soon as the item is done, so the driver
+knows how far a child got if it dies, and nothing a program prints or writes to any fd can pass for a
+report.
 
 An audit hook, armed only while the program runs, flags file writes, reads outside the interpreter's
 own tree, sockets, subprocesses, signals and other process-level effects: the program's first such
@@ -18,6 +22,8 @@ import os
 import resource
 import signal
 import sys
+
+from _semcoder_job import open_channel  # the job runtime, shipped next to this file
 
 _FLAGGED_PREFIXES = ("socket.", "subprocess.", "shutil.", "ctypes.", "winreg.", "urllib.", "http.", "ftplib.",
                      "smtplib.", "webbrowser.", "os.exec", "os.spawn", "os.posix_spawn")
@@ -88,7 +94,7 @@ def _args_of(text):
 
 def _representable(value, limit):
     """(repr, problem): the repr must read back with literal_eval as an equal value with the same repr."""
-    text = repr(value)
+    text = "".join([repr(value)])  # an exact str: a __repr__ may return a str subclass
     if len(text) > limit:
         return None, "too_large"
     try:
@@ -189,24 +195,23 @@ class Runner:
         return outcome
 
 
-def main(spec_path, start):
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = json.load(handle)
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # anything the program writes to fd 1 directly cannot pass for a result
-    memory = spec["memory_mb"] * 1024 * 1024
+def main():
+    request = json.loads(sys.stdin.buffer.read())  # the driver's own bytes, read before any program runs
+    # Frames go to a private dup of fd 1 from now on; fd 1 points at stderr, fd 0 at /dev/null.
+    channel = open_channel(request.pop("key"))
+    memory = request["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    sys.setrecursionlimit(spec["recursion_limit"])
+    sys.setrecursionlimit(request["recursion_limit"])
     signal.signal(signal.SIGALRM, _on_alarm)
     guard = _Guard()
     sys.addaudithook(guard.hook)
-    runner = Runner(spec, guard)
-    prefix = f"@@pyx-exec {spec['nonce']}"
-    for index in range(start, len(spec["items"])):
-        result = runner.run_item(spec["items"][index])
-        out.write(f"{prefix} {index} {json.dumps(result)}\n")
-        out.flush()
+    runner = Runner(request, guard)
+    items = request.pop("items")
+    channel.send("ready")
+    for item in items:
+        channel.send(runner.run_item(item))
+    os._exit(0)  # no atexit hook or lingering thread of a program runs after the last report
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main()

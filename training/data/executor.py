@@ -1,27 +1,31 @@
 """Batch execution of many (program, inputs) items in the sandbox, several items per sandbox job.
 
-One sandbox job runs a whole batch: `_exec_driver.py` starts `_exec_child.py` once per hash seed and
-the child runs every item's entry function on all its inputs, so a program costs a few milliseconds
-instead of a process start per input. Jobs go to a `sandbox.Pool`, one per core.
+One sandbox job (sandbox/job.py) runs a whole batch: its program, `_exec_driver.py`, starts
+`_exec_child.py` once per hash seed and the child runs every item's entry function on all its inputs, so
+a program costs a few milliseconds instead of a process start per input. The driver sends one record per
+hash seed (that seed's runs of every item) on the job's channel; the children report to the driver with
+the same keyed frames. Jobs go to a `sandbox.Pool`, one per core.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sandbox import ExecRequest, Limits, Pool, SandboxError
+from sandbox import Job, JobResult, JobRunner, SandboxError
+from sandbox.job import outer_limits
 
 CallStatus = Literal[
     "ok", "error", "timeout", "side_effect", "unrepresentable", "too_large", "bad_input", "crashed", "skipped"
 ]
 _HERE = Path(__file__).parent
+_CHILD = "_exec_child.py"
+_JOB_EXTRA_MB = 512  # the driver's own interpreter on top of the child's address-space cap
+_OUTPUT_BYTES = 64_000_000  # bounds what one job may report; far above any honest batch
 
 
 class ExecOptions(BaseModel):
@@ -73,51 +77,56 @@ class ExecutorError(SandboxError):
 class BatchExecutor:
     """Runs items on a shared sandbox Pool; `runs(items, seeds)` gives one ItemRun per item per seed."""
 
-    def __init__(self, pool: Pool, options: ExecOptions | None = None) -> None:
+    def __init__(self, pool: JobRunner, options: ExecOptions | None = None) -> None:
         self.pool = pool
         self.options = options or ExecOptions()
 
     def runs(self, items: Sequence[ExecItem], hash_seeds: Sequence[int] = (1,)) -> list[list[ItemRun]]:
         size = self.options.items_per_job
         batches = [list(items[i : i + size]) for i in range(0, len(items), size)]
-        requests = [self._request(batch, hash_seeds) for batch in batches]
-        futures = [self.pool.submit(request) for request in requests]
+        futures = [self.pool.submit_job(self.job(batch, hash_seeds)) for batch in batches]
         out: list[list[ItemRun]] = []
-        for future, request in zip(futures, requests, strict=True):
-            out.extend(_parse(future.result(), request, len(hash_seeds)))
+        for future, batch in zip(futures, batches, strict=True):
+            out.extend(_item_runs(future.result(), len(batch), len(hash_seeds)))
         return out
 
     def run_once(self, items: Sequence[ExecItem]) -> list[ItemRun]:
         return [runs[0] for runs in self.runs(items, (1,))]
 
-    def _request(self, batch: list[ExecItem], hash_seeds: Sequence[int]) -> ExecRequest:
+    def job(self, batch: Sequence[ExecItem], hash_seeds: Sequence[int]) -> Job:
+        """The sandbox job that runs `batch` once per hash seed."""
         options = self.options
-        nonce = secrets.token_hex(8)
-        spec = {
-            "nonce": nonce,
+        data = {
             "hash_seeds": list(hash_seeds),
             "items": [item.model_dump() for item in batch],
             **options.model_dump(exclude={"items_per_job"}),
         }
-        seconds = len(hash_seeds) * (len(batch) * (options.item_timeout_s + 0.5) + 5.0) + 10.0
-        limits = Limits(wall_time_s=seconds, cpu_time_s=seconds, memory_mb=options.memory_mb + 512,
-                        output_bytes=64_000_000)
-        files = {"exec_spec.json": json.dumps(spec), "_exec_child.py": _source("_exec_child.py")}
-        return ExecRequest(code=_source("_exec_driver.py"), files=files, limits=limits)
+        # Every (seed, item) run is one unit of the item budget; each seed also pays its children's start.
+        limits = outer_limits(per_unit_s=options.item_timeout_s, units=len(hash_seeds) * len(batch),
+                              start_s=10.0 + 5.0 * len(hash_seeds), memory_mb=options.memory_mb + _JOB_EXTRA_MB,
+                              output_bytes=_OUTPUT_BYTES)
+        return Job(program=_source("_exec_driver.py"), data=data, files={_CHILD: _source(_CHILD)}, limits=limits)
 
 
-def _parse(result, request: ExecRequest, seeds: int) -> list[list[ItemRun]]:
-    nonce = json.loads(request.files["exec_spec.json"])["nonce"]  # type: ignore[arg-type]
-    prefix = f"@@pyx-exec-result {nonce} "
-    for line in result.stdout.splitlines():
-        if line.startswith(prefix):
-            runs = json.loads(line[len(prefix) :])
-            per_seed = [[_item_run(raw) for raw in run] for run in runs]
-            return [list(pair) for pair in zip(*per_seed, strict=True)]
-    raise ExecutorError(
-        f"the batch executor reported nothing (status {result.status.value}, exit code {result.exit_code}): "
-        f"{result.stderr[-1500:]}"
-    )
+def _item_runs(result: JobResult, items: int, seeds: int) -> list[list[ItemRun]]:
+    """Per item, its runs in seed order; ExecutorError when the job did not report every run properly."""
+    if not result.ok:
+        raise ExecutorError(_failure(result, result.problem))
+    shape = [len(runs) if isinstance(runs, list) else None for runs in result.records]
+    if shape != [items] * seeds:
+        raise ExecutorError(_failure(result, f"the batch executor reported runs per seed {shape}, not {[items] * seeds}"))
+    try:
+        per_seed = [[_item_run(raw) for raw in runs] for runs in result.records]
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise ExecutorError(_failure(result, f"the batch executor reported a malformed run: {exc}")) from exc
+    return [list(runs) for runs in zip(*per_seed, strict=True)]
+
+
+def _failure(result: JobResult, problem: str) -> str:
+    execution = result.execution
+    tail = execution.stderr.strip()[-1500:]
+    return (f"the batch executor's job failed (status {execution.status.value}, exit code {execution.exit_code}): "
+            f"{problem}" + (f"\n--- stderr tail ---\n{tail}" if tail and tail not in problem else ""))
 
 
 def _item_run(raw: dict) -> ItemRun:

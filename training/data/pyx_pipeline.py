@@ -143,7 +143,7 @@ class PyXRun:
         tasks = _monologue_tasks(programs)
         with stats.stage("trace", len(programs)) as stage:
             traces = trace_rows([(t.code, f"f({t.example.input})") for _, t in tasks], self.config.worker_count,
-                                self.config.backend)
+                                self.config.backend, runner=executor.pool)
             traced = []
             for (owner, task), trace in zip(tasks, traces, strict=True):
                 if trace.truncated:

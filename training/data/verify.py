@@ -2,8 +2,10 @@
 
 Forward monologue: the [ANSWER] assertion calls `f` on the record's input and its value equals the
 output of a fresh run. Backward: the proposed call, run in the sandbox, returns the given output.
-PyX-R: the `[Refined]` code passes every verified example under two hash seeds and the buggy code
-still fails the record's test. Candidates are tried in order; the first that passes is kept.
+PyX-R: the `[Refined]` code passes every verified example under two hash seeds, the buggy code still
+fails the record's test, and the fix passes the repair loop's static screen (agent/verdict.py: nothing a bug
+fix does not need, such as atexit, gc, os._exit or pytest internals), so a forged fix never becomes data.
+Candidates are tried in order; the first that passes is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from agent.parsing import ParseError, parse_monologue, parse_refine_response
+from agent.verdict import screen
 from training.data.executability import HASH_SEEDS
 from training.data.executor import BatchExecutor, ExecItem
 from training.data.models import Example
@@ -91,7 +94,8 @@ def pick_fixes(tasks: Sequence[FixTask], executor: BatchExecutor) -> list[str | 
     for index, task in enumerate(tasks):
         for response in task.responses:
             parsed = parse_refine_response(response, finish_reason="stop")
-            if not isinstance(parsed, ParseError):
+            if not isinstance(parsed, ParseError) and not screen({"solution.py": task.buggy},
+                                                                 {"solution.py": parsed.code}):
                 claims.append((index, response, parsed.code))
     items = []
     for index, _, code in claims:
