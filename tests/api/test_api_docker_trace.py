@@ -61,7 +61,7 @@ def test_a_traced_run_under_docker_never_runs_code_on_the_host(tmp_path):
     code = (f"for _path in ({str(canary)!r}, {str(host_only)!r}):\n"
             "    try:\n        open(_path, 'w').write('written by the code under test')\n"
             "    except OSError:\n        pass\n\n\n"
-            "def add(a, b):\n    return a - b\n")
+            "def add(a, b):\n    import os\n    uid = os.getuid()\n    return a - b\n")
     tests = "from solution import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
     model = OpenAITestServer(FixingModel(), "fixer").start()
     server = Server(tmp_path / "runs.sqlite", env={"SEMCODER_SANDBOX_BACKEND": "docker",
@@ -83,5 +83,6 @@ def test_a_traced_run_under_docker_never_runs_code_on_the_host(tmp_path):
     assert host_only.read_text() == "untouched"
     with open_store(tmp_path / "runs.sqlite") as store:  # the server's database: the same checkpointer tables
         values = run_values(store.checkpointer, run_id)
-    assert "[STATE" in values["focus"]["trace"] or "return" in values["focus"]["trace"], values["focus"]
+    # The trace the model was shown is of a run as the Docker sandbox's user (uid 10001), not the host's.
+    assert '{"uid": 10001}' in values["focus"]["trace"], values["focus"]["trace"]
     assert any(h["node"] == "trace" for h in values["history"])
