@@ -11,6 +11,7 @@ import ast
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,7 @@ class TestReport(BaseModel):
     problem: str = Field("", description="Why the tests could not run at all (collection error, crash, timeout).")
     tampered: list[str] = Field(default_factory=list, description="Why this run cannot be trusted: pytest's "
                                 "machinery, the driver or its outcomes were changed by the code under test.")
+    confirmation: Confirmation | None = Field(None, description="An all-passing run's independent re-run.")
     duration_s: float = 0.0
 
     @property
@@ -185,20 +187,37 @@ class TestRunner:
         self._confirmer = Confirmer(pool, test_timeout_s=test_timeout_s, limits=self.limits,
                                     site_paths=_host_site_paths())
 
-    def run(self, task: Task, workspaces: Sequence[dict[str, str]]) -> list[TestReport]:
-        data = {"paths": task.test_paths, "test_timeout_s": self.test_timeout_s, "site_paths": _host_site_paths()}
-        jobs = [Job(program=self._driver, data=data, files=dict(files), limits=self.limits) for files in workspaces]
-        futures = [self.pool.submit_job(job) for job in jobs]
-        return [parse_report(future.result(), set(task.editable)) for future in futures]
-
+    def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False) -> list[TestReport]:
+        """One report per workspace. With `confirm`, a report in which every test passes also carries its
+        independent confirmation, started as soon as that report is in, ahead of the runs still waiting."""
+        futures = [self._submit(task, files) for files in workspaces]
+        if not confirm:
+            return [parse_report(future.result(), set(task.editable)) for future in futures]
+        with ThreadPoolExecutor(max_workers=min(len(futures), 8) or 1, thread_name_prefix="confirm") as waiting:
+            reports = [waiting.submit(self._confirmed, task, files, future)
+                       for files, future in zip(workspaces, futures, strict=True)]
+            return [report.result() for report in reports]
 
     def confirm(self, task: Task, workspace: dict[str, str], test_ids: list[str]) -> Confirmation:
         """An independent re-run of `test_ids` over `workspace` in fresh jobs (agent/verdict.py)."""
 
         def pytest_run(ids: list[str]) -> TestReport:
-            return self.run(task.model_copy(update={"test_paths": ids}), [workspace])[0]
+            narrowed = task.model_copy(update={"test_paths": ids})
+            return parse_report(self._submit(narrowed, workspace, urgent=True).result(), set(task.editable))
 
         return self._confirmer.confirm(workspace, test_ids, pytest_run)
+
+    def _submit(self, task: Task, files: dict[str, str], urgent: bool = False) -> Future[JobResult]:
+        data = {"paths": task.test_paths, "test_timeout_s": self.test_timeout_s, "site_paths": _host_site_paths()}
+        return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), limits=self.limits),
+                                    urgent=urgent)
+
+    def _confirmed(self, task: Task, files: dict[str, str], future: Future[JobResult]) -> TestReport:
+        report = parse_report(future.result(), set(task.editable))
+        if report.outcomes and not report.failing and not report.tampered and not report.problem:
+            report = report.model_copy(update={"confirmation": self.confirm(task, dict(files),
+                                                                             sorted(report.passing_ids()))})
+        return report
 
 
 def parse_report(result: JobResult, editable: set[str]) -> TestReport:
@@ -207,7 +226,14 @@ def parse_report(result: JobResult, editable: set[str]) -> TestReport:
     if not result.ok or len(result.records) != 1:
         reason = result.problem or f"the test driver sent {len(result.records)} reports, not one"
         return TestReport(problem=f"the test run failed: {reason}", duration_s=duration)
-    data = result.records[0]
+    try:
+        return _report_of(result.records[0], editable, duration)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+        return TestReport(problem=f"the test run failed: the driver's report is malformed ({exc!r:.200})",
+                          duration_s=duration)
+
+
+def _report_of(data: dict, editable: set[str], duration: float) -> TestReport:
     coverage = {test: [(f, line) for f, line in lines if f in editable] for test, lines in data["coverage"].items()}
     problem = ""
     if data["collect_errors"]:
@@ -216,7 +242,7 @@ def parse_report(result: JobResult, editable: set[str]) -> TestReport:
     elif not data["tests"]:
         problem = f"pytest found no tests (exit code {data['exit_code']})"
     return TestReport(outcomes=[TestOutcome(**t) for t in data["tests"]], coverage=coverage, problem=problem,
-                      tampered=data["tampered"], duration_s=duration)
+                      tampered=[str(t) for t in data["tampered"]], duration_s=duration)
 
 
 ENVIRONMENT_ERRORS = ("ModuleNotFoundError", "ImportError", "FileNotFoundError", "PermissionError")

@@ -130,7 +130,7 @@ class Confirmer:
             return Confirmation(confirmed=False, failures=["no test to confirm"])
         data = {"tests": test_ids, "test_timeout_s": self._timeout, "site_paths": self._site_paths}
         result = self._pool.submit_job(Job(program=self._program, data=data, files=dict(workspace),
-                                           limits=self._limits)).result()
+                                           limits=self._limits), urgent=True).result()
         if not result.ok:
             return Confirmation(confirmed=False, failures=[f"the confirmation run failed: {result.problem}"])
         seen = {r["id"]: r for r in result.records if _is_record(r)}

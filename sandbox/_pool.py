@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import queue
 import threading
@@ -26,7 +27,7 @@ class _LocalSlot(threading.Thread):
     when the *thread* that spawned it exits.
     """
 
-    def __init__(self, backend: LocalBackend, jobs: queue.SimpleQueue, workdir_mb: int) -> None:
+    def __init__(self, backend: LocalBackend, jobs: queue.PriorityQueue, workdir_mb: int) -> None:
         super().__init__(name="sandbox-slot", daemon=True)
         self._backend = backend
         self._jobs = jobs
@@ -41,7 +42,7 @@ class _LocalSlot(threading.Thread):
             self.started_ok.set_exception(exc)
             return
         self.started_ok.set_result(None)
-        while (item := self._jobs.get()) is not _STOP:
+        while (item := self._jobs.get()[2]) is not _STOP:
             request, future = item
             if future.set_running_or_notify_cancel():
                 self._serve(request, future)
@@ -87,8 +88,13 @@ class _LocalSlot(threading.Thread):
 
 
 class _LocalPool:
+    """Slots take jobs in order; an urgent job (a fix's confirmation) goes ahead of the ones still waiting."""
+
+    _URGENT, _NORMAL, _LAST = 0, 1, 2
+
     def __init__(self, workers: int, backend: LocalBackend, workdir_mb: int) -> None:
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()  # FIFO within a priority; entries never compare their payloads
         self._slots = [_LocalSlot(backend, self._jobs, workdir_mb) for _ in range(workers)]
         for slot in self._slots:
             slot.start()
@@ -99,14 +105,14 @@ class _LocalPool:
             self.close()
             raise
 
-    def submit(self, request: ExecRequest) -> Future[ExecResult]:
+    def submit(self, request: ExecRequest, urgent: bool = False) -> Future[ExecResult]:
         future: Future[ExecResult] = Future()
-        self._jobs.put((request, future))
+        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future)))
         return future
 
     def close(self) -> None:
         for _ in self._slots:
-            self._jobs.put(_STOP)
+            self._jobs.put((self._LAST, next(self._order), _STOP))
         for slot in self._slots:
             slot.join()
 
@@ -118,8 +124,8 @@ class _ThreadedPool:
         self._backend = backend
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
 
-    def submit(self, request: ExecRequest) -> Future[ExecResult]:
-        return self._executor.submit(self._backend.execute, request)
+    def submit(self, request: ExecRequest, urgent: bool = False) -> Future[ExecResult]:
+        return self._executor.submit(self._backend.execute, request)  # Docker: every job starts at once anyway
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -160,12 +166,13 @@ class Pool:
             return request
         return request.model_copy(update={"limits": self.limits})
 
-    def submit(self, request: ExecRequest) -> Future[ExecResult]:
+    def submit(self, request: ExecRequest, *, urgent: bool = False) -> Future[ExecResult]:
+        """Queues a request; `urgent` ones start before any request still waiting (not before running ones)."""
         if self._closed:
             raise SandboxError("this sandbox Pool is closed")
-        return self._impl.submit(self._with_limits(request))
+        return self._impl.submit(self._with_limits(request), urgent)
 
-    def submit_job(self, job: Job) -> Future[JobResult]:
+    def submit_job(self, job: Job, *, urgent: bool = False) -> Future[JobResult]:
         """Runs a job (sandbox/job.py) on a warm sandbox; the future holds the host's reading of it."""
         request, key = to_request(job)
         judged: Future[JobResult] = Future()
@@ -176,7 +183,7 @@ class Pool:
             except BaseException as exc:
                 judged.set_exception(exc)
 
-        self.submit(request).add_done_callback(done)
+        self.submit(request, urgent=urgent).add_done_callback(done)
         return judged
 
     def run_jobs(self, jobs: Iterable[Job]) -> list[JobResult]:

@@ -62,9 +62,10 @@ class JobResult(BaseModel):
 
 
 class JobRunner(Protocol):
-    """Where jobs run: `sandbox.Pool` (warm, any backend) satisfies it."""
+    """Where jobs run: `sandbox.Pool` (warm, any backend) satisfies it. An `urgent` job may start before jobs
+    still waiting (a runner without priorities may ignore it)."""
 
-    def submit_job(self, job: Job) -> Future[JobResult]: ...
+    def submit_job(self, job: Job, *, urgent: bool = False) -> Future[JobResult]: ...
 
 
 def outer_limits(*, per_unit_s: float, units: int = 1, start_s: float = 10.0, memory_mb: int = 1024,

@@ -31,7 +31,7 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
                              "reasons": flags})
         else:
             runnable.append(candidate)
-    reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable])
+    reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first)
     baseline = set(state.get("baseline_passing") or [])
     attempts = [
         Attempt(files=c.files, origin=c.origin, iteration=state.get("iteration", 0), report=r,
@@ -67,8 +67,8 @@ def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps,
     for attempt in sorted(attempts, key=Attempt.rank, reverse=True):
         if not (attempt.report.outcomes and not attempt.report.failing):
             return attempt
-        ids = sorted(attempt.report.passing_ids())
-        confirmation = deps.runner.confirm(task, {**task.files, **attempt.files}, ids)
+        confirmation = attempt.report.confirmation or deps.runner.confirm(
+            task, {**task.files, **attempt.files}, sorted(attempt.report.passing_ids()))
         if confirmation.confirmed:
             return attempt.model_copy(update={"confirmation": confirmation.summary()})
         rejected.append({"origin": attempt.origin, "why": "the independent confirmation disagrees",

@@ -51,8 +51,11 @@ def test_function_level_two_bugs_by_hill_climbing(tmp_path):
     code, out, err = repair(str(tmp_path / "grades.py"), "--tests", str(tmp_path / "test_grades.py"),
                             "--db", str(tmp_path.parent / "runs.sqlite"))
     assert code == 0, err
-    assert set(out) == {"status", "run_id", "iterations", "diff", "tests_passed", "tests_total"}
+    assert set(out) == {"status", "run_id", "iterations", "diff", "tests_passed", "tests_total", "stop_reason",
+                        "confirmation", "rejected", "isolation"}
     assert (out["status"], out["tests_passed"], out["tests_total"]) == ("fixed", 4, 4)
+    assert out["confirmation"] == "4 by the plugin-free runner"
+    assert out["isolation"]["level"] in ("full", "partial") and out["isolation"]["backend"] == "local"
     assert "-    if score > 90:\n+    if score >= 90:" in out["diff"]
     assert "-    if score > 80:\n+    if score >= 80:" in out["diff"]
     assert out["iterations"] >= 2  # one fix per step: the first one made the best attempt better, not done
