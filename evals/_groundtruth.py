@@ -17,10 +17,11 @@ from pydantic import BaseModel, Field
 
 from evals._compare import MBPP_OUTPUT_NOT_NONE, special_oracle
 from evals._config import EvalConfig
-from evals._jobs import HARNESS_SOURCE, HarnessJob, JobRunner, run_all
+from evals._jobs import HARNESS_SOURCE, harness_job, run_all
 from evals._progress import Progress
 from evals.loaders import DatasetError, DiffTask
-from sandbox._models import ExecResult, Limits
+from sandbox import Job, JobResult, JobRunner
+from sandbox.job import outer_limits
 
 
 class Expected(BaseModel):
@@ -48,18 +49,18 @@ def _cache_key(dataset: str, tasks: list[DiffTask]) -> str:
     return digest.hexdigest()[:24]
 
 
-def _groundtruth_job(dataset: str, task: DiffTask, config: EvalConfig) -> HarnessJob:
+def _groundtruth_job(dataset: str, task: DiffTask, config: EvalConfig) -> Job:
     inputs = task.inputs
     limit = config.groundtruth_input_limit_s
-    job = {
+    spec = {
         "mode": "diff", "solution": task.program(task.canonical_solution), "entry_point": task.entry_point,
         "inputs": inputs, "time_limits": [limit] * len(inputs), "load_time_limit": limit,
         "output_not_none": output_not_none(dataset, task), "report_stop_digests": True,
         "send": "all" if needs_all_values(dataset, task) else "small",
     }
     wall = min(limit * max(len(inputs), 1), 900.0)
-    limits = Limits(wall_time_s=wall, cpu_time_s=wall, memory_mb=config.memory_mb, output_bytes=512 * 2**20)
-    return HarnessJob(job, limits)
+    return harness_job(spec, outer_limits(per_unit_s=wall, start_s=0.0, memory_mb=config.memory_mb,
+                                          output_bytes=512 * 2**20))
 
 
 def needs_all_values(dataset: str, task: DiffTask) -> bool:
@@ -71,12 +72,12 @@ def output_not_none(dataset: str, task: DiffTask) -> bool:
     return dataset == "mbpp" and task.entry_point in MBPP_OUTPUT_NOT_NONE
 
 
-def _expected_from(task: DiffTask, job: HarnessJob, result: ExecResult) -> Expected:
-    records = job.records(result)
+def _expected_from(task: DiffTask, result: JobResult) -> Expected:
+    records = result.records
     outputs = [r for r in records if "i" in r]
     failed = next((r for r in records if r.get("s", "ok") != "ok"), None)
-    if failed is not None or len(outputs) != len(task.inputs):
-        detail = failed or {"run": result.status.value, "stderr": result.stderr[-300:]}
+    if failed is not None or len(outputs) != len(task.inputs) or not result.ok:
+        detail = failed or {"job": result.problem[-300:] or "ended early", "run": result.execution.status.value}
         raise DatasetError(
             f"{task.task_id}: the canonical solution did not produce all {len(task.inputs)} outputs "
             f"(got {len(outputs)}; {detail}); cannot compute expected outputs"
@@ -119,7 +120,6 @@ def expected_outputs(
     jobs = [_groundtruth_job(dataset, task, config) for task in tasks]
     progress = Progress(f"expected outputs ({dataset})", len(jobs), enabled=show_progress)
     results = run_all(runner, jobs, progress)
-    expected = {task.task_id: _expected_from(task, job, result)
-                for task, job, result in zip(tasks, jobs, results, strict=True)}
+    expected = {task.task_id: _expected_from(task, result) for task, result in zip(tasks, results, strict=True)}
     _write_cache(path, expected)
     return expected

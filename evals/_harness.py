@@ -1,39 +1,46 @@
-"""The program that runs inside the sandbox for every eval job (stdlib only, self-contained).
+"""The job program (sandbox/job.py) that runs every eval job inside the sandbox (stdlib only, self-contained).
 
-The host sends this file's source as the job's code and the job itself, marshalled, as
-``job.bin`` in the working dir. The harness reads and deletes the job, runs the untrusted
-solution, and reports results as ``<nonce> <json>`` lines on a private copy of the original stdout.
-It imports only builtin/C modules (`_json`, `_signal`, `_blake2`, `marshal`): `json`, `signal` and
-`hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole fork per job.
+The host (evals/_jobs.py) sends this file's source as a job program and the eval job itself as the job's
+data; the job runtime calls ``main(data, channel)``, which runs the untrusted solution and sends each result
+as one record on the job's channel. Like the runtime (which imports `_blake2`, `_json`, `marshal`, `os` and
+`sys`), it imports only builtin/C modules (`_json`, `_signal`, `os`, `sys`, `time`): `json`, `signal` and
+`hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole fork per job. (`decode`,
+`digest` and `keyed_digest` are the host's; they import what they need when called.)
 
 Threat model. The solution is model-written code that may be wrong in any way, print anything,
 exit early, swallow exceptions, patch builtins, or return objects whose ``__eq__`` always says
 True. It runs in this same process, so a deliberate attack on the harness's memory could forge
-lines; that is out of scope (the sandbox protects the host; the worst outcome is one wrong
+records; that is out of scope (the sandbox protects the host; the worst outcome is one wrong
 verdict). What keeps naive or accidental gaming from passing:
 
 - In ``diff`` mode the verdict is the host's: the harness never sees the expected outputs, only
   keyed digests of them for stopping early; it reports each output by an unkeyed digest (and, where
   needed, its value) produced by ``encode``, which accepts exact builtin types only. Forging a
-  passing line means producing the right outputs.
+  passing record means producing the right outputs.
 - In ``program`` and ``crux`` modes the checked function's return values must be plain values
   (``require_plain``), so ``==`` in the tests is builtin equality, and a pass needs the harness
-  to reach its own "passed" line after the test code finished.
-- fds 0, 1 and 2 point to /dev/null while the solution runs; results go to a private dup of the
-  original stdout, framed with a random nonce the solution is never given, so prints, fake
-  verdict lines on stdout and ``os._exit(0)`` cannot produce a pass.
+  to send its own one "passed" record after the test code finished.
+- Results go only through the job's channel (sandbox/_job_child.py): frames MACed with a per-job key
+  the solution is never given, on a private fd, and a job counts only when the runtime ended it after
+  ``main`` returned. fds 0, 1 and 2 point to /dev/null while the solution runs, so prints and fake
+  frames on stdout are lost; fake frames written to the channel's fd (found in /proc/self/fd) fail
+  the job; ``sys.exit(0)`` is an error like any exception, and ``os._exit(0)`` leaves the job unended;
+  ``atexit`` hooks and ``__del__`` never run after the report (the runtime leaves with ``os._exit``). A
+  job that is not ended properly never passes (the host's rule, evals/_jobs.py); the records it sent
+  before it died still say which inputs failed.
 """
-
-from __future__ import annotations
 
 import _json
 import _signal
-import marshal
 import os
 import sys
 import time
 
-JOB_FILE = "job.bin"
+try:  # in the sandbox the job runtime is imported before this program: bound before any solution runs
+    from _semcoder_job import JobTimeout, time_limit
+except ImportError:  # on the host, which uses only the encoding
+    JobTimeout, time_limit = TimeoutError, None
+
 STOP_KEY = b"semcoder-early-stop"
 SMALL_VALUE_CHARS = 65536
 WALL_BACKSTOP = 3.0
@@ -45,10 +52,6 @@ _INF = float("inf")
 class NotPlainError(TypeError):
     """A value of a type other than an exact builtin (None, bool, int, float, complex, str, bytes,
     list, tuple, dict, set, frozenset) or a stdlib dict-like mapping."""
-
-
-class CheckTimeout(BaseException):
-    """Raised by SIGALRM; a BaseException so that `except Exception` in a solution cannot swallow it."""
 
 
 # --- the plain-value encoding ------------------------------------------------------------------
@@ -174,58 +177,42 @@ def plain_guard(function):
 
 
 # --- running checks ------------------------------------------------------------------------------
-
-class _Channel:
-    """Result lines on a private fd; the solution sees /dev/null on fds 0-2."""
-
-    def __init__(self, nonce: str) -> None:
-        self._nonce = nonce
-        self._fd = os.dup(1)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.close(null)
-
-    def send(self, record: dict) -> None:
-        """One flat record: str keys; str, int, float or bool values."""
-        fields = ",".join(_json.encode_basestring_ascii(k) + ":" + encode(v) for k, v in record.items())
-        data = (self._nonce + " {" + fields + "}\n").encode("ascii")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-
-
-def _on_alarm(signum, frame):
-    raise CheckTimeout()
-
+# The job runtime's timer (`time_limit`: wall clock, raising `JobTimeout`) bounds every check; a per-input
+# check of `diff` mode also gets its CPU-time limit (ITIMER_PROF), which raises the same `JobTimeout`.
 
 def _arm(seconds: float, cpu: bool = False) -> None:
-    """Raise CheckTimeout after `seconds` of wall time or, with `cpu`, after `seconds` of CPU time
-    with a wall-time backstop of WALL_BACKSTOP x `seconds`."""
-    _signal.signal(_signal.SIGALRM, _on_alarm)
+    """JobTimeout after `seconds` of wall time or, with `cpu`, after `seconds` of CPU time with a
+    wall-time backstop of WALL_BACKSTOP x `seconds`."""
     if cpu:
-        _signal.signal(_signal.SIGPROF, _on_alarm)
+        _signal.signal(_signal.SIGPROF, _on_cpu_limit)
         _signal.setitimer(_signal.ITIMER_PROF, seconds)
         seconds *= WALL_BACKSTOP
-    _signal.setitimer(_signal.ITIMER_REAL, seconds)
+    time_limit(seconds)
 
 
 def _disarm() -> None:
-    _signal.setitimer(_signal.ITIMER_REAL, 0)
+    time_limit(0)
     _signal.setitimer(_signal.ITIMER_PROF, 0)
 
 
+def _on_cpu_limit(signum, frame):
+    raise JobTimeout("the check's CPU-time limit ran out")
+
+
 def _failure(exc: BaseException) -> dict:
-    if isinstance(exc, CheckTimeout):
+    if isinstance(exc, JobTimeout):
         return {"s": "timeout"}
-    if isinstance(exc, NotPlainError):
-        return {"s": "unserializable", "m": str(exc)[:200]}
-    return {"s": "error", "m": f"{type(exc).__name__}: {exc}"[:300]}
+    try:
+        if isinstance(exc, NotPlainError):
+            return {"s": "unserializable", "m": str(exc)[:200]}
+        return {"s": "error", "m": f"{type(exc).__name__}: {exc}"[:300]}
+    except BaseException:  # an exception whose str() fails (or runs out of time) is still an error
+        return {"s": "error", "m": "an exception that cannot be shown"}
 
 
-def _load_solution(code: str, entry_point: str, time_limit: float) -> dict:
+def _load_solution(code: str, entry_point: str, seconds: float) -> dict:
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    _arm(time_limit)
+    _arm(seconds)
     try:
         exec(compile(code, "solution.py", "exec"), namespace)
     finally:
@@ -235,7 +222,7 @@ def _load_solution(code: str, entry_point: str, time_limit: float) -> dict:
     return namespace
 
 
-def run_diff(job: dict, channel: _Channel) -> None:
+def run_diff(job: dict, send) -> None:
     """Call the entry point on each input and report each output (EvalPlus's differential tests).
 
     Every output is reported by its digest `h`; its encoded value `v` travels only where the host
@@ -248,16 +235,16 @@ def run_diff(job: dict, channel: _Channel) -> None:
     try:
         namespace = _load_solution(job["solution"], job["entry_point"], job["load_time_limit"])
     except BaseException as exc:
-        channel.send({"load": "failed", **_failure(exc)})
+        send({"load": "failed", **_failure(exc)})
         return
-    channel.send({"load": "ok"})
+    send({"load": "ok"})
     function = namespace[job["entry_point"]]
     stop_digests = job.get("stop_digests") or [None] * len(job["inputs"])
     for index, (args, limit) in enumerate(zip(job["inputs"], job["time_limits"], strict=True)):
         record, text, out = _call_one(function, args, limit, job.get("output_not_none", False))
         record["i"] = index
         if text is None:
-            channel.send(record)
+            send(record)
             return
         stop_digest = keyed_digest(text)
         if job.get("report_stop_digests"):
@@ -265,10 +252,10 @@ def run_diff(job: dict, channel: _Channel) -> None:
         mismatch = stop_digests[index] is not None and stop_digest != stop_digests[index]
         if _wants_value(job["send"], stop_digests[index] is None or mismatch, text, out):
             record["v"] = text
-        channel.send(record)
+        send(record)
         if mismatch and job.get("stop_on_mismatch", True):
             return
-    channel.send({"done": True})
+    send({"done": True})
 
 
 def _wants_value(send: str, unsure: bool, text: str, out) -> bool:
@@ -303,7 +290,7 @@ def _call_one(function, args, limit: float, output_not_none: bool):
     return {"s": "ok", "t": cpu, "h": digest(text)}, text, out
 
 
-def run_program(job: dict, channel: _Channel) -> None:
+def run_program(job: dict, send) -> None:
     """Run the solution, then the test code with the entry point guarded (HumanEval-style asserts)."""
     start = time.perf_counter()
     try:
@@ -316,12 +303,12 @@ def run_program(job: dict, channel: _Channel) -> None:
         finally:
             _disarm()
     except BaseException as exc:
-        channel.send(_failure(exc))
+        send(_failure(exc))
         return
-    channel.send({"s": "passed"})
+    send({"s": "passed"})
 
 
-def run_crux(job: dict, channel: _Channel) -> None:
+def run_crux(job: dict, send) -> None:
     """CRUXEval's check `assert <output> == <generation>`, with both sides required to be plain values."""
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
@@ -335,23 +322,29 @@ def run_crux(job: dict, channel: _Channel) -> None:
         finally:
             _disarm()
     except BaseException as exc:
-        channel.send(_failure(exc))
+        send(_failure(exc))
         return
-    channel.send({"s": "passed"} if equal else {"s": "failed"})
+    send({"s": "passed"} if equal else {"s": "failed"})
 
 
 _MODES = {"diff": run_diff, "program": run_program, "crux": run_crux}
 
 
-def main() -> None:
-    with open(JOB_FILE, "rb") as handle:
-        job = marshal.loads(handle.read())
-    os.remove(JOB_FILE)
-    channel = _Channel(job.pop("nonce"))
-    _MODES[job["mode"]](job, channel)
-    # Skip interpreter teardown: solution objects' __del__ or atexit hooks must not run after the verdict.
-    os._exit(0)
+def main(data: dict, channel) -> None:
+    """The job's entry (called by the job runtime): `data` is the eval job, each result one record.
 
-
-if __name__ == "__main__":
-    main()
+    The runtime already gave the job its private channel and /dev/null as stdin; here stdout and stderr
+    go to /dev/null too while the solution runs (what it prints is never a result, and a chatty solution
+    must not fill the sandbox's stderr cap); stderr comes back for the harness's own failures.
+    """
+    send = channel.send  # bound before any untrusted code runs: replacing `channel.send` later changes nothing
+    saved_stderr = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        _MODES[data["mode"]](data, send)
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)

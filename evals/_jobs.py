@@ -1,57 +1,58 @@
-"""Turning a harness job into a sandbox request, and the sandbox's result back into records."""
+"""Eval jobs: the harness (evals/_harness.py) as a sandbox job program, run on a `sandbox.JobRunner`."""
 
 from __future__ import annotations
 
-import json
-import marshal
-import secrets
-from concurrent.futures import Future, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from evals._harness import JOB_FILE
 from evals._progress import Progress
-from sandbox._models import ExecRequest, ExecResult, Limits
+from sandbox import Job, JobResult, JobRunner, Limits
 
 HARNESS_SOURCE = (Path(__file__).resolve().parent / "_harness.py").read_text(encoding="utf-8")
 
 
-class JobRunner(Protocol):
-    """What scoring needs from the sandbox: `sandbox.Pool` satisfies it."""
-
-    def submit(self, request: ExecRequest) -> Future[ExecResult]: ...
-
-
-class HarnessJob:
-    """One harness run: the request to submit and the nonce that authenticates its result lines."""
-
-    def __init__(self, job: dict[str, Any], limits: Limits) -> None:
-        self.nonce = secrets.token_hex(16)
-        # marshal: the harness can read it without importing anything (the host trusts its own bytes).
-        payload = marshal.dumps({**job, "nonce": self.nonce})
-        self.request = ExecRequest(code=HARNESS_SOURCE, files={JOB_FILE: payload}, limits=limits)
-
-    def records(self, result: ExecResult) -> list[dict[str, Any]]:
-        """The harness's own result lines; anything else on stdout is ignored."""
-        prefix = self.nonce + " "
-        found = []
-        for line in result.stdout.splitlines():
-            if line.startswith(prefix):
-                try:
-                    found.append(json.loads(line[len(prefix):]))
-                except json.JSONDecodeError:
-                    break  # a line cut short by the kill that ended the run
-        return found
+def harness_job(spec: dict[str, Any], limits: Limits) -> Job:
+    """One harness run: the harness's `main` gets `spec` (its mode and what that mode needs) as its data."""
+    return Job(program=HARNESS_SOURCE, data=spec, limits=limits)
 
 
-def run_all(runner: JobRunner, jobs: list[HarnessJob], progress: Progress,
-            cost: list[float] | None = None) -> list[ExecResult]:
+def run_all(runner: JobRunner, jobs: list[Job], progress: Progress,
+            cost: list[float] | None = None) -> list[JobResult]:
     """Submit every job at once and collect results in job order. With `cost` (expected seconds per
-    job), the costliest go first, so that one slow task does not start last and finish alone."""
+    job), the costliest go first, so that one slow task does not start last and finish alone.
+
+    A result that is not `.ok` still holds the records its job sent before it died; callers may read
+    them for detail (which input failed), never for a pass.
+    """
     order = sorted(range(len(jobs)), key=lambda i: -cost[i]) if cost else range(len(jobs))
-    futures = {runner.submit(jobs[index].request): index for index in order}
-    results: list[ExecResult | None] = [None] * len(jobs)
+    futures = {runner.submit_job(jobs[index]): index for index in order}
+    results: list[JobResult | None] = [None] * len(jobs)
     for future in as_completed(futures):
         results[futures[future]] = future.result()
         progress.advance()
     return results  # type: ignore[return-value]
+
+
+def failure(result: JobResult) -> str:
+    """Why a job gave no verdict of its own, for a Verdict's detail."""
+    why = (result.problem or result.execution.status.value)[:300]
+    if result.interfered:
+        why = f"the code under test wrote to the job's channel: {why}"
+    return f"no result ({why})"
+
+
+def single_status(result: JobResult) -> tuple[str, dict[str, Any]]:
+    """The status of a job that reports one record (`program` and `crux` modes): "passed" only when the
+    job ended properly with exactly that one record; otherwise why not (the record's own failure, when
+    the job sent one before it died)."""
+    records = result.records
+    record = records[0] if len(records) == 1 and isinstance(records[0], dict) else {}
+    status = record.get("s")
+    if result.ok and status is not None:
+        return status, record
+    if result.ok:
+        return f"malformed result ({len(records)} records)", {}
+    if status is not None and status != "passed":
+        return status, record
+    return failure(result), {}

@@ -20,12 +20,13 @@ from evals import _harness
 from evals._compare import judge_output, special_oracle
 from evals._config import EvalConfig
 from evals._groundtruth import Expected, expected_outputs, output_not_none
-from evals._jobs import HarnessJob, JobRunner, run_all
+from evals._jobs import failure, harness_job, run_all
 from evals._progress import Progress
 from evals._report import Verdict
 from evals._samples import Sample
 from evals.loaders import DiffTask
-from sandbox._models import ExecResult, Limits
+from sandbox import Job, JobResult, JobRunner
+from sandbox.job import outer_limits
 
 STARTUP_SLACK_S = 2.0
 
@@ -56,17 +57,16 @@ class _TaskContext:
             self._values[index] = _harness.decode(self.expected.values[index])
         return self._values[index]
 
-    def job(self, program: str, stop_on_mismatch: bool) -> HarnessJob:
+    def job(self, program: str, stop_on_mismatch: bool) -> Job:
         stop_digests = [d if exact else None for d, exact in zip(self.expected.stop_digests, self.exact, strict=True)]
-        job = {
+        spec = {
             "mode": "diff", "solution": program, "entry_point": self.task.entry_point, "inputs": self.inputs,
             "time_limits": self.time_limits, "load_time_limit": self.budget, "send": "unsure",
             "stop_digests": stop_digests, "stop_on_mismatch": stop_on_mismatch,
             "output_not_none": output_not_none(self.dataset, self.task),
         }
-        wall = self.budget + STARTUP_SLACK_S
-        limits = Limits(wall_time_s=wall, cpu_time_s=wall, memory_mb=self.memory_mb, output_bytes=256 * 2**20)
-        return HarnessJob(job, limits)
+        return harness_job(spec, outer_limits(per_unit_s=self.budget, start_s=STARTUP_SLACK_S,
+                                              memory_mb=self.memory_mb, output_bytes=256 * 2**20))
 
 
 class _Outcome:
@@ -76,26 +76,32 @@ class _Outcome:
         self.verdict, self.rerun = verdict, rerun
 
 
-def judge_job(ctx: _TaskContext, task_id: str, job: HarnessJob, result: ExecResult, stopping: bool) -> _Outcome:
-    records = job.records(result)
+def judge_job(ctx: _TaskContext, task_id: str, result: JobResult, stopping: bool) -> _Outcome:
+    """Inputs are judged in order from the records the job sent, also those of a job that died part-way
+    (they say which input failed); a pass needs every input judged right and the job properly ended."""
+    records = [r for r in result.records if isinstance(r, dict)]
     load = next((r for r in records if "load" in r), None)
     if load is None or load["load"] != "ok":
-        reason = load or {"s": f"no result ({result.status.value})"}
+        reason = load or {"s": failure(result)}
         return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"load: {reason['s']} {reason.get('m', '')}"))
     outputs = {r["i"]: r for r in records if "i" in r}
     for index in range(len(ctx.inputs)):
-        failure = _judge_input(ctx, index, outputs.get(index))
-        if failure is not None:
-            return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"input {index}: {failure}"))
+        wrong = _judge_input(ctx, index, outputs.get(index), result)
+        if wrong is not None:
+            return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"input {index}: {wrong}"))
         stopped_here = index + 1 < len(ctx.inputs) and index + 1 not in outputs
         if stopped_here and stopping and result.ok:
             return _Outcome(None, rerun=True)  # the harness saw a different encoding of an equal value
+    if not result.ok:  # every output was right, but the job did not end as the harness ends it
+        return _Outcome(Verdict(task_id=task_id, passed=False, detail=failure(result)))
     return _Outcome(Verdict(task_id=task_id, passed=True))
 
 
-def _judge_input(ctx: _TaskContext, index: int, record: dict | None) -> str | None:
+def _judge_input(ctx: _TaskContext, index: int, record: dict | None, result: JobResult) -> str | None:
     if record is None:
-        return "no result (crashed, killed, or the task's time budget ran out)"
+        if result.ok:
+            return "no result (the harness stopped before this input)"
+        return f"no result (crashed, killed, or the task's time budget ran out: {result.problem[:300]})"
     if record["s"] != "ok":
         return f"{record['s']} {record.get('m', '')}".strip()
     if "v" in record and _harness.digest(record["v"]) != record["h"]:
@@ -123,8 +129,7 @@ def score_diff(
     jobs = [contexts[s.task_id].job(s.text, stop_on_mismatch=True) for s in samples]
     progress = Progress(f"scoring {len(samples)} samples", len(samples), enabled=show_progress)
     results = run_all(runner, jobs, progress, cost=[contexts[s.task_id].canonical_s for s in samples])
-    outcomes = [judge_job(contexts[s.task_id], s.task_id, j, r, True) for s, j, r in zip(samples, jobs, results,
-                                                                                         strict=True)]
+    outcomes = [judge_job(contexts[s.task_id], s.task_id, r, True) for s, r in zip(samples, results, strict=True)]
     return _resolve_reruns(samples, contexts, outcomes, runner, show_progress)
 
 
@@ -133,6 +138,6 @@ def _resolve_reruns(samples, contexts, outcomes, runner, show_progress) -> list[
     if rerun:
         jobs = [contexts[samples[i].task_id].job(samples[i].text, stop_on_mismatch=False) for i in rerun]
         progress = Progress("rerunning without early stop", len(jobs), enabled=show_progress)
-        for i, job, result in zip(rerun, jobs, run_all(runner, jobs, progress), strict=True):
-            outcomes[i] = judge_job(contexts[samples[i].task_id], samples[i].task_id, job, result, False)
+        for i, result in zip(rerun, run_all(runner, jobs, progress), strict=True):
+            outcomes[i] = judge_job(contexts[samples[i].task_id], samples[i].task_id, result, False)
     return [outcome.verdict for outcome in outcomes]  # type: ignore[misc]

@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from evals._config import EvalConfig
-from evals._jobs import HarnessJob, JobRunner, run_all
+from evals._jobs import harness_job, run_all, single_status
 from evals._progress import Progress
 from evals._report import Verdict
 from evals._samples import Sample
 from evals.loaders import CruxTask
-from sandbox._models import ExecResult, Limits
+from sandbox import Job, JobResult, JobRunner
+from sandbox.job import outer_limits
 
 STARTUP_SLACK_S = 2.0
 
@@ -37,16 +38,15 @@ def is_filtered(mode: str, task: CruxTask, generation: str) -> bool:
     return f"f({task.input})" in generation
 
 
-def crux_job(mode: str, task: CruxTask, generation: str, config: EvalConfig) -> HarnessJob:
-    job = {"mode": "crux", "code": task.code, "output": task.output, "generation": generation,
-           "time_limit": config.crux_time_limit_s}
-    wall = config.crux_time_limit_s + STARTUP_SLACK_S
-    return HarnessJob(job, Limits(wall_time_s=wall, cpu_time_s=wall, memory_mb=config.memory_mb))
+def crux_job(mode: str, task: CruxTask, generation: str, config: EvalConfig) -> Job:
+    spec = {"mode": "crux", "code": task.code, "output": task.output, "generation": generation,
+            "time_limit": config.crux_time_limit_s}
+    return harness_job(spec, outer_limits(per_unit_s=config.crux_time_limit_s, start_s=STARTUP_SLACK_S,
+                                          memory_mb=config.memory_mb))
 
 
-def _judge(task_id: str, job: HarnessJob, result: ExecResult) -> Verdict:
-    records = job.records(result)
-    status = records[-1]["s"] if records else f"no result ({result.status.value})"
+def _judge(task_id: str, result: JobResult) -> Verdict:
+    status, _ = single_status(result)
     return Verdict(task_id=task_id, passed=status == "passed", detail="" if status == "passed" else status)
 
 
@@ -67,8 +67,8 @@ def score_cruxeval(
             to_run.append(index)
     jobs = [crux_job(mode, by_id[samples[i].task_id], samples[i].text, config) for i in to_run]
     progress = Progress(f"scoring {len(jobs)} generations", len(jobs), enabled=show_progress)
-    for index, job, result in zip(to_run, jobs, run_all(runner, jobs, progress), strict=True):
-        verdicts[index] = _judge(samples[index].task_id, job, result)
+    for index, result in zip(to_run, run_all(runner, jobs, progress), strict=True):
+        verdicts[index] = _judge(samples[index].task_id, result)
     return verdicts  # type: ignore[return-value]
 
 

@@ -15,18 +15,19 @@ from pydantic import BaseModel, Field
 
 from agent.completion import LoopModel, Model
 from agent.models import ModelConfig, SamplingParams, load_model
+from agent.nodes import PoolTracer
 from agent.refine import FailingTest, refine_once
 from agent.state import FeedbackMode
 from evals._config import EvalConfig
 from evals._failing_test import assert_pairs, docstring_asserts, first_failing_tests
 from evals._generate import CRUX_MODE, generate_missing, generation_stop, problem_text
-from evals._jobs import JobRunner
 from evals._progress import Progress
 from evals._report import build_report
 from evals._round_report import RoundScore, RunReport, write_report
 from evals._samples import Sample
 from evals.loaders import load_benchmark, load_humaneval
 from evals.scoring import open_runner, verdicts_for
+from sandbox import JobRunner
 
 REFINABLE = ("humaneval", "humaneval+", "mbpp", "mbpp+")
 GENERATABLE = (*REFINABLE, *CRUX_MODE)
@@ -81,11 +82,11 @@ def _assert_pairs(config: ModelRunConfig, tasks: list[Any]) -> dict[str, list[Fa
 
 
 def _refine_one(config: ModelRunConfig, model: Model, params: SamplingParams, task: Any, program: str,
-                test: FailingTest | None) -> str:
+                test: FailingTest | None, tracer: PoolTracer) -> str:
     """The refined program, or the old one when there is no test to show or no code in the answer."""
     if test is None:
         return program
-    [candidate] = refine_once(problem_text(task), program, test, model, config.feedback, params)
+    [candidate] = refine_once(problem_text(task), program, test, model, config.feedback, params, tracer=tracer)
     return candidate.code if candidate.code is not None else program
 
 
@@ -98,11 +99,12 @@ def refine_round(config: ModelRunConfig, model: Model, tasks: list[Any], program
                                 _assert_pairs(config, tasks), runner)
     params = SamplingParams(n=1, temperature=config.temperature, top_p=0.95, max_tokens=config.max_tokens)
     progress = Progress("refine", len(failing), enabled=show_progress)
+    tracer = PoolTracer(runner)  # traces (feedback trace|blocks) run in the scoring sandbox, like the tests
     refined = {task_id: list(texts) for task_id, texts in programs.items()}
 
     def work(item: tuple[tuple[Any, int, str], FailingTest | None]) -> tuple[str, int, str]:
         (task, index, program), test = item
-        return task.task_id, index, _refine_one(config, model, params, task, program, test)
+        return task.task_id, index, _refine_one(config, model, params, task, program, test, tracer)
 
     with ThreadPoolExecutor(config.refine_concurrency) as threads:
         for task_id, index, code in threads.map(work, zip(failing, tests, strict=True)):

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from evals._config import EvalConfig
-from evals._jobs import JobRunner
 from evals._report import Report, Verdict, build_report
 from evals._samples import Sample, SamplesError, read_crux_samples, read_program_samples
 from evals._scoring_diff import score_diff
 from evals._scoring_program import score_program
 from evals.cruxeval import score_cruxeval
 from evals.loaders import BENCHMARKS, load_benchmark
-from sandbox import Pool
+from sandbox import JobRunner, Pool
 
 _DIFF_DATASET = {"humaneval+": "humaneval", "mbpp+": "mbpp"}
 _CRUX_MODE = {"cruxeval-i": "input", "cruxeval-o": "output"}

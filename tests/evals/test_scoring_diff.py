@@ -18,9 +18,9 @@ class CountingRunner:
     def __init__(self, pool) -> None:
         self.pool, self.submitted = pool, 0
 
-    def submit(self, request):
+    def submit_job(self, job, *, urgent=False):
         self.submitted += 1
-        return self.pool.submit(request)
+        return self.pool.submit_job(job, urgent=urgent)
 
 
 def _canonical(tasks):
