@@ -28,7 +28,7 @@ def test_a_function_level_repair_end_to_end(server, fixed_run):
         final = client.get(f"/v1/repairs/{run['id']}", headers=AUTH).json()
         listed = client.get("/v1/repairs", params={"status": "fixed", "limit": 1000}, headers=AUTH).json()
     assert (final["status"], final["tests_passed"], final["tests_total"]) == ("fixed", 4, 4)
-    assert f"+{GRADE_FIX}" in final["diff"] and final["stop_reason"] == "all 4 tests pass"
+    assert f"+{GRADE_FIX}" in final["diff"] and final["stop_reason"] == "all 4 tests pass (confirmed: 4 by the plugin-free runner)"
     assert run["id"] in [r["id"] for r in listed["repairs"]]
 
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
