@@ -194,12 +194,13 @@ def main(data, channel):
     sys.dont_write_bytecode = True
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)
-    import site
+    from _semcoder_job import use_site_packages
 
-    # Where pytest lives, for tests that import it (pytest.raises): the sandbox runs Python without site.
-    for path in [*site.getsitepackages(), *data.get("site_paths", [])]:
-        if path not in sys.path and os.path.isdir(path):
-            sys.path.append(path)
+    # The project's environment (pytest, its dependencies); .pth files too where it is the project's own.
+    use_site_packages(data.get("site_paths", []), data.get("project_env", True))
+    from _semcoder_job import use_workspace
+
+    use_workspace(data.get("project_root"))
     cache = {}
     for test_id in data["tests"]:
         outcome, message = "passed", ""

@@ -19,32 +19,20 @@ import sys
 
 MESSAGE_CHARS = 2000
 ROOT = os.path.realpath(os.getcwd()) + os.sep
-# Installed plugins cost seconds per run (langsmith, hypothesis, ...); a project that needs one names it
-# in its own pytest config (addopts = -p anyio), which still loads it.
-os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
 sys.dont_write_bytecode = True
 
 
-def _import_pytest(site_paths):
+def _import_pytest(site_paths, pth):
     """pytest from the environment, never from the workspace (a `pytest.py` there would be the code under test)."""
+    from _semcoder_job import use_site_packages
+
     saved = list(sys.path)
     sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) + os.sep != ROOT]
     try:
-        try:
-            import pytest
-        except ImportError:
-            # The sandbox starts the base interpreter with -S (no site). Its site-packages, and the host's own
-            # (a venv's, given by the host), are readable there all the same; putting them on the path grants
-            # nothing new, it only lets the tests import pytest.
-            import site
-
-            for path in [*site.getsitepackages(), *site_paths]:
-                if path not in sys.path and os.path.isdir(path):
-                    sys.path.append(path)
-                    saved.append(path)
-            import pytest
+        use_site_packages(site_paths, pth)
+        import pytest
     finally:
-        sys.path[:] = saved
+        sys.path[:] = saved + [p for p in sys.path if p not in saved]
     return pytest
 
 
@@ -59,13 +47,14 @@ def _recorder_class(pytest):
     class Recorder:
         """Per-test outcomes from pytest's reports, and the real outcome seen beneath every other hook."""
 
-        def __init__(self, test_timeout_s, coverage):
+        def __init__(self, test_timeout_s, coverage, timeouts):
             self.tests = {}
             self.collect_errors = []
             self.coverage = {}
             self.raw = {}  # nodeid -> what the test function itself did: passed / failed / skipped
             self.tampered = []
             self.test_timeout_s = test_timeout_s
+            self.timeouts = timeouts  # per test id, from the baseline's durations; else test_timeout_s
             self.want_coverage = coverage
 
         @staticmethod
@@ -107,7 +96,8 @@ def _recorder_class(pytest):
             lines = set()
             self.coverage[item.nodeid] = lines
             previous = sys.gettrace()
-            time_limit(self.test_timeout_s, "test exceeded %g s (infinite loop?)" % self.test_timeout_s)
+            limit = float(self.timeouts.get(item.nodeid, self.test_timeout_s))
+            time_limit(limit, "test exceeded %g s (infinite loop?)" % limit)
             if self.want_coverage:
                 sys.settrace(self._line_tracer(lines))
             try:
@@ -134,7 +124,7 @@ def _recorder_class(pytest):
 
         def _record(self, item, report, call, outcome):
             entry = {"id": item.nodeid, "outcome": outcome, "message": "", "test_file": str(item.location[0]),
-                     "test_line": None, "error_type": ""}
+                     "test_line": None, "error_type": "", "duration_s": float(getattr(report, "duration", 0.0))}
             if call.excinfo is not None and outcome in ("failed", "error"):
                 entry["message"] = str(report.longreprtext)[-MESSAGE_CHARS:]
                 entry["error_type"] = call.excinfo.typename
@@ -261,9 +251,18 @@ class _AtexitWatch:
 
 
 def main(data, channel):
-    pytest = _import_pytest(data.get("site_paths", []))
+    if not data.get("plugin_autoload", True):
+        # semcoder's own environment stands in for a project that has none: its installed plugins (langsmith,
+        # hypothesis, ...) are not the project's and cost seconds per run. A project's environment (--python, a
+        # detected venv) loads its plugins as `pytest` would there.
+        os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    pytest = _import_pytest(data.get("site_paths", []), data.get("plugin_autoload", True))
     sys.path.insert(0, ROOT.rstrip(os.sep))  # as `python -m pytest` does: the project's modules import from its root
-    recorder = _recorder_class(pytest)(float(data.get("test_timeout_s", 5)), data.get("coverage", True))
+    from _semcoder_job import use_workspace
+
+    use_workspace(data.get("project_root"))
+    recorder = _recorder_class(pytest)(float(data.get("test_timeout_s", 5)), data.get("coverage", True),
+                                       data.get("test_timeouts") or {})
     snapshot = _snapshot(pytest)
     watch = _AtexitWatch()
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark", "--rootdir", ".",

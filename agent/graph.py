@@ -71,7 +71,8 @@ def open_deps(config: RunConfig, pool: sandbox.Pool | None = None) -> Iterator[N
     """
     model = load_model_spec(config.model) if config.uses_model else None
     try:
-        with contextlib.nullcontext(pool) if pool is not None else sandbox.Pool(workers=config.workers) as used:
+        with contextlib.nullcontext(pool) if pool is not None else sandbox.Pool(workers=config.workers,
+                                                                                python=config.python) as used:
             yield NodeDeps(runner=TestRunner(used, test_timeout_s=config.test_timeout_s), model=model)
     finally:
         if model is not None:

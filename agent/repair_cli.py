@@ -14,10 +14,12 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from agent.diff import ApplyError, apply_files, unified_diff
+from agent.environment import detect as detect_environment
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
 from agent.persistence import RunStore, open_store
 from agent.state import Attempt, RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
+from sandbox import SandboxError
 
 _EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
 
@@ -28,14 +30,16 @@ class RepairOutcome(dict):
     @classmethod
     def of(cls, status: str, run_id: str = "", iterations: int = 0, diff: str = "", passed: int = 0,
            total: int = 0, stop_reason: str = "", confirmation: str = "",
-           rejected: list[dict[str, Any]] | None = None, isolation: dict[str, Any] | None = None) -> RepairOutcome:
+           rejected: list[dict[str, Any]] | None = None, isolation: dict[str, Any] | None = None,
+           notes: list[str] | None = None) -> RepairOutcome:
         return cls(status=status, run_id=run_id, iterations=iterations, diff=diff, tests_passed=passed,
                    tests_total=total, stop_reason=stop_reason, confirmation=confirmation, rejected=rejected or [],
-                   isolation=isolation or {})
+                   isolation=isolation or {}, notes=notes or [])
 
 
-@click.command("repair")
+@click.command("repair", context_settings={"ignore_unknown_options": True})
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--tests", "tests", type=click.Path(path_type=Path),
               help="Function-level: the pytest file that imports PATH by its file stem.")
 @click.option("--model", default="none", show_default=True,
@@ -55,13 +59,20 @@ class RepairOutcome(dict):
               help="Run database (default: ~/.cache/semcoder/runs.sqlite).")
 @click.option("--resume", "resume_id", default=None, help="Continue the run with this id.")
 @click.option("--apply", "apply_fix", is_flag=True, help="Write the diff into the files (default: only print it).")
+@click.option("--python", "python", default=None, metavar="PATH",
+              help="The project's interpreter or venv (default: $VIRTUAL_ENV, .venv/, venv/, env/, poetry's, "
+                   "else semcoder's own).")
 @click.option("--allow-suspicious", is_flag=True, help=RunConfig.model_fields["allow_suspicious"].description)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
-def repair_command(path: Path | None, tests: Path | None, model: str, patcher: str | None, feedback: str,
+def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path | None, model: str, patcher: str | None, feedback: str,
                    max_iterations: int, max_tokens: int, max_time: float, samples: int, mutants_per_step: int,
                    max_new_tokens: int, temperature: float, db: Path | None, resume_id: str | None, apply_fix: bool,
-                   allow_suspicious: bool, as_json: bool) -> None:
-    """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR."""
+                   python: str | None, allow_suspicious: bool, as_json: bool) -> None:
+    """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR.
+
+    Anything after `--` goes to pytest as the test selection (node ids, paths, -k EXPR), e.g.
+    `semcoder repair . -- tests/test_io.py -k "not slow"`.
+    """
     console = Console(stderr=True, quiet=as_json)
     try:
         if resume_id is None:
@@ -70,6 +81,13 @@ def repair_command(path: Path | None, tests: Path | None, model: str, patcher: s
                 update={"max_new_tokens": max_new_tokens, "temperature": temperature,
                         "allow_suspicious": allow_suspicious})
             task = _load_task(path, tests)
+            if pytest_args:
+                task = task.model_copy(update={"test_paths": [*task.test_paths, *pytest_args]})
+            environment = detect_environment(Path(task.root) if task.root else None, python)
+            config = config.model_copy(update={"python": environment.python})
+            console.print(f"tests run with {environment.describe()}")
+            for note in task.notes:
+                console.print(f"note: {note}")
     except (TaskError, ValueError) as exc:
         _fail(str(exc), as_json)
     with open_store(db) as store:
@@ -82,7 +100,12 @@ def repair_command(path: Path | None, tests: Path | None, model: str, patcher: s
             run_id = uuid.uuid4().hex[:12]
             store.record_start(run_id, str(Path(task.root or '.') if task.kind == 'project' else path.resolve()), task.kind)
             console.print(f"run [bold]{run_id}[/] started ({task.kind}-level, {len(task.editable)} editable files)")
-            outcome = _drive(store, run_id, initial_state(run_id, task, config), config, console)
+            try:
+                outcome = _drive(store, run_id, initial_state(run_id, task, config), config, console)
+            except SandboxError as exc:  # the sandbox cannot run this project's environment: say why, no traceback
+                store.record_outcome(run_id, status="error", iterations=0, tests_passed=0, tests_total=0,
+                                     stop_reason=str(exc))
+                _fail(str(exc), as_json)
         if apply_fix and outcome["diff"]:
             _apply(store, outcome, console, as_json)
     _report(outcome, console, as_json)
@@ -171,7 +194,7 @@ def outcome_of(state: dict[str, Any], isolation: dict[str, Any] | None = None) -
                             best.passed if best else 0, best.total if best else 0,
                             stop_reason=state.get("stop_reason", ""),
                             confirmation=best.confirmation if best is not None else "", rejected=rejected,
-                            isolation=isolation)
+                            isolation=isolation, notes=task.notes)
 
 
 def _apply(store: RunStore, outcome: RepairOutcome, console: Console, as_json: bool) -> None:

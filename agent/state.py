@@ -37,6 +37,8 @@ class RunConfig(BaseModel):
     max_new_tokens: int = Field(512, ge=1, description="Most tokens per completion.")
     test_timeout_s: float = Field(5.0, gt=0, description="Per-test time limit in the sandbox (catches infinite loops).")
     workers: int | None = Field(None, ge=1, description="Sandbox processes run in parallel (None: CPU count).")
+    python: str | None = Field(None, description="The project's interpreter or venv its tests run with (None: "
+                               "semcoder's own); `semcoder repair` detects one (agent/environment.py).")
     allow_suspicious: bool = Field(False, description="Test candidates whose diff adds what a bug fix does not need "
                                    "(atexit, gc, ctypes, pytest internals, os._exit, ...); rejected by default.")
 
@@ -57,6 +59,7 @@ class Attempt(BaseModel):
     iteration: int = 0
     report: TestReport = Field(default_factory=TestReport)
     regressions: int = Field(0, description="Tests the original passed that this attempt fails.")
+    fixed: int = Field(0, description="Tests the original failed that this attempt passes.")
     confirmation: str = Field("", description="How an all-passing attempt was confirmed by an independent re-run.")
 
     @property
@@ -67,8 +70,10 @@ class Attempt(BaseModel):
     def total(self) -> int:
         return self.report.total
 
-    def rank(self) -> tuple[int, int]:
-        return (self.passed, -self.regressions)
+    def rank(self) -> tuple[int, int, int]:
+        # Net tests gained over the original, then fewer regressions: the same order as tests passed on a full
+        # run, and comparable between a full run and a run of the failing tests plus their regression set.
+        return (self.fixed - self.regressions, -self.regressions, self.passed)
 
 
 class Candidate(BaseModel):
@@ -98,6 +103,8 @@ class RepairState(TypedDict, total=False):
     iteration: int
     best: dict[str, Any] | None
     baseline_passing: list[str]
+    baseline_failing: list[str]
+    baseline_durations: dict[str, float]
     candidates: list[dict[str, Any]]
     focus: dict[str, Any] | None
     suspects: list[dict[str, Any]]

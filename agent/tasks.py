@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files as package_files
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,8 @@ class Task(BaseModel):
     root: str | None = Field(None, description="The project directory a diff applies to (--apply).")
     problem: str = Field("", description="Natural-language description of what the code should do.")
     entry_point: str | None = Field(None, description="Function-level: the function under repair.")
+    notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
+                             "not parse, ...).")
 
 
 class TestOutcome(BaseModel):
@@ -51,6 +53,7 @@ class TestOutcome(BaseModel):
     test_file: str = ""
     test_line: int | None = Field(None, description="The line of the test file where the test failed.")
     error_type: str = ""
+    duration_s: float = Field(0.0, description="The test's call phase, as pytest timed it.")
 
 
 class TestReport(BaseModel):
@@ -64,6 +67,8 @@ class TestReport(BaseModel):
     tampered: list[str] = Field(default_factory=list, description="Why this run cannot be trusted: pytest's "
                                 "machinery, the driver or its outcomes were changed by the code under test.")
     confirmation: Confirmation | None = Field(None, description="An all-passing run's independent re-run.")
+    selection: list[str] | None = Field(None, description="The test ids this run was narrowed to (None: the task's "
+                                        "whole selection).")
     duration_s: float = 0.0
 
     @property
@@ -107,12 +112,19 @@ def project_task(root: Path) -> Task:
     tests = [p for p in python if is_test_file(p)]
     if not tests:
         raise TaskError(f"no test files (test_*.py or *_test.py) under {root}")
-    editable = sorted(p for p in python if not is_test_file(p) and Path(p).name != "conftest.py")
+    candidates = sorted(p for p in python if not is_test_file(p) and Path(p).name != "conftest.py")
+    notes = []
+    editable = []
+    for path in candidates:
+        try:
+            _check_parses(path, files[path])
+            editable.append(path)
+        except TaskError as exc:  # a Python 2 example script, a template: not code a patch should touch
+            notes.append(f"left out of the editable files: {exc}")
     if not editable:
-        raise TaskError(f"no Python files to repair under {root} (only tests)")
-    for path in editable:
-        _check_parses(path, files[path])
-    return Task(kind="project", files=files, editable=editable, root=str(root.resolve()))
+        raise TaskError(f"no Python files to repair under {root} (only tests"
+                        + (f"; {len(notes)} that do not parse" if notes else "") + ")")
+    return Task(kind="project", files=files, editable=editable, root=str(root.resolve()), notes=notes)
 
 
 def is_test_file(path: str) -> bool:
@@ -184,17 +196,33 @@ class TestRunner:
         # fits a large suite's report (per-test coverage included): a report cut short is a failed run.
         self.limits = outer_limits(per_unit_s=run_timeout_s, start_s=0.0, output_bytes=256_000_000)
         self._driver = package_files("agent").joinpath("_pytest_driver.py").read_text(encoding="utf-8")
+        # semcoder's own interpreter stands in when the project has no environment: then its venv's
+        # site-packages are added (pytest is there) and its plugins, not the project's, stay unloaded.
+        own = getattr(pool, "python", None) is None
+        self._env = {"site_paths": _host_site_paths() if own else [], "plugin_autoload": not own}
         self._confirmer = Confirmer(pool, test_timeout_s=test_timeout_s, limits=self.limits,
-                                    site_paths=_host_site_paths())
+                                    site_paths=self._env["site_paths"], project_env=not own)
 
-    def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False) -> list[TestReport]:
-        """One report per workspace. With `confirm`, a report in which every test passes also carries its
-        independent confirmation, started as soon as that report is in, ahead of the runs still waiting."""
-        futures = [self._submit(task, files) for files in workspaces]
-        if not confirm:
+    def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False,
+            first: list[str] | None = None, timeouts: dict[str, float] | None = None,
+            baseline: bool = False) -> list[TestReport]:
+        """One report per workspace, all run at once.
+
+        `first`: run only these test ids first (the failing tests and their regression set); a workspace that
+        passes all of them then runs the task's whole selection. `confirm`: a report in which every test passes
+        also carries its independent confirmation, started as soon as that report is in, ahead of the runs
+        still waiting. `timeouts`: per-test limits (test id -> seconds) over the default. `baseline`: the
+        original's run, whose durations set those limits: each test gets 10x the default, so a slow test is
+        measured rather than cut.
+        """
+        limits = _Limits(10 * self.test_timeout_s if baseline else self.test_timeout_s, timeouts or {})
+        if not confirm and not first:
+            futures = [self._submit(task, files, limits=limits) for files in workspaces]
             return [parse_report(future.result(), set(task.editable)) for future in futures]
-        with ThreadPoolExecutor(max_workers=min(len(futures), 8) or 1, thread_name_prefix="confirm") as waiting:
-            reports = [waiting.submit(self._confirmed, task, files, future)
+        narrowed = task.model_copy(update={"test_paths": first}) if first else task
+        futures = [self._submit(narrowed, files, limits=limits) for files in workspaces]
+        with ThreadPoolExecutor(max_workers=min(len(futures), 8) or 1, thread_name_prefix="stages") as waiting:
+            reports = [waiting.submit(self._stages, task, files, future, first, confirm, limits)
                        for files, future in zip(workspaces, futures, strict=True)]
             return [report.result() for report in reports]
 
@@ -205,19 +233,39 @@ class TestRunner:
             narrowed = task.model_copy(update={"test_paths": ids})
             return parse_report(self._submit(narrowed, workspace, urgent=True).result(), set(task.editable))
 
-        return self._confirmer.confirm(workspace, test_ids, pytest_run)
+        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root)
 
-    def _submit(self, task: Task, files: dict[str, str], urgent: bool = False) -> Future[JobResult]:
-        data = {"paths": task.test_paths, "test_timeout_s": self.test_timeout_s, "site_paths": _host_site_paths()}
+    def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
+                limits: _Limits | None = None) -> Future[JobResult]:
+        limits = limits or _Limits(self.test_timeout_s, {})
+        data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
+                "project_root": task.root, **self._env}
         return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), limits=self.limits),
                                     urgent=urgent)
 
-    def _confirmed(self, task: Task, files: dict[str, str], future: Future[JobResult]) -> TestReport:
+    def _stages(self, task: Task, files: dict[str, str], future: Future[JobResult], first: list[str] | None,
+                confirm: bool, limits: _Limits) -> TestReport:
         report = parse_report(future.result(), set(task.editable))
-        if report.outcomes and not report.failing and not report.tampered and not report.problem:
+        if first:
+            report = report.model_copy(update={"selection": list(first)})
+            if _clean_pass(report):  # the failing tests and their neighbours pass: now the whole selection
+                report = parse_report(self._submit(task, files, urgent=True, limits=limits).result(),
+                                      set(task.editable))
+        if confirm and _clean_pass(report) and report.selection is None:
             report = report.model_copy(update={"confirmation": self.confirm(task, dict(files),
                                                                              sorted(report.passing_ids()))})
         return report
+
+
+class _Limits(NamedTuple):
+    """Per-test time limits: a default, and test id -> seconds where the baseline measured the test."""
+
+    default_s: float
+    per_test: dict[str, float]
+
+
+def _clean_pass(report: TestReport) -> bool:
+    return bool(report.outcomes) and not report.failing and not report.tampered and not report.problem
 
 
 def parse_report(result: JobResult, editable: set[str]) -> TestReport:
@@ -227,20 +275,31 @@ def parse_report(result: JobResult, editable: set[str]) -> TestReport:
         reason = result.problem or f"the test driver sent {len(result.records)} reports, not one"
         return TestReport(problem=f"the test run failed: {reason}", duration_s=duration)
     try:
-        return _report_of(result.records[0], editable, duration)
+        return _report_of(result.records[0], editable, duration, result.execution.stderr)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
         return TestReport(problem=f"the test run failed: the driver's report is malformed ({exc!r:.200})",
                           duration_s=duration)
 
 
-def _report_of(data: dict, editable: set[str], duration: float) -> TestReport:
+_PYTEST_EXIT = {2: "interrupted", 3: "an internal error", 4: "a usage error", 5: "no tests collected"}
+
+
+def _no_tests(exit_code: int, stderr: str) -> str:
+    """Why a run has no test outcome, in pytest's own words (a config option it does not know, --cov without
+    pytest-cov, ...), not a generic message."""
+    what = _PYTEST_EXIT.get(exit_code, f"exit code {exit_code}")
+    said = "\n".join(line for line in stderr.strip().splitlines() if line.strip())[-1500:]
+    return f"pytest ran no test ({what}, exit code {exit_code})" + (f":\n{said}" if said else "")
+
+
+def _report_of(data: dict, editable: set[str], duration: float, stderr: str = "") -> TestReport:
     coverage = {test: [(f, line) for f, line in lines if f in editable] for test, lines in data["coverage"].items()}
     problem = ""
     if data["collect_errors"]:
         problem = "pytest could not collect the tests:\n" + "\n".join(
             f"{e['id']}: {e['message']}" for e in data["collect_errors"])[-3000:]
     elif not data["tests"]:
-        problem = f"pytest found no tests (exit code {data['exit_code']})"
+        problem = _no_tests(data["exit_code"], stderr)
     return TestReport(outcomes=[TestOutcome(**t) for t in data["tests"]], coverage=coverage, problem=problem,
                       tampered=[str(t) for t in data["tampered"]], duration_s=duration)
 
@@ -253,6 +312,12 @@ def environment_problem(report: TestReport, editable: set[str]) -> str:
     if report.problem:
         return report.problem
     failing = report.failing
+    fixtures = [o for o in failing if o.error_type == "FixtureLookupError"
+                or (o.outcome == "error" and "fixture '" in o.message and "' not found" in o.message)]
+    if failing and len(fixtures) == len(failing):
+        return (f"{len(fixtures)} failing test(s) need a fixture that neither the project's conftest nor an "
+                f"installed plugin provides (install the plugin in the project's environment, or pass --python):"
+                f"\n{fixtures[0].message[-1500:]}")
     if failing and all(o.error_type in ENVIRONMENT_ERRORS for o in failing):
         missing = _missing_module(failing[0].message)
         if missing is not None and not any(Path(p).stem == missing.split(".")[0] for p in editable):

@@ -116,19 +116,23 @@ def _dotted(node: ast.AST) -> str | None:
 class Confirmer:
     """Confirms a candidate's passing tests in fresh jobs on the run's own sandbox."""
 
-    def __init__(self, pool: JobRunner, *, test_timeout_s: float, limits, site_paths: list[str]) -> None:
+    def __init__(self, pool: JobRunner, *, test_timeout_s: float, limits, site_paths: list[str],
+                 project_env: bool = True) -> None:
         self._pool = pool
         self._timeout = test_timeout_s
         self._limits = limits
         self._site_paths = site_paths
+        self._project_env = project_env
         self._program = package_files("agent").joinpath("_confirm_runner.py").read_text(encoding="utf-8")
 
-    def confirm(self, workspace: dict[str, str], test_ids: list[str], pytest_run) -> Confirmation:
+    def confirm(self, workspace: dict[str, str], test_ids: list[str], pytest_run,
+                project_root: str | None = None) -> Confirmation:
         """`pytest_run(ids)` runs the ids the runner could not call faithfully in a fresh pytest job and
         returns their TestReport (the caller's own driver, so its tamper checks apply there too)."""
         if not test_ids:
             return Confirmation(confirmed=False, failures=["no test to confirm"])
-        data = {"tests": test_ids, "test_timeout_s": self._timeout, "site_paths": self._site_paths}
+        data = {"tests": test_ids, "test_timeout_s": self._timeout, "site_paths": self._site_paths,
+                "project_env": self._project_env, "project_root": project_root}
         result = self._pool.submit_job(Job(program=self._program, data=data, files=dict(workspace),
                                            limits=self._limits), urgent=True).result()
         if not result.ok:

@@ -13,12 +13,18 @@ _shared: dict[str, Backend] = {}
 _shared_lock = threading.Lock()
 
 
-def backend_named(name: str) -> Backend:
-    """A new backend instance: "local" (bubblewrap, the default) or "docker"."""
+def backend_named(name: str, python: str | None = None) -> Backend:
+    """A new backend instance: "local" (bubblewrap, the default) or "docker".
+
+    `python`: run on this interpreter or venv instead of semcoder's own (a project's environment; local only).
+    """
     if name == "local":
         from sandbox._local import LocalBackend
 
-        return LocalBackend()
+        return LocalBackend(python=python)
+    if python is not None:
+        raise SandboxError(f"a project's own Python (--python {python}) runs on the local backend only; the "
+                           f"{name} backend runs its image's interpreter")
     if name == "docker":
         try:
             from sandbox._docker import DockerBackend

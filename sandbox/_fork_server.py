@@ -295,6 +295,26 @@ def _setup_failed(exc):
 # ---------------------------------------------------------------- supervising one job
 
 
+def _exit_code(wait_status):
+    """os.waitstatus_to_exitcode (3.9+): the exit code, or -N for a death by signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return -os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+def _pidfd_open(pid):
+    """os.pidfd_open (3.9+); on an older interpreter (a project's Python 3.8) the same syscall through libc."""
+    if hasattr(os, "pidfd_open"):
+        return os.pidfd_open(pid)
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(434, pid, 0)  # SYS_pidfd_open on x86_64 and aarch64
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "pidfd_open")
+    return fd
+
+
 def _collect(pidfd, streams, deadline, cap):
     """Reads stdout/stderr until the child exits, the wall deadline passes or output exceeds cap."""
     poller = select.poll()
@@ -421,7 +441,7 @@ class _Forked:
             _child(config, child_fds, slot)
         for fd in (stdout_w, stderr_w, ready_w, go_r):
             os.close(fd)
-        self.pidfd = os.pidfd_open(self.pid)
+        self.pidfd = _pidfd_open(self.pid)
         self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
 
     def alive(self):
@@ -469,7 +489,7 @@ def run_job(config, job, child, spared):
     return {
         "setup_ok": setup_ok,
         "fired": fired,
-        "exit_code": os.waitstatus_to_exitcode(wait_status),
+        "exit_code": _exit_code(wait_status),
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "max_rss_kb": usage.ru_maxrss,
         "oom_kills": _oom_kills(config, child.slot) - oom_before,

@@ -44,6 +44,8 @@ class HostSupport(BaseModel):
     python: str
     python_prefix: str
     venv_prefix: str | None = None  # the host's venv, bound read-only too: its site-packages holds pytest
+    python_version: str = ""
+    own_python: bool = True  # the interpreter is semcoder's own (not a project's, given with python=)
     missing: tuple[str, ...]
 
     @property
@@ -60,6 +62,8 @@ class HostSupport(BaseModel):
             "bwrap_source": self.bwrap_source,
             "bwrap_version": self.bwrap_version,
             **({"bwrap_problem": self.bwrap_problem} if self.bwrap_problem else {}),
+            "python": self.python,
+            "python_version": self.python_version,
             "missing": list(self.missing),
         }
 
@@ -70,6 +74,39 @@ def _python() -> tuple[str, str]:
     candidate = Path(prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
     executable = str(candidate) if candidate.exists() else os.path.realpath(sys.executable)
     return executable, prefix
+
+
+MIN_PYTHON = (3, 8)
+_QUERY = ("import sys; print(repr((sys.prefix, sys.base_prefix, "
+          "'%d.%d.%d' % sys.version_info[:3], tuple(sys.version_info[:2]))))")
+
+
+def project_python(python: str) -> tuple[str, str, str | None, str]:
+    """(interpreter, base prefix, venv prefix, version) of a project's Python: an interpreter or a venv dir.
+
+    Queried with -I -S: nothing of the project's environment (.pth files, sitecustomize) runs on the host.
+    """
+    path = Path(python)
+    if path.is_dir():
+        path = next((path / "bin" / name for name in ("python", "python3") if (path / "bin" / name).exists()), path)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise SandboxError(f"--python {python}: not an interpreter or a virtual environment (no bin/python)")
+    import ast
+
+    try:
+        out = subprocess.run([str(path), "-I", "-S", "-c", _QUERY], capture_output=True, text=True, timeout=60,
+                             env={"LANG": "C.UTF-8"})
+        prefix, base, version, major_minor = ast.literal_eval(out.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired, ValueError, SyntaxError) as exc:
+        raise SandboxError(f"--python {python}: could not ask the interpreter what it is: {exc}") from exc
+    if tuple(major_minor) < MIN_PYTHON:
+        raise SandboxError(f"--python {python} is Python {version}; the sandbox's programs need "
+                           f"{'.'.join(map(str, MIN_PYTHON))} or newer")
+    # Run the venv's own bin/python (not the base binary it links to), so the venv is found inside too. Before
+    # 3.11 a venv's sys.prefix is set by site (skipped by -S), hence pyvenv.cfg beside bin/ decides.
+    venv = path.absolute().parent.parent
+    venv_prefix = str(venv) if (venv / "pyvenv.cfg").is_file() else (prefix if prefix != base else None)
+    return str(path.absolute()), base, venv_prefix, version
 
 
 def _bwrap_failure(bwrap: str) -> str | None:
@@ -136,12 +173,19 @@ def _world_readable(path: str) -> bool:
 
 
 @functools.cache
-def probe(use_bwrap: bool = True, use_cgroups: bool = True) -> HostSupport:
-    python, prefix = _python()
+def probe(use_bwrap: bool = True, use_cgroups: bool = True, python: str | None = None) -> HostSupport:
+    """What isolation this host offers; with `python`, for runs on that interpreter (a project's venv)."""
+    if python is None:
+        executable, prefix = _python()
+        venv = sys.prefix if sys.prefix != sys.base_prefix else None
+        version = ".".join(map(str, sys.version_info[:3]))
+    else:
+        executable, prefix, venv, version = project_python(python)
     bwrap, source, problem = _find_bwrap() if use_bwrap else (None, None, "bwrap disabled (use_bwrap=False)")
     bases = _cgroups.writable_bases() if use_cgroups else None
     # Without bwrap the job sees the host's paths, so its uid must be able to reach the interpreter.
-    dedicated_uid = os.geteuid() == 0 and (bwrap is not None or _world_readable(prefix))
+    dedicated_uid = os.geteuid() == 0 and (bwrap is not None or (_world_readable(prefix)
+                                                                 and (venv is None or _world_readable(venv))))
     missing = [
         *([] if bwrap else ["bubblewrap namespaces"]),
         *([] if bases else ["writable v1 memory/pids cgroups"]),
@@ -151,8 +195,8 @@ def probe(use_bwrap: bool = True, use_cgroups: bool = True) -> HostSupport:
     support = HostSupport(bwrap=bwrap, bwrap_source=source, bwrap_problem=problem,
                           bwrap_version=_bwrap_version(bwrap) if bwrap else None,
                           cgroup_bases=bases, dedicated_uid=dedicated_uid,
-                          seccomp=_seccomp.supported(), python=python, python_prefix=prefix,
-                          venv_prefix=sys.prefix if sys.prefix != sys.base_prefix else None,
+                          seccomp=_seccomp.supported(), python=executable, python_prefix=prefix,
+                          venv_prefix=venv, python_version=version, own_python=python is None,
                           missing=tuple(missing))
     if missing:
         why = f" ({problem})" if problem else ""

@@ -139,6 +139,51 @@ def time_limit(seconds, message=None):
     _signal.setitimer(_signal.ITIMER_REAL, float(seconds))
 
 
+def use_site_packages(extra=(), pth=True):
+    """Puts the interpreter's site-packages on sys.path, as `site` would have (the sandbox runs Python with -S):
+    a venv's own first (and the base's only if the venv includes system site-packages), each .pth file
+    processed so editable installs import; then `extra` (semcoder's own venv, when that is the interpreter).
+    `pth=False` only appends the directories (semcoder's own environment: its .pth files are not the project's)."""
+    import site
+
+    if not pth:
+        for path in [*site.getsitepackages(), *extra]:
+            if path not in sys.path and os.path.isdir(path):
+                sys.path.append(path)
+        return
+    site.venv(None)  # a venv (pyvenv.cfg beside bin/): sets sys.prefix and site's PREFIXES, adds its site-packages
+    for path in site.getsitepackages():  # PREFIXES: the venv's, the base's too if the venv includes them
+        if os.path.isdir(path):
+            site.addsitedir(path)
+    for path in extra:
+        if path not in sys.path and os.path.isdir(path):
+            site.addsitedir(path)
+
+
+def use_workspace(project_root):
+    """The project's own modules import from this job's working dir (the candidate), never from the project on
+    the host: paths that editable installs of the project put on sys.path, or in setuptools' editable finders,
+    are moved from `project_root` to here; a `src/` layout's folder goes right after the working dir."""
+    here = os.getcwd()
+    root = (project_root or "").rstrip(os.sep)
+    environment = [p.rstrip(os.sep) + os.sep for p in (sys.prefix, sys.base_prefix)]  # a .venv/ inside the project
+
+    def moved(path):
+        if root and isinstance(path, str) and (path == root or path.startswith(root + os.sep)) \
+                and not any(path.startswith(p) for p in environment):
+            return here + path[len(root):]
+        return path
+
+    sys.path[:] = [moved(p) for p in sys.path]
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict):
+            mapping.update({key: moved(value) for key, value in mapping.items()})
+    src = os.path.join(here, "src")
+    if os.path.isdir(src) and src not in sys.path:
+        sys.path.insert(1 if sys.path and sys.path[0] in ("", here) else 0, src)
+
+
 def read_job(path=JOB_FILE):
     """The job file's (data, key): read, then deleted, before anything untrusted runs."""
     with open(path, "rb") as handle:

@@ -38,8 +38,8 @@ class LocalBackend:
     has both; leave them on otherwise.
     """
 
-    def __init__(self, *, use_bwrap: bool = True, use_cgroups: bool = True) -> None:
-        self.support = _host.probe(use_bwrap, use_cgroups)
+    def __init__(self, *, use_bwrap: bool = True, use_cgroups: bool = True, python: str | None = None) -> None:
+        self.support = _host.probe(use_bwrap, use_cgroups, python)
 
     @property
     def isolation(self) -> Isolation:

@@ -136,16 +136,19 @@ class Pool:
     """Runs many requests in parallel on warm sandboxes.
 
     ``workers`` defaults to the CPU count. ``limits`` is used for every request that did not set
-    its own ``limits`` (and sizes the local workers' working dirs).
+    its own ``limits`` (and sizes the local workers' working dirs). ``python`` (local backend): an
+    interpreter or venv to run programs with instead of semcoder's own, e.g. a project's environment.
     """
 
-    def __init__(self, workers: int | None = None, backend: str = "local", limits: Limits | None = None) -> None:
+    def __init__(self, workers: int | None = None, backend: str = "local", limits: Limits | None = None,
+                 python: str | None = None) -> None:
         self.limits = limits or Limits()
         count = workers or os.cpu_count() or 1
         if count < 1:
             raise ValueError("Pool(workers=...) must be at least 1")
-        chosen = backend_named(backend)
+        chosen = backend_named(backend, python)
         self.backend_name = backend
+        self.python = python  # a project's interpreter or venv; None: semcoder's own
         self.isolation = chosen.isolation
         self._backend = chosen
         if isinstance(chosen, LocalBackend):

@@ -31,11 +31,15 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
                              "reasons": flags})
         else:
             runnable.append(candidate)
-    reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first)
     baseline = set(state.get("baseline_passing") or [])
+    failing_before = set(state.get("baseline_failing") or [])
+    reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first,
+                              first=None if first else _first_stage(baseline, failing_before),
+                              timeouts=_timeouts(state, config), baseline=first)
     attempts = [
         Attempt(files=c.files, origin=c.origin, iteration=state.get("iteration", 0), report=r,
-                regressions=len(baseline - r.passing_ids()))
+                regressions=len(_in_selection(baseline, r) - r.passing_ids()),
+                fixed=len(failing_before & r.passing_ids()))
         for c, r in zip(runnable, reports, strict=True)
     ]
     update: dict[str, Any] = {"candidates": [], "executions": len(runnable),
@@ -65,7 +69,7 @@ def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps,
                     rejected: list[dict[str, Any]]) -> Attempt | None:
     """The best attempt; one that passes every test only once an independent re-run agrees."""
     for attempt in sorted(attempts, key=Attempt.rank, reverse=True):
-        if not (attempt.report.outcomes and not attempt.report.failing):
+        if not (attempt.report.outcomes and not attempt.report.failing) or attempt.report.selection is not None:
             return attempt
         confirmation = attempt.report.confirmation or deps.runner.confirm(
             task, {**task.files, **attempt.files}, sorted(attempt.report.passing_ids()))
@@ -78,8 +82,11 @@ def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps,
 
 def _first_run(attempt: Attempt, task: Task) -> dict[str, Any]:
     """The baseline: tests that cannot run, a tampered run, or no failing test end the run with a clear reason."""
+    report = attempt.report
     update: dict[str, Any] = {"best": attempt.model_dump(mode="json"),
-                              "baseline_passing": sorted(attempt.report.passing_ids())}
+                              "baseline_passing": sorted(report.passing_ids()),
+                              "baseline_failing": sorted(o.id for o in report.failing),
+                              "baseline_durations": {o.id: o.duration_s for o in report.outcomes}}
     if attempt.report.tampered:
         return update | {"status": "error", "stop_reason": "the code under test tampered with its own test run: "
                          + "; ".join(attempt.report.tampered[:5])}
@@ -90,6 +97,25 @@ def _first_run(attempt: Attempt, task: Task) -> dict[str, Any]:
         return update | {"status": "error",
                          "stop_reason": f"no failing test: all {attempt.total} tests pass; nothing to repair"}
     return update
+
+
+def _first_stage(passing: set[str], failing: set[str]) -> list[str] | None:
+    """What a candidate runs first: the tests that failed and the regression set (tests of the same test files
+    that passed); None where that is every test (a small suite runs whole at once)."""
+    files = {test_id.split("::")[0] for test_id in failing}
+    regression = {test_id for test_id in passing if test_id.split("::")[0] in files}
+    chosen = failing | regression
+    return None if not failing or chosen >= passing | failing else sorted(chosen)
+
+
+def _timeouts(state: Mapping[str, Any], config: RunConfig) -> dict[str, float]:
+    """Per-test limits from the baseline: a slow test gets room (3x its time + 1 s), never less than the default."""
+    return {test_id: max(config.test_timeout_s, 3 * seconds + 1.0)
+            for test_id, seconds in (state.get("baseline_durations") or {}).items()}
+
+
+def _in_selection(tests: set[str], report: TestReport) -> set[str]:
+    return tests if report.selection is None else tests & set(report.selection)
 
 
 def _test_files(task: Task) -> set[str]:
