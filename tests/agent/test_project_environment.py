@@ -73,7 +73,7 @@ def test_without_the_plugin_a_missing_fixture_is_an_environment_error(project: P
     venv = bare / ".venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True, timeout=300)
     _pip(venv, "-e", str(bare))
-    code, out, err = repair(str(bare), "--db", str(tmp_path / "runs.sqlite"))
+    code, out, _err = repair(str(bare), "--db", str(tmp_path / "runs.sqlite"))
     assert (code, out["status"]) == (2, "error")
     assert "fixture" in out["stop_reason"] and "'limit' not found" in out["stop_reason"], out["stop_reason"]
     assert out["iterations"] == 0  # never "repaired"
@@ -87,7 +87,7 @@ def test_an_explicit_python_that_is_not_one_is_a_clear_error(tmp_path: Path) -> 
 
 
 def test_pytest_args_after_a_double_dash_select_the_tests(project: Path, tmp_path: Path) -> None:
-    code, out, err = repair(str(project), "--db", str(tmp_path / "runs.sqlite"), "--", "tests/test_clamp.py",
+    _code, out, err = repair(str(project), "--db", str(tmp_path / "runs.sqlite"), "--", "tests/test_clamp.py",
                             "-k", "above")
     assert (out["status"], out["tests_total"]) == ("fixed", 1), err
 
@@ -96,7 +96,7 @@ def test_a_usage_error_is_reported_in_pytests_words(tmp_path: Path) -> None:
     root = write(tmp_path / "cov", {"m.py": "def f():\n    return 1\n",
                                     "test_m.py": "from m import f\n\n\ndef test_f():\n    assert f() == 2\n",
                                     "setup.cfg": "[tool:pytest]\naddopts = --cov=m\n"})
-    code, out, err = repair(str(root), "--db", str(tmp_path / "r.sqlite"))
+    _code, out, _err = repair(str(root), "--db", str(tmp_path / "r.sqlite"))
     assert out["status"] == "error"
     assert "usage error" in out["stop_reason"] and "--cov" in out["stop_reason"], out["stop_reason"]
 
