@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from agent.splice import qualified_defs
 from agent.tasks import TestReport
 
 
@@ -57,21 +58,34 @@ def rank_functions(suspects: list[Suspect]) -> list[tuple[str, str, float]]:
 
 
 def enclosing_function(source: str, line: int) -> str | None:
-    """The innermost def whose span holds `line` (the one that starts last)."""
-    spans = [(node.lineno, node.name) for node in ast.walk(_parse(source))
-             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-             and node.lineno <= line <= (node.end_lineno or node.lineno)]
+    """The qualified name (`Class.method`, `outer.inner`) of the innermost def whose span holds `line`."""
+    spans = [(node.lineno, name) for name, node in qualified_defs(_parse(source)).items()
+             if node.lineno <= line <= (node.end_lineno or node.lineno)]
     return max(spans)[1] if spans else None
 
 
 def function_source(source: str, name: str) -> str:
-    """The source of the first def called `name` (with its decorators), or the whole source."""
-    for node in ast.walk(_parse(source)):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
-            lines = source.splitlines()
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            return "\n".join(lines[start - 1 : node.end_lineno])
-    return source
+    """What the model is shown of a function: its source with decorators; a method under its class's
+    signature line (so the answer can be a method); the whole source if there is no such def."""
+    defs = qualified_defs(_parse(source))
+    node = defs.get(name) or next((n for q, n in defs.items() if q.rsplit(".", 1)[-1] == name), None)
+    if node is None:
+        return source
+    lines = source.splitlines()
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    shown = "\n".join(lines[start - 1 : node.end_lineno])
+    owner = _owner_class(_parse(source), node)
+    if owner is None:
+        return shown
+    header = "\n".join(lines[min([owner.lineno, *(d.lineno for d in owner.decorator_list)]) - 1 : owner.body[0].lineno - 1])
+    return header.rstrip() + "\n" + shown
+
+
+def _owner_class(tree: ast.Module, target: ast.AST) -> ast.ClassDef | None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and target in node.body:
+            return node
+    return None
 
 
 def _is_statement_line(source: str, line: int) -> bool:

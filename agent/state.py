@@ -116,3 +116,4 @@ class RepairState(TypedDict, total=False):
     elapsed_s: Annotated[float, operator.add]
     executions: Annotated[int, operator.add]
     history: Annotated[list[dict[str, Any]], operator.add]
+    fruitless: Annotated[list[str], operator.add]  # file::function foci whose model patches changed nothing

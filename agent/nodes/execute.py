@@ -61,6 +61,10 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
             + "; ".join(r["why"] for r in rejected)}
     elif winner is not None and winner.rank() > Attempt(**state["best"]).rank():
         update["best"] = winner.model_dump(mode="json")
+    elif state.get("focus") and any(c.origin.startswith("model") for c in candidates):
+        # The model's patches of this function changed nothing for the better: the next step looks elsewhere.
+        focus = state["focus"]
+        update["fruitless"] = [f"{focus['file']}::{focus['function']}"]
     return update | {"history": [{"node": "execute", "tested": [_summary(a) for a in attempts],
                                   "rejected": rejected}]}
 

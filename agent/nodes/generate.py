@@ -33,8 +33,14 @@ def generate(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     return update
 
 
-def sampling(config: RunConfig) -> Any:
+def sampling(config: RunConfig, shown_code: str = "") -> Any:
+    """The run's sampling; the answer's budget is at least what rewriting `shown_code` needs (about a token per
+    3 characters, plus room for the monologue), so a long function's answer is not cut at --max-new-tokens."""
     from agent.models import SamplingParams
 
+    needed = min(len(shown_code) // 3 + 512, MAX_AUTO_TOKENS)
     return SamplingParams(n=config.samples, temperature=config.temperature, top_p=config.top_p,
-                          max_tokens=config.max_new_tokens)
+                          max_tokens=max(config.max_new_tokens, needed))
+
+
+MAX_AUTO_TOKENS = 8192

@@ -28,9 +28,14 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         key = candidate_key(candidate.files)
         if key not in seen and key not in fresh:
             fresh[key] = candidate
-    return {"iteration": state.get("iteration", 0) + 1, "completions": [],
-            "candidates": [c.model_dump() for c in fresh.values()],
-            "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": notes}]}
+    update: dict[str, Any] = {
+        "iteration": state.get("iteration", 0) + 1, "completions": [],
+        "candidates": [c.model_dump() for c in fresh.values()],
+        "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": notes}]}
+    if config.uses_model and state.get("focus") and not any(c.origin.startswith("model") for c in fresh.values()):
+        focus = state["focus"]  # every answer was unusable or changed nothing: look elsewhere next
+        update["fruitless"] = [f"{focus['file']}::{focus['function']}"]
+    return update
 
 
 def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Focus) -> tuple[list[Candidate], list[str]]:

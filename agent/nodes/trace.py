@@ -20,25 +20,31 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     sources = {**task.files, **best.files}
     suspects = rank_lines(best.report, {p: sources[p] for p in task.editable})
     failed = describe(best.report.failing[0], sources)
-    file, function = focus_location(task, suspects, failed)
+    file, function = focus_location(task, suspects, failed, set(state.get("fruitless") or []))
     rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
     focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
                   test_block=test_block(failed),
                   trace=rendered, call=failed.call, expected=failed.expected)
+    top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
     return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
-            "history": [{"node": "trace", "test": failed.test_id, "top": [s.model_dump() for s in suspects[:3]]}]}
+            "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}",
+                         "top": [s.model_dump() for s in suspects[:3]], "top_functions": top}]}
 
 
-def focus_location(task: Task, suspects: list[Suspect], failed: FailedTest) -> tuple[str, str | None]:
+def focus_location(task: Task, suspects: list[Suspect], failed: FailedTest,
+                   fruitless: set[str] = frozenset()) -> tuple[str, str | None]:
     """The file and function a patch should change: the called function if it is under repair, else the
-    most suspicious function, else the first editable file as a whole."""
+    most suspicious function, else the first editable file as a whole. A function whose patches changed
+    nothing or made things worse (`fruitless`, as file::function) is passed over for the next suspect; once
+    every suspect has been tried, the ranking starts again."""
     if task.kind == "function":
         return task.editable[0], task.entry_point
     ranked = rank_functions(suspects)
+    fresh = [item for item in ranked if f"{item[0]}::{item[1]}" not in fruitless] or ranked
     called = called_function(failed.call) if failed.call else None
-    for file, function, _ in ranked:
-        if function == called:
+    for file, function, _ in fresh:
+        if function.rsplit(".", 1)[-1] == called:
             return file, function
-    if ranked:
-        return ranked[0][0], ranked[0][1]
+    if fresh:
+        return fresh[0][0], fresh[0][1]
     return (suspects[0].file if suspects else task.editable[0]), None

@@ -31,6 +31,10 @@ def test_rank_lines_and_functions():
 
 def test_function_helpers():
     nested = "def outer():\n    def inner():\n        return 1\n    return inner\n"
-    assert enclosing_function(nested, 3) == "inner" and enclosing_function(nested, 4) == "outer"
+    assert enclosing_function(nested, 3) == "outer.inner" and enclosing_function(nested, 4) == "outer"
     assert enclosing_function(nested, 99) is None
     assert function_source(SOURCE, "g") == "def g():\n    return 1"
+    method = "class Shelf(Base):\n    \"\"\"Books.\"\"\"\n\n    @staticmethod\n    def count(x):\n        return x\n"
+    assert enclosing_function(method, 6) == "Shelf.count"
+    # A method is shown under its class's signature line, decorators kept.
+    assert function_source(method, "Shelf.count") == "class Shelf(Base):\n    @staticmethod\n    def count(x):\n        return x"

@@ -120,3 +120,24 @@ def test_candidates_run_the_failing_tests_and_their_file_first(tmp_path: Path, r
     assert final["status"] == "fixed" and final["best"]["report"]["selection"] is None
     assert final["best"]["confirmation"].startswith("6 by the plugin-free runner")
     assert set(final["baseline_durations"]) == {t["id"] for t in final["best"]["report"]["outcomes"]}
+
+
+def _old_python() -> Path | None:
+    versions = sorted(Path.home().glob(".pyenv/versions/3.8.*/bin/python3.8"))
+    return versions[-1] if versions else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_old_python() is None, reason="no Python 3.8 under pyenv")
+def test_a_project_on_python_3_8_is_repaired_in_its_own_interpreter(tmp_path: Path) -> None:
+    """semcoder's in-sandbox programs (fork server, job runtime, pytest driver, confirmation runner) run on 3.8."""
+    root = write(tmp_path / "old", {"stats.py": "def mean(xs):\n    return sum(xs) / (len(xs) + 1)\n",
+                                    "test_stats.py": "from stats import mean\n\n\ndef test_mean():\n"
+                                                     "    assert mean([2, 4]) == 3\n"})
+    venv = root / ".venv"
+    subprocess.run([str(_old_python()), "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "pytest<8.4"], check=True,
+                   capture_output=True, timeout=600)
+    code, out, err = repair(str(root), "--db", str(tmp_path / "runs.sqlite"))
+    assert out["isolation"]["python_version"].startswith("3.8."), out["isolation"]
+    assert (code, out["status"], out["confirmation"]) == (0, "fixed", "1 by the plugin-free runner"), err

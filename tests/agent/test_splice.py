@@ -1,0 +1,71 @@
+"""Splicing an answer into a real file: qualified names, decorators, docstrings, indentation, class wrappers."""
+
+from __future__ import annotations
+
+import pytest
+from agent_helpers import ScriptedModel, refined, write
+
+from agent.splice import SpliceError, apply_refined
+from agent.state import RunConfig
+from agent.tasks import project_task
+
+SOURCE = '''import re
+
+
+class Parser:
+    """Parses."""
+
+    @staticmethod
+    def parse(text):
+        """Split the text."""
+        return text.split(",")
+
+    def run(self):
+        return 1
+
+
+class Other:
+    def run(self):
+        return 2
+'''
+
+
+def test_an_answer_indented_like_the_prompt_keeps_decorator_and_docstring():
+    answer = "    def parse(text):\n        return text.split(';')\n"
+    patched = apply_refined(SOURCE, answer, "Parser.parse")
+    assert patched == SOURCE.replace('text.split(",")', "text.split(';')")
+
+
+def test_a_class_wrapped_answer_rewrites_several_methods_of_that_class_only():
+    answer = ("class Parser:\n    @staticmethod\n    def parse(text):\n        return text.split('|')\n\n"
+              "    def run(self):\n        return 10\n")
+    patched = apply_refined(SOURCE, answer, "Parser.parse")
+    assert "return text.split('|')" in patched and "        return 10\n" in patched
+    assert "class Other:\n    def run(self):\n        return 2\n" in patched  # same name, other class: untouched
+    assert '"""Split the text."""' in patched
+
+
+def test_a_method_of_one_class_never_replaces_the_same_name_in_another():
+    patched = apply_refined(SOURCE, "def run(self):\n    return 20\n", "Other.run")
+    assert "    def run(self):\n        return 1\n" in patched and "        return 20\n" in patched
+
+
+def test_an_answer_without_the_function_is_a_splice_error():
+    with pytest.raises(SpliceError, match="does not define parse"):
+        apply_refined(SOURCE, "def other():\n    pass\n", "Parser.parse")
+
+
+def test_a_fruitless_suspect_is_passed_over_for_the_next(tmp_path, run_graph):
+    """The model's first answers leave the most suspicious function as it was; the next step shows another."""
+    root = write(tmp_path / "p", {
+        "shop.py": "def price(n):\n    return n * 2\n\n\ndef total(items):\n    return sum(price(i) for i in items) + 1\n",
+        "test_shop.py": "from shop import price, total\n\n\ndef test_total():\n    assert total([1, 2]) == 6\n\n\n"
+                        "def test_price():\n    assert price(3) == 6\n"})
+    same_total = "def total(items):\n    return sum(price(i) for i in items) + 1\n"
+    fixed_total = "def total(items):\n    return sum(price(i) for i in items)\n"
+    model = ScriptedModel([[refined(same_total)], ["no code"], [refined(fixed_total)]])
+    final = run_graph(project_task(root), RunConfig(model="x:y", patcher="model", samples=1, max_iterations=4),
+                      model)
+    foci = [h["focus"] for h in final["history"] if h["node"] == "trace"]
+    assert foci[0] == "shop.py::total" and foci[1] == "shop.py::price", foci  # moved on after nothing changed
+    assert final["status"] == "fixed", final["stop_reason"]
