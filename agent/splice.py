@@ -35,7 +35,26 @@ def apply_refined(file_source: str, refined: str, function: str | None) -> str:
     rewritten = _answer_defs(answer, function, targets)
     if function not in rewritten:
         raise SpliceError(f"the refined code does not define {function.rsplit('.', 1)[-1]}()")
-    return _replace(file_source, targets, {name: (node, refined) for name, node in rewritten.items()})
+    patched = _replace(file_source, targets, {name: (node, refined) for name, node in rewritten.items()})
+    return _merge_imports(patched, answer)
+
+
+def _merge_imports(source: str, answer: ast.Module) -> str:
+    """Top-level imports the answer brings that the file lacks (a fix that needs a new name) go after the
+    file's last top-level import (or its docstring and __future__ imports)."""
+    tree = ast.parse(source)
+    have = {ast.unparse(node) for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)}
+    new = [ast.unparse(node) for node in answer.body
+           if isinstance(node, ast.Import | ast.ImportFrom) and ast.unparse(node) not in have]
+    if not new:
+        return source
+    anchors = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    if not anchors and tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
+        anchors = [tree.body[0]]  # the module docstring
+    at = anchors[-1].end_lineno if anchors else 0
+    lines = source.splitlines(keepends=True)
+    lines[at:at] = [line + "\n" for line in new]
+    return "".join(lines)
 
 
 def qualified_defs(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -69,3 +69,10 @@ def test_a_fruitless_suspect_is_passed_over_for_the_next(tmp_path, run_graph):
     foci = [h["focus"] for h in final["history"] if h["node"] == "trace"]
     assert foci[0] == "shop.py::total" and foci[1] == "shop.py::price", foci  # moved on after nothing changed
     assert final["status"] == "fixed", final["stop_reason"]
+
+
+def test_imports_the_answer_needs_are_added_once():
+    answer = "import os\nimport re\nfrom json import loads\n\n\ndef run(self):\n    return loads(os.sep)\n"
+    patched = apply_refined(SOURCE, answer, "Other.run")
+    assert patched.startswith("import re\nimport os\nfrom json import loads\n\n\nclass Parser:")
+    assert patched.count("import re") == 1

@@ -1,0 +1,142 @@
+"""Run `semcoder repair` over the real-bug suite and report per case, as a user would run it.
+
+Each case (built by build.py into --work: the buggy tree with the fixed commit's test files, and a venv) is
+copied fresh, repaired with `semcoder repair COPY --python VENV -- TEST_FILES` (the bug's test files are the
+selection), and judged in the sandbox on the project's own interpreter by the upstream fixed version's tests
+of those files: every failing test must pass and every test that passed on the fixed version must still pass
+(a missing test is a failure). Localization is the rank of a truly fixed function among the first trace's
+suspects. `--model oracle` answers every prompt with the upstream fix of the function it shows
+(oracle_server.py): it measures the plumbing, not a model.
+
+    python benchmarks/realbugs/run.py [--model none|oracle] [--only youtube-dl-26 ...] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import sandbox  # noqa: E402
+from agent.graph import run_values  # noqa: E402
+from agent.persistence import open_store  # noqa: E402
+from agent.tasks import Task, TestRunner  # noqa: E402
+from benchmarks.realbugs import oracle  # noqa: E402
+
+MIN_PYTHON = (3, 8)
+
+
+def cases(only: list[str]) -> list[dict]:
+    return [c for c in oracle.load_cases() if c["reproduces"] and (not only or c["id"] in only)]
+
+
+def venv_python(work: Path, case: dict) -> tuple[Path, tuple[int, int]]:
+    venv = work / case["id"] / "venv"
+    major, minor = (int(x) for x in case["python_version"].split(".")[:2])
+    return venv, (major, minor)
+
+
+def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -> dict:
+    venv, version = venv_python(work, case)
+    row: dict = {"id": case["id"], "python": case["python_version"]}
+    if version < MIN_PYTHON:
+        return row | {"status": "skipped", "why": f"built with Python {case['python_version']} (< 3.8)"}
+    copy = scratch / case["id"]
+    shutil.copytree(work / case["id"] / "buggy", copy, symlinks=True)
+    db = scratch / f"{case['id']}.sqlite"
+    command = [sys.executable, "-c", "from agent.cli import main; main()", "repair", "--json", str(copy),
+               "--python", str(venv), "--db", str(db), "--max-iterations", str(iterations)]
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    server = None
+    if model == "oracle":
+        from benchmarks.realbugs.oracle_server import MODEL, OracleServer
+
+        server = OracleServer(case).start()
+        env["SEMCODER_MODEL_URL"] = server.url + "/v1"
+        command += ["--model", f"openai:{MODEL}", "--patcher", "model", "--samples", "1", "--temperature", "0"]
+    command += ["--", *case["bugsinpy_test_files"]]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    finally:
+        if server is not None:
+            server.stop()
+    row["wall_s"] = round(time.monotonic() - start, 1)
+    try:
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return row | {"status": "crashed", "why": done.stderr.strip()[-500:]}
+    row |= {"status": out["status"], "iterations": out["iterations"], "why": out["stop_reason"][:200]}
+    with open_store(db) as store:
+        values = run_values(store.checkpointer, out["run_id"]) if out["run_id"] else {}
+    row["tokens"] = values.get("tokens_used", 0)
+    row["rank"] = localization_rank(case, values)
+    row["judged_fixed"] = judge(case, venv, values) if values.get("best") else False
+    return row
+
+
+def localization_rank(case: dict, values: dict) -> int | None:
+    """1-based rank of the first truly fixed function among the first trace step's suspects (None: absent)."""
+    traces = [h for h in values.get("history", []) if h.get("node") == "trace"]
+    if not traces:
+        return None
+    fixed = {(f["file"], f["qualname"]) for f in case["fixed_functions"]}
+    for rank, suspect in enumerate(traces[0].get("top_functions", []), start=1):
+        if (suspect["file"], suspect["function"]) in fixed:
+            return rank
+    return None
+
+
+def judge(case: dict, venv: Path, values: dict) -> bool:
+    """The upstream fixed version's tests of the bug's files, in the sandbox on the project's interpreter."""
+    task = Task(**values["task"])
+    workspace = {**task.files, **values["best"]["files"]}
+    wanted = [*case["failing_tests"], *case["regression_tests"]]
+    with sandbox.Pool(workers=1, python=str(venv)) as pool:
+        report = TestRunner(pool, test_timeout_s=60).run(task.model_copy(update={"test_paths": wanted}),
+                                                       [workspace])[0]
+    return set(wanted) <= report.passing_ids() and not report.tampered
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/work/realbugs"), help="build.py's --out")
+    parser.add_argument("--model", choices=["none", "oracle"], default="none")
+    parser.add_argument("--only", nargs="*", default=[])
+    parser.add_argument("--max-iterations", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    args = parser.parse_args(argv)
+    rows = []
+    print(f"{'case':18} {'py':7} {'status':10} {'judged':7} {'rank':>4} {'iter':>4} {'wall s':>7} {'tokens':>7}  why")
+    with tempfile.TemporaryDirectory(prefix="realbugs-") as scratch:
+        for case in cases(args.only):
+            row = repair(case, args.work, Path(scratch), args.model, args.max_iterations)
+            rows.append(row)
+            print(f"{row['id']:18} {row['python']:7} {row['status']:10} {str(row.get('judged_fixed', '-')):7} "
+                  f"{row.get('rank') or '-':>4} {row.get('iterations', '-'):>4} {row.get('wall_s', '-'):>7} "
+                  f"{row.get('tokens', '-'):>7}  {row.get('why', '')[:90]}", flush=True)
+    ran = [r for r in rows if r["status"] != "skipped"]
+    fixed = sum(bool(r.get("judged_fixed")) for r in ran)
+    ranks = [r.get("rank") for r in ran]
+    print(f"\nmodel {args.model}: {len(rows)} cases that reproduce, {len(ran)} run (Python >= 3.8), "
+          f"fixed (judged by the fixed version's tests) {fixed}/{len(ran)}"
+          + (f" = {100 * fixed / len(ran):.1f}%" if ran else ""))
+    if ran:
+        top1 = sum(r == 1 for r in ranks)
+        top5 = sum(r is not None and r <= 5 for r in ranks)
+        print(f"localization of a truly fixed function: top-1 {top1}/{len(ran)}, top-5 {top5}/{len(ran)}")
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
