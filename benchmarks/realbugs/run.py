@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         for case in cases(args.only):
             row = repair(case, args.work, Path(scratch), args.model, args.max_iterations)
             rows.append(row)
-            print(f"{row['id']:18} {row['python']:7} {row['status']:10} {str(row.get('judged_fixed', '-')):7} "
+            print(f"{row['id']:18} {row['python']:7} {row['status']:10} {row.get('judged_fixed', '-')!s:7} "
                   f"{row.get('rank') or '-':>4} {row.get('iterations', '-'):>4} {row.get('wall_s', '-'):>7} "
                   f"{row.get('tokens', '-'):>7}  {row.get('why', '')[:90]}", flush=True)
     ran = [r for r in rows if r["status"] != "skipped"]
