@@ -54,7 +54,8 @@ class RunConfig(BaseModel):
 class Attempt(BaseModel):
     """A version of the editable files and how it fared on the tests."""
 
-    files: dict[str, str] = Field(description="Editable path -> text (the whole workspace is task.files + these).")
+    files: dict[str, str] = Field(description="The editable files this attempt changes, path -> text (the whole "
+                                  "workspace is task.files + these; the original changes none).")
     origin: str = Field(description="'original', 'generated', 'model' or the mutation applied.")
     iteration: int = 0
     report: TestReport = Field(default_factory=TestReport)

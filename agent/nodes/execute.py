@@ -21,7 +21,7 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     first = state.get("best") is None
     candidates = [Candidate(**c) for c in state.get("candidates") or []]
     if first and not candidates:
-        candidates = [Candidate(files={p: task.files[p] for p in task.editable}, origin="original")]
+        candidates = [Candidate(files={}, origin="original")]  # attempts hold only what they change
     rejected: list[dict[str, Any]] = []
     runnable = []
     for candidate in candidates:

@@ -19,7 +19,7 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     seen = set(state.get("tried") or [])
     candidates, notes = [], []
     if config.uses_model:
-        candidates, notes = model_candidates(state.get("completions") or [], best, Focus(**state["focus"]))
+        candidates, notes = model_candidates(state.get("completions") or [], best, Focus(**state["focus"]), task)
     if config.uses_mutation:
         suspects = [Suspect(**s) for s in state.get("suspects") or []]
         candidates += mutation_candidates(task, best, suspects, seen, config.mutants_per_step)
@@ -38,7 +38,19 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     return update
 
 
-def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Focus) -> tuple[list[Candidate], list[str]]:
+def current(task: Task, best: Attempt, path: str) -> str:
+    """A file as the best attempt has it (attempts hold only the files they change)."""
+    return best.files.get(path, task.files[path])
+
+
+def changes(task: Task, files: dict[str, str]) -> dict[str, str]:
+    """Only what differs from the original: a state that holds every file of a large project at every step would
+    grow with the project, not with the repair."""
+    return {path: text for path, text in files.items() if task.files.get(path) != text}
+
+
+def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Focus,
+                     task: Task) -> tuple[list[Candidate], list[str]]:
     """Each answer's refined code, spliced into the focus file; unusable answers are noted, not raised."""
     candidates, notes = [], []
     for index, completion in enumerate(completions):
@@ -47,11 +59,13 @@ def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Fo
             notes.append(f"sample {index}: {code.problem}: {code.detail}")
             continue
         try:
-            patched = apply_refined(best.files[focus.file], code, None if focus.whole_file else focus.function)
+            patched = apply_refined(current(task, best, focus.file), code,
+                                    None if focus.whole_file else focus.function)
         except SpliceError as exc:
             notes.append(f"sample {index}: {exc}")
             continue
-        candidates.append(Candidate(files={**best.files, focus.file: patched}, origin=f"model sample {index}"))
+        candidates.append(Candidate(files=changes(task, {**best.files, focus.file: patched}),
+                                   origin=f"model sample {index}"))
     return candidates, notes
 
 
@@ -60,8 +74,8 @@ def mutation_candidates(task: Task, best: Attempt, suspects: list[Suspect], seen
     """Untested mutants at the most suspicious lines first, at most `limit`."""
     found: list[Candidate] = []
     for suspect in suspects:
-        for mutant in mutants_at(suspect.file, best.files[suspect.file], suspect.line):
-            files = {**best.files, suspect.file: mutant.source}
+        for mutant in mutants_at(suspect.file, current(task, best, suspect.file), suspect.line):
+            files = changes(task, {**best.files, suspect.file: mutant.source})
             if candidate_key(files) not in seen:
                 found.append(Candidate(files=files, origin=f"mutation {suspect.file} {mutant.description}"))
                 if len(found) >= limit:

@@ -28,7 +28,7 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config = Task(**state["task"]), RunConfig(**state["config"])
     best, focus = Attempt(**state["best"]), Focus(**state["focus"])
     assert deps.model is not None, "routing sends runs without a model past reason"
-    code = shown_code(best.files[focus.file], None if focus.whole_file else focus.function)
+    code = shown_code(best.files.get(focus.file, task.files[focus.file]), None if focus.whole_file else focus.function)
     prompt = refine_prompt(task, code, focus, config.feedback)
     [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]
