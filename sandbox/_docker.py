@@ -134,7 +134,8 @@ class DockerBackend:
                 command=["python3", "-c", BOOTSTRAP, str(HEADER_DIGITS)],
                 user=f"{_UID}:{_UID}",
                 working_dir=_WORKDIR,
-                environment={"HOME": _WORKDIR, "TMPDIR": _WORKDIR, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+                environment={"HOME": _WORKDIR, "TMPDIR": _WORKDIR, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                             "USER": "sandbox", "LOGNAME": "sandbox"},
                 stdin_open=True,  # with detach=False this also sets StdinOnce: our EOF closes its stdin
                 network_disabled=True,
                 labels=dict([self.session_label.split("=", 1)]),

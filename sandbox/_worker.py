@@ -267,7 +267,10 @@ def job_message(request: ExecRequest, support: HostSupport) -> dict[str, object]
         "files": _checked_files(request.files),
         "program": _program_name(request.files),
         "argv": list(request.argv),
-        "env": {"PATH": f"{support.python_prefix}/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
+        # HOME and TMPDIR (the private working dir) are set by the fork server. USER/LOGNAME: there is no
+        # /etc/passwd inside, and getpass.getuser() (tempfile, many test suites) needs a name.
+        "env": {"PATH": f"{support.python_prefix}/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                "USER": "sandbox", "LOGNAME": "sandbox"},
         "wall_time": limits.wall_time_s,
         "cpu_time": limits.cpu_time_s,
         "memory": limits.memory_mb * 1024 * 1024,

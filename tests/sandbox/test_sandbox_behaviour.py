@@ -97,3 +97,13 @@ def test_output_limit_reports_output_limit_on_stderr_too(sandboxed) -> None:
 def test_output_just_under_the_cap_is_kept_whole(sandboxed) -> None:
     result = sandboxed("print('y' * 999, end='')", limits=Limits(output_bytes=1000))
     assert (result.status, result.stdout, result.stdout_truncated) == (Status.ok, "y" * 999, False)
+
+
+def test_a_program_finds_a_writable_home_a_user_name_and_a_temp_dir(sandboxed) -> None:
+    """What test suites ask of their machine: Path.home(), getpass.getuser(), tempfile, expanduser('~')."""
+    code = ("import getpass, os, pathlib, tempfile\n"
+            "home = pathlib.Path.home()\n(home / '.cfg').write_text('x')\n"
+            "with tempfile.NamedTemporaryFile() as f:\n    pass\n"
+            "print(getpass.getuser(), os.path.expanduser('~') == str(home), (home / '.cfg').read_text())\n")
+    result = sandboxed(code)
+    assert (result.status.value, result.stdout) == ("ok", "sandbox True x\n"), result.stderr
