@@ -79,9 +79,22 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
     with open_store(db) as store:
         values = run_values(store.checkpointer, out["run_id"]) if out["run_id"] else {}
     row["tokens"] = values.get("tokens_used", 0)
+    row["own_pct"] = loop_share(values)
     row["rank"] = localization_rank(case, values)
     row["judged_fixed"] = judge(case, venv, values) if values.get("best") else False
     return row
+
+
+def loop_share(values: dict) -> float | None:
+    """The loop's own steps as a share of the run's node time: everything but testing (execute) and the model
+    (reason) — tracing setup, localization, prompts, parsing, splicing, routing, state."""
+    seconds: dict[str, float] = {}
+    for entry in values.get("history", []):
+        seconds[entry.get("node", "?")] = seconds.get(entry.get("node", "?"), 0.0) + entry.get("seconds", 0.0)
+    total = sum(seconds.values())
+    if not total:
+        return None
+    return round(100 * (total - seconds.get("execute", 0.0) - seconds.get("reason", 0.0)) / total, 1)
 
 
 def localization_rank(case: dict, values: dict) -> int | None:
@@ -116,14 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
     rows = []
-    print(f"{'case':18} {'py':7} {'status':10} {'judged':7} {'rank':>4} {'iter':>4} {'wall s':>7} {'tokens':>7}  why")
+    print(f"{'case':18} {'py':7} {'status':10} {'judged':7} {'rank':>4} {'iter':>4} {'wall s':>7} {'tokens':>7} "
+          f"{'own %':>6}  why")
     with tempfile.TemporaryDirectory(prefix="realbugs-") as scratch:
         for case in cases(args.only):
             row = repair(case, args.work, Path(scratch), args.model, args.max_iterations)
             rows.append(row)
             print(f"{row['id']:18} {row['python']:7} {row['status']:10} {row.get('judged_fixed', '-')!s:7} "
                   f"{row.get('rank') or '-':>4} {row.get('iterations', '-'):>4} {row.get('wall_s', '-'):>7} "
-                  f"{row.get('tokens', '-'):>7}  {row.get('why', '')[:90]}", flush=True)
+                  f"{row.get('tokens', '-'):>7} {row.get('own_pct') or '-':>6}  {row.get('why', '')[:90]}", flush=True)
     ran = [r for r in rows if r["status"] != "skipped"]
     fixed = sum(bool(r.get("judged_fixed")) for r in ran)
     ranks = [r.get("rank") for r in ran]
