@@ -39,9 +39,12 @@ def _import_pytest(site_paths, pth):
 def _recorder_class(pytest):
     """The recorder plugin; built once pytest is imported, so its hook markers are pytest's own."""
     import _pytest.python
+    import _pytest.unittest
     from _semcoder_job import time_limit
 
-    function_class, function_runtest = _pytest.python.Function, _pytest.python.Function.runtest
+    # pytest's own item classes and their runtest as imported, before any conftest or test module ran.
+    runtests = {cls: vars(cls)["runtest"] for cls in (_pytest.python.Function, _pytest.unittest.TestCaseFunction)
+                if "runtest" in vars(cls)}
     skipped = (pytest.skip.Exception, pytest.xfail.Exception)
 
     class Recorder:
@@ -90,8 +93,8 @@ def _recorder_class(pytest):
         @pytest.hookimpl(hookwrapper=True, trylast=True)
         def pytest_runtest_call(self, item):
             """Innermost wrapper of the call phase: what the test function itself did, before any hook reads it."""
-            if isinstance(item, function_class) and (type(item).runtest is not function_runtest
-                                                     or "runtest" in vars(item)):
+            own = runtests.get(type(item))
+            if "runtest" in vars(item) or (own is not None and vars(type(item)).get("runtest") is not own):
                 self.tampered.append("%s: its runtest was replaced" % item.nodeid)
             lines = set()
             self.coverage[item.nodeid] = lines
