@@ -58,10 +58,18 @@ def rank_functions(suspects: list[Suspect]) -> list[tuple[str, str, float]]:
 
 
 def enclosing_function(source: str, line: int) -> str | None:
-    """The qualified name (`Class.method`, `outer.inner`) of the innermost def whose span holds `line`."""
-    spans = [(node.lineno, name) for name, node in qualified_defs(_parse(source)).items()
-             if node.lineno <= line <= (node.end_lineno or node.lineno)]
+    """The qualified name (`func`, `Class.method`) of the function that holds `line`: the innermost def at
+    module or class level, so a nested helper is shown and patched with the function that defines it."""
+    tree = _parse(source)
+    spans = [(node.lineno, name) for name, node in qualified_defs(tree).items()
+             if node.lineno <= line <= (node.end_lineno or node.lineno) and not _nested_in_def(tree, name)]
     return max(spans)[1] if spans else None
+
+
+def _nested_in_def(tree: ast.Module, qualname: str) -> bool:
+    defs = qualified_defs(tree)
+    parts = qualname.split(".")
+    return any(".".join(parts[:i]) in defs for i in range(1, len(parts)))
 
 
 def function_source(source: str, name: str) -> str:

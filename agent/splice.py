@@ -88,7 +88,9 @@ def _answer_defs(answer: ast.Module, function: str, targets: dict[str, ast.AST])
             matched.setdefault(name, node)
         elif "." in function and "." not in name and name in _siblings(function, targets):
             matched.setdefault(function.rsplit(".", 1)[0] + "." + name, node)  # another method of that class
-    return matched
+    # A def inside another rewritten def goes with it (replacing both would overlap).
+    return {name: node for name, node in matched.items()
+            if not any(name.startswith(other + ".") for other in matched if other != name)}
 
 
 def _siblings(function: str, targets: dict[str, ast.AST]) -> set[str]:

@@ -76,3 +76,10 @@ def test_imports_the_answer_needs_are_added_once():
     patched = apply_refined(SOURCE, answer, "Other.run")
     assert patched.startswith("import re\nimport os\nfrom json import loads\n\n\nclass Parser:")
     assert patched.count("import re") == 1
+
+
+def test_a_function_with_a_nested_helper_is_replaced_whole_once():
+    source = "def outer(x):\n    def helper(y):\n        return y + 1\n    return helper(x)\n\n\ndef other():\n    return 0\n"
+    answer = "def outer(x):\n    def helper(y):\n        return y + 2\n\n    return helper(x) * 1\n"
+    patched = apply_refined(source, answer, "outer")
+    assert patched == answer + "\n\ndef other():\n    return 0\n"
