@@ -60,16 +60,25 @@ def rank_functions(suspects: list[Suspect]) -> list[tuple[str, str, float]]:
 def enclosing_function(source: str, line: int) -> str | None:
     """The qualified name (`func`, `Class.method`) of the function that holds `line`: the innermost def at
     module or class level, so a nested helper is shown and patched with the function that defines it."""
-    tree = _parse(source)
-    spans = [(node.lineno, name) for name, node in qualified_defs(tree).items()
-             if node.lineno <= line <= (node.end_lineno or node.lineno) and not _nested_in_def(tree, name)]
+    spans = [(start, name) for start, end, name in _outer_defs(source) if start <= line <= end]
     return max(spans)[1] if spans else None
 
 
-def _nested_in_def(tree: ast.Module, qualname: str) -> bool:
-    defs = qualified_defs(tree)
-    parts = qualname.split(".")
-    return any(".".join(parts[:i]) in defs for i in range(1, len(parts)))
+def _outer_defs(source: str) -> list[tuple[int, int, str]]:
+    """(first line, last line, qualified name) of each def at module or class level (cached per source: a
+    large file's every suspect line asks)."""
+    found = _OUTER.get(source)
+    if found is None:
+        defs = qualified_defs(_parse(source))
+        found = _OUTER[source] = [
+            (node.lineno, node.end_lineno or node.lineno, name) for name, node in defs.items()
+            if not any(".".join(name.split(".")[:i]) in defs for i in range(1, name.count(".") + 1))]
+        if len(_OUTER) > 256:
+            _OUTER.pop(next(iter(_OUTER)))
+    return found
+
+
+_OUTER: dict[str, list[tuple[int, int, str]]] = {}
 
 
 def function_source(source: str, name: str) -> str:
@@ -98,10 +107,21 @@ def _owner_class(tree: ast.Module, target: ast.AST) -> ast.ClassDef | None:
 
 def _is_statement_line(source: str, line: int) -> bool:
     """The def line itself is reported when a function is entered; it is never where a bug is."""
-    for node in ast.walk(_parse(source)):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.lineno == line:
-            return False
-    return True
+    return line not in _header_lines(source)
+
+
+def _header_lines(source: str) -> frozenset[int]:
+    found = _HEADERS.get(source)
+    if found is None:
+        found = _HEADERS[source] = frozenset(
+            node.lineno for node in ast.walk(_parse(source))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef))
+        if len(_HEADERS) > 256:
+            _HEADERS.pop(next(iter(_HEADERS)))
+    return found
+
+
+_HEADERS: dict[str, frozenset[int]] = {}
 
 
 _PARSED: dict[str, ast.Module] = {}
