@@ -43,8 +43,9 @@ def _recorder_class(pytest):
     from _semcoder_job import time_limit
 
     # pytest's own item classes and their runtest as imported, before any conftest or test module ran.
-    runtests = {cls: vars(cls)["runtest"] for cls in (_pytest.python.Function, _pytest.unittest.TestCaseFunction)
-                if "runtest" in vars(cls)}
+    runtests = {cls: vars(cls)["runtest"] for cls in (_pytest.python.Function,
+                                                      getattr(_pytest.unittest, "TestCaseFunction", None))
+                if cls is not None and "runtest" in vars(cls)}
     skipped = (pytest.skip.Exception, pytest.xfail.Exception)
 
     class Recorder:
@@ -157,6 +158,10 @@ def _recorder_class(pytest):
     return Recorder
 
 
+def _path(obj):
+    return getattr(obj, "path", None) or getattr(obj, "fspath", "")
+
+
 def _from_workspace(function):
     code = getattr(function, "__code__", None)
     return code is not None and os.path.realpath(code.co_filename).startswith(ROOT)
@@ -169,18 +174,20 @@ def _snapshot(pytest):
 
     import _pytest.main
     import _pytest.python
-    import _pytest.reports
     import _pytest.runner
 
+    # Report classes moved from _pytest.runner to _pytest.reports in pytest 3.x; an attribute that a given
+    # pytest does not have is watched as missing (it must stay missing).
+    reports = sys.modules.get("_pytest.reports") or _pytest.runner
     watched = {
         "_pytest.python.Function.runtest": (_pytest.python.Function, "runtest"),
         "_pytest.runner.call_and_report": (_pytest.runner, "call_and_report"),
         "_pytest.runner.runtestprotocol": (_pytest.runner, "runtestprotocol"),
-        "_pytest.runner.CallInfo.from_call": (_pytest.runner.CallInfo, "from_call"),
-        "_pytest.reports.TestReport.from_item_and_call": (_pytest.reports.TestReport, "from_item_and_call"),
-        "_pytest.reports.TestReport.outcome": (_pytest.reports.TestReport, "outcome"),
-        "_pytest.reports.BaseReport.passed": (_pytest.reports.BaseReport, "passed"),
-        "_pytest.reports.BaseReport.failed": (_pytest.reports.BaseReport, "failed"),
+        "_pytest.runner.CallInfo.from_call": (getattr(_pytest.runner, "CallInfo", _pytest.runner), "from_call"),
+        "TestReport.from_item_and_call": (getattr(reports, "TestReport", reports), "from_item_and_call"),
+        "TestReport.outcome": (getattr(reports, "TestReport", reports), "outcome"),
+        "BaseReport.passed": (getattr(reports, "BaseReport", reports), "passed"),
+        "BaseReport.failed": (getattr(reports, "BaseReport", reports), "failed"),
         "_pytest.main.Session.perform_collect": (_pytest.main.Session, "perform_collect"),
         "json.dumps": (json, "dumps"),
         "json.loads": (json, "loads"),
@@ -197,7 +204,7 @@ def _snapshot(pytest):
     objects = {name: vars(owner).get(attr, _MISSING) if isinstance(owner, type) else getattr(owner, attr, _MISSING)
                for name, (owner, attr) in watched.items()}
     modules = {name: sys.modules.get(name) for name in ("pytest", "_pytest", "_pytest.python", "_pytest.runner",
-                                                        "_pytest.reports", "_pytest.main", "json", "builtins",
+                                                        "_pytest.main", "json", "builtins",
                                                         "_semcoder_job", "os", "sys", "atexit")}
     return watched, objects, modules, dict(vars(builtins))
 
@@ -231,19 +238,22 @@ def _compare(snapshot):
 
 
 class _AtexitWatch:
-    """Notes atexit registrations made from the workspace (they could report after the job's end)."""
+    """Notes atexit registrations made from files whose change added atexit (the host says which). A hook never
+    runs (the job ends with os._exit after its report) and could not reach the channel; but a patch that adds
+    one is trying to, while the project's own hooks (tqdm registers one) are its business."""
 
-    def __init__(self):
+    def __init__(self, changed):
         import atexit
 
         self.found = []
         self._atexit = atexit
         self._register = atexit.register
+        watched = {os.path.join(ROOT, path) for path in changed}
 
         def register(function, *args, **kwargs):
-            caller = sys._getframe(1).f_code.co_filename
-            if os.path.realpath(caller).startswith(ROOT):
-                self.found.append("the code under test registered an atexit hook (%s)" % caller[len(ROOT):])
+            caller = os.path.realpath(sys._getframe(1).f_code.co_filename)
+            if caller in watched:
+                self.found.append("the patch registers an atexit hook (%s)" % caller[len(ROOT):])
             return self._register(function, *args, **kwargs)
 
         atexit.register = register
@@ -267,7 +277,7 @@ def main(data, channel):
     recorder = _recorder_class(pytest)(float(data.get("test_timeout_s", 5)), data.get("coverage", True),
                                        data.get("test_timeouts") or {})
     snapshot = _snapshot(pytest)
-    watch = _AtexitWatch()
+    watch = _AtexitWatch(data.get("atexit_files", []))
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark", "--rootdir", ".",
             *data.get("paths", [])]
     try:

@@ -156,15 +156,25 @@ def test_a_forging_patch_is_never_fixed(tmp_path, backend_pool, name, allow_susp
         assert reasons and reasons[0].startswith("the independent confirmation disagrees"), reasons
     elif name != "patch_fd_scan":
         assert reasons and "tampered" in reasons[0], reasons
+        if name == "patch_atexit_report":
+            assert "the patch registers an atexit hook" in reasons[0]
     else:  # the forged frames break the job: the candidate's run fails, nothing passes
         assert tested[-1]["passed"] == 0 and "without the job's key" in tested[-1]["problem"]
 
 
-def test_an_original_that_forges_at_exit_is_an_error(tmp_path, backend_pool):
-    final = _run(backend_pool, _function_task(tmp_path, ATEXIT_HOOK + BUGGY), RunConfig())
-    _record(backend_pool[0], "original_atexit_report", final, final["stop_reason"])
-    assert final["status"] == "error"
-    assert "tampered" in final["stop_reason"] and "atexit" in final["stop_reason"]
+def test_an_original_that_forges_at_exit_cannot_hide_its_failure(tmp_path, backend_pool):
+    """The hook never runs (the job ends with os._exit after its keyed report) and stdout is not the channel: the
+    baseline sees both tests fail, not "nothing to repair", and only the real fix, confirmed, ends the run fixed.
+    (A project's own atexit hooks are its business, tqdm registers one; a patch that adds one is tampering.)"""
+    model = ScriptedModel([[refined(FIX)]])  # the honest fix of add(); the project's hook stays in the file
+    final = _run(backend_pool, _function_task(tmp_path, ATEXIT_HOOK + BUGGY),
+                 RunConfig(model="x:y", patcher="model", samples=1), model)
+    baseline = next(h for h in final["history"] if h["node"] == "execute")["tested"][0]
+    _record(backend_pool[0], "original_atexit_report", final,
+            f"baseline {baseline['passed']}/{baseline['total']} pass; {final['stop_reason']}")
+    assert (baseline["passed"], baseline["total"]) == (0, 2)
+    assert final["status"] == "fixed" and "return a + b" in Attempt(**final["best"]).files["buggy.py"]
+    assert "confirmed" in final["stop_reason"]
 
 
 def test_a_conftest_shipped_by_the_original_cannot_turn_failures_into_passes(tmp_path, backend_pool):
