@@ -132,9 +132,9 @@ def _recorder_class(pytest):
             if call.excinfo is not None and outcome in ("failed", "error"):
                 entry["message"] = str(report.longreprtext)[-MESSAGE_CHARS:]
                 entry["error_type"] = call.excinfo.typename
-                test_path = os.path.realpath(str(item.path))
+                test_path = os.path.realpath(str(_path(item)))  # item.path: pytest 7+; fspath before
                 for tb_entry in call.excinfo.traceback:
-                    if os.path.realpath(str(tb_entry.path)) == test_path:
+                    if os.path.realpath(str(_path(tb_entry))) == test_path:
                         entry["test_line"] = tb_entry.lineno + 1
             self.tests[item.nodeid] = entry
 
