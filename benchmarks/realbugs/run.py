@@ -40,16 +40,20 @@ def cases(only: list[str]) -> list[dict]:
 
 
 def venv_python(work: Path, case: dict) -> tuple[Path, tuple[int, int]]:
+    """The case's venv and its Python (from its pyvenv.cfg: what was built, whatever cases.json says)."""
     venv = work / case["id"] / "venv"
-    major, minor = (int(x) for x in case["python_version"].split(".")[:2])
+    config = (venv / "pyvenv.cfg").read_text() if (venv / "pyvenv.cfg").is_file() else ""
+    version = next((line.split("=", 1)[1].strip() for line in config.splitlines()
+                    if line.split("=", 1)[0].strip() in ("version", "version_info")), case["python_version"])
+    major, minor = (int(x) for x in version.split(".")[:2])
     return venv, (major, minor)
 
 
 def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -> dict:
     venv, version = venv_python(work, case)
-    row: dict = {"id": case["id"], "python": case["python_version"]}
+    row: dict = {"id": case["id"], "python": ".".join(map(str, version))}
     if version < MIN_PYTHON:
-        return row | {"status": "skipped", "why": f"built with Python {case['python_version']} (< 3.8)"}
+        return row | {"status": "skipped", "why": f"built with Python {row['python']} (< 3.8)"}
     copy = scratch / case["id"]
     shutil.copytree(work / case["id"] / "buggy", copy, symlinks=True)
     db = scratch / f"{case['id']}.sqlite"
