@@ -117,11 +117,12 @@ def judge(case: dict, venv: Path, values: dict) -> bool:
     """The upstream fixed version's tests of the bug's files, in the sandbox on the project's interpreter."""
     task = Task(**values["task"])
     workspace = {**task.files, **values["best"]["files"]}
-    wanted = [*case["failing_tests"], *case["regression_tests"]]
+    selection = [*case["failing_tests"], *case["regression_tests"]]  # a parametrized test by its function's id
+    wanted = {*case.get("failing_test_nodes", case["failing_tests"]), *case["regression_tests"]}  # every case
     with sandbox.Pool(workers=1, python=str(venv)) as pool:
-        report = TestRunner(pool, test_timeout_s=60).run(task.model_copy(update={"test_paths": wanted}),
+        report = TestRunner(pool, test_timeout_s=60).run(task.model_copy(update={"test_paths": selection}),
                                                        [workspace])[0]
-    return set(wanted) <= report.passing_ids() and not report.tampered
+    return wanted <= report.passing_ids() and not report.tampered
 
 
 def main(argv: list[str] | None = None) -> None:
