@@ -134,7 +134,7 @@ def _run_one(test_id, cache, timeout_s):
     from _semcoder_job import time_limit
 
     path, _, rest = test_id.partition("::")
-    names = rest.split("::")
+    names = [name for name in rest.split("::") if name != "()"]  # old pytest's instance marker: Class::()::test
     leaf, _, param = names[-1].partition("[")
     param = param[:-1] if param.endswith("]") else param
     module = _module_for(path, cache)
