@@ -31,7 +31,7 @@ def test_the_program_runs_as_a_dedicated_uid_without_capabilities() -> None:
 def test_the_environment_is_scrubbed_and_the_root_is_minimal() -> None:
     result = sandbox.run("import os\nprint(sorted(os.environ))\nprint(sorted(os.listdir('/')))")
     env_line, root_line = result.stdout.splitlines()
-    assert env_line == "['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'TMPDIR']"
+    assert env_line == "['HOME', 'LANG', 'LOGNAME', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'TMPDIR', 'USER']"
     assert "home" not in root_line and "work" not in root_line and "etc" not in root_line
 
 
