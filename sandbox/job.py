@@ -29,7 +29,6 @@ from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Statu
 
 RUNTIME_FILE = _job_child.MODULE + ".py"
 JOB_FILE = _job_child.JOB_FILE
-JobTimeout = _job_child.JobTimeout
 # The runtime is imported before the program's own imports; the program's names never shadow it.
 _LAUNCH = f"from {_job_child.MODULE} import serve as _semcoder_serve\n"
 _RESERVED = {RUNTIME_FILE, JOB_FILE}
@@ -87,7 +86,7 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
     if clash:
         raise SandboxError(f"a job's files may not be named {', '.join(sorted(clash))} (the job runtime's own)")
     key = secrets.token_hex(32)
-    files = {**job.files, RUNTIME_FILE: runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
+    files = {**job.files, RUNTIME_FILE: _runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
     code = _LAUNCH + job.program + "\n_semcoder_serve(main)\n"
     return ExecRequest(code=code, files=files, limits=job.limits), key
 
@@ -123,6 +122,6 @@ def _death(result: ExecResult) -> str:
 
 
 @cache
-def runtime_source() -> str:
-    """The child runtime's source (also for a job program that starts children speaking the same frames)."""
+def _runtime_source() -> str:
+    """The child runtime's source, shipped into every job's working dir."""
     return Path(_job_child.__file__).read_text(encoding="utf-8")
