@@ -239,8 +239,8 @@ class TestRunner:
                 limits: _Limits | None = None) -> Future[JobResult]:
         limits = limits or _Limits(self.test_timeout_s, {})
         # Files whose change adds atexit: registrations from them are the patch's (the project's own are not).
-        atexit_files = sorted(path for path, text in files.items()
-                              if text.count("atexit") > task.files.get(path, "").count("atexit"))
+        atexit_files = sorted(path for path, text in files.items() if task.files.get(path) is not text
+                              and text.count("atexit") > task.files.get(path, "").count("atexit"))
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
                 "project_root": task.root, "atexit_files": atexit_files, **self._env}
         return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), limits=self.limits),

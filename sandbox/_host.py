@@ -84,17 +84,25 @@ _QUERY = ("import sys; print(repr((sys.prefix, sys.base_prefix, "
 def project_python(python: str) -> tuple[str, str, str | None, str]:
     """(interpreter, base prefix, venv prefix, version) of a project's Python: an interpreter or a venv dir.
 
-    Queried with -I -S: nothing of the project's environment (.pth files, sitecustomize) runs on the host.
+    Nothing of the project runs on the host: a venv's bin/python must link to an interpreter installed outside
+    the project (a file committed in a cloned repo's .venv/ is the project's code), and only that installed
+    interpreter is asked, with -I -S (no .pth files, no sitecustomize).
     """
     path = Path(python)
     if path.is_dir():
         path = next((path / "bin" / name for name in ("python", "python3") if (path / "bin" / name).exists()), path)
     if not path.is_file() or not os.access(path, os.X_OK):
         raise SandboxError(f"--python {python}: not an interpreter or a virtual environment (no bin/python)")
+    venv_dir = path.absolute().parent.parent
+    installed = Path(os.path.realpath(path))
+    if (venv_dir / "pyvenv.cfg").is_file() and installed.is_relative_to(os.path.realpath(venv_dir.parent)):
+        raise SandboxError(f"--python {python}: the venv's interpreter is a file inside the project "
+                           f"({installed}), not a link to an installed Python; semcoder will not run it on "
+                           "this host. Recreate the venv with symlinks, or pass an installed interpreter.")
     import ast
 
     try:
-        out = subprocess.run([str(path), "-I", "-S", "-c", _QUERY], capture_output=True, text=True, timeout=60,
+        out = subprocess.run([str(installed), "-I", "-S", "-c", _QUERY], capture_output=True, text=True, timeout=60,
                              env={"LANG": "C.UTF-8"})
         prefix, base, version, major_minor = ast.literal_eval(out.stdout.strip())
     except (OSError, subprocess.TimeoutExpired, ValueError, SyntaxError) as exc:

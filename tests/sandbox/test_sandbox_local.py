@@ -145,3 +145,19 @@ def test_host_scratch_lets_a_dedicated_uid_through_without_listing() -> None:
         assert scratch.stat().st_mode & 0o777 == 0o711
     finally:
         scratch.rmdir()
+
+
+def test_a_venv_whose_python_is_a_file_in_the_project_never_runs_on_the_host(tmp_path: Path) -> None:
+    """A cloned repo can commit .venv/bin/python: asking it what it is would run the project's code here."""
+    from sandbox import SandboxError
+
+    canary = tmp_path / "ran"
+    venv = tmp_path / "project" / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.0\n")
+    script = venv / "bin" / "python"
+    script.write_text(f"#!/bin/sh\ntouch {canary}\n")
+    script.chmod(0o755)
+    with pytest.raises(SandboxError, match="a file inside the project"):
+        sandbox.Pool(workers=1, python=str(venv))
+    assert not canary.exists()
