@@ -19,7 +19,7 @@ from agent.graph import build_graph, initial_state, open_deps, run_values, threa
 from agent.persistence import RunStore, open_store
 from agent.state import Attempt, RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
-from sandbox import SandboxError
+from sandbox import RESERVED_ENV, SandboxError
 
 _EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
 
@@ -62,12 +62,14 @@ class RepairOutcome(dict):
 @click.option("--python", "python", default=None, metavar="PATH",
               help="The project's interpreter or venv (default: $VIRTUAL_ENV, .venv/, venv/, env/, poetry's, "
                    "else semcoder's own).")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
+              help=f"{Task.model_fields['env'].description} Repeatable.")
 @click.option("--allow-suspicious", is_flag=True, help=RunConfig.model_fields["allow_suspicious"].description)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path | None, model: str, patcher: str | None, feedback: str,
                    max_iterations: int, max_tokens: int, max_time: float, samples: int, mutants_per_step: int,
                    max_new_tokens: int, temperature: float, db: Path | None, resume_id: str | None, apply_fix: bool,
-                   python: str | None, allow_suspicious: bool, as_json: bool) -> None:
+                   python: str | None, env: tuple[str, ...], allow_suspicious: bool, as_json: bool) -> None:
     """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR.
 
     Anything after `--` goes to pytest as the test selection (node ids, paths, -k EXPR), e.g.
@@ -83,6 +85,8 @@ def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path 
             task = _load_task(path, tests)
             if pytest_args:
                 task = task.model_copy(update={"test_paths": [*task.test_paths, *pytest_args]})
+            if env:
+                task = task.model_copy(update={"env": _env_pairs(env)})
             environment = detect_environment(Path(task.root) if task.root else None, python)
             config = config.model_copy(update={"python": environment.python})
             console.print(f"tests run with {environment.describe()}")
@@ -110,6 +114,19 @@ def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path 
             _apply(store, outcome, console, as_json)
     _report(outcome, console, as_json)
     sys.exit(_EXIT[outcome["status"]])
+
+
+def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise TaskError(f"--env {pair!r}: expected NAME=VALUE")
+        if name in RESERVED_ENV:
+            raise TaskError(f"--env {name}: the sandbox sets {name} itself (a private directory, the project's "
+                            "interpreter)")
+        env[name] = value
+    return env
 
 
 def _load_task(path: Path | None, tests: Path | None) -> Task:

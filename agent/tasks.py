@@ -43,6 +43,8 @@ class Task(BaseModel):
     entry_point: str | None = Field(None, description="Function-level: the function under repair.")
     notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
                              "not parse, ...).")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables the tests run under "
+                                "(`--env NAME=VALUE`: a locale, a settings module), on top of the sandbox's own.")
 
 
 class TestOutcome(BaseModel):
@@ -233,7 +235,7 @@ class TestRunner:
             narrowed = task.model_copy(update={"test_paths": ids})
             return parse_report(self._submit(narrowed, workspace, urgent=True).result(), set(task.editable))
 
-        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root)
+        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env)
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
                 limits: _Limits | None = None) -> Future[JobResult]:
@@ -243,8 +245,8 @@ class TestRunner:
                               and text.count("atexit") > task.files.get(path, "").count("atexit"))
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
                 "project_root": task.root, "atexit_files": atexit_files, **self._env}
-        return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), limits=self.limits),
-                                    urgent=urgent)
+        return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), env=task.env,
+                                        limits=self.limits), urgent=urgent)
 
     def _stages(self, task: Task, files: dict[str, str], future: Future[JobResult], first: list[str] | None,
                 confirm: bool, limits: _Limits) -> TestReport:

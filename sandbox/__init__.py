@@ -11,12 +11,13 @@ Backends: "local" (bubblewrap namespaces, cgroups, seccomp, a dedicated uid; the
 from sandbox._api import BACKENDS, backend_named, run
 from sandbox._backend import Backend
 from sandbox._host import isolation_report
-from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
+from sandbox._models import RESERVED_ENV, ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
 from sandbox._pool import Pool
 from sandbox.job import Job, JobResult, JobRunner, run_job
 
 __all__ = [
     "BACKENDS",
+    "RESERVED_ENV",
     "Backend",
     "ExecRequest",
     "ExecResult",

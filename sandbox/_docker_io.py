@@ -42,6 +42,14 @@ def read_exact(n):
         data += chunk
     return bytes(data)
 request = json.loads(read_exact(int(read_exact(int(sys.argv[1])))))
+env = request.pop("env")
+os.environ.update(env)
+if {"LC_ALL", "LC_CTYPE", "LANG"} & set(env):  # as at start-up: the locale encoding follows the request's
+    import locale
+    try:
+        locale.setlocale(locale.LC_CTYPE, "")
+    except locale.Error:
+        pass
 try:
     for path, content in request.pop("files").items():
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -79,7 +87,8 @@ def encode_request(request: ExecRequest) -> bytes:
         files[path] = base64.b64encode(data).decode("ascii")
     # Same naming as the local backend: the program is main.py beside its files unless a file takes that name.
     program = "__main__.py" if "main.py" in request.files else "main.py"
-    body = json.dumps({"code": request.code, "files": files, "program": program, "argv": request.argv})
+    body = json.dumps({"code": request.code, "files": files, "program": program, "argv": request.argv,
+                       "env": request.env})
     encoded = body.encode("utf-8")
     return f"{len(encoded):0{HEADER_DIGITS}d}".encode("ascii") + encoded + request.stdin
 

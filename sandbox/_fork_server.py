@@ -256,6 +256,13 @@ def _start_job(config, fds):
     os.dup2(_stdin_memfd(job["stdin"]), 0)
     os.environ.clear()
     os.environ.update(job["env"], HOME=job["workdir"], TMPDIR=job["workdir"])
+    if job.get("locale"):  # as at start-up: LC_CTYPE from the environment (the locale encoding follows)
+        import _locale
+
+        try:  # noqa: SIM105 (contextlib is an import the fork server does not pay for)
+            _locale.setlocale(_locale.LC_CTYPE, "")
+        except _locale.Error:
+            pass  # an unknown locale: Python's own start-up ignores it too
     os.chdir(job["workdir"])
     _write_files(job["workdir"], job["files"])
     _write_files(job["workdir"], {job["program"]: job["code"].encode("utf-8", "surrogatepass")})

@@ -5,7 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Variables an ExecRequest may not set: the sandbox's private dirs and where its interpreter is.
+RESERVED_ENV = frozenset({"HOME", "TMPDIR", "PATH"})
 
 
 class Limits(BaseModel):
@@ -41,7 +44,19 @@ class ExecRequest(BaseModel):
     stdin: bytes = b""
     files: dict[str, bytes | str] = Field(default_factory=dict, description="Relative path -> content.")
     argv: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables on top of the sandbox's "
+                                "own (a test suite's locale, its settings); HOME, TMPDIR and PATH stay the sandbox's.")
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name, value in env.items():
+            if not name or "=" in name or "\0" in name or "\0" in value:
+                raise ValueError(f"ExecRequest.env: {name!r} is not a valid environment variable")
+            if name in RESERVED_ENV:
+                raise ValueError(f"ExecRequest.env: {name} is the sandbox's own (its private dirs, its interpreter)")
+        return env
 
 
 class ExecResult(BaseModel):

@@ -25,6 +25,7 @@ _SCRATCH_IN_SANDBOX = "/tmp"
 _START_TIMEOUT_S = 30.0
 _ANSWER_GRACE_S = 15.0
 _uid_counter = itertools.count()
+LOCALE_ENV = frozenset({"LC_ALL", "LC_CTYPE", "LANG"})
 
 
 class WorkerDied(SandboxError):
@@ -64,7 +65,9 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
             "--cap-drop", "ALL"]
     for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"):
         args += ["--cap-add", cap]  # the server needs them to drop each job to the dedicated uid
-    args += ["--clearenv", *_system_paths(), *_parents_traversable(support.python_prefix),
+    # --clearenv, then the locale a user's shell has: under bare C, Python >= 3.7 turns on UTF-8 mode (PEP 540),
+    # which no plain `pytest` run has, and a request's locale could not turn it off again.
+    args += ["--clearenv", "--setenv", "LANG", "C.UTF-8", *_system_paths(), *_parents_traversable(support.python_prefix),
              "--ro-bind", support.python_prefix, support.python_prefix,
              "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", _SCRATCH_IN_SANDBOX,
@@ -270,7 +273,9 @@ def job_message(request: ExecRequest, support: HostSupport) -> dict[str, object]
         # HOME and TMPDIR (the private working dir) are set by the fork server. USER/LOGNAME: there is no
         # /etc/passwd inside, and getpass.getuser() (tempfile, many test suites) needs a name.
         "env": {"PATH": f"{support.python_prefix}/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                "USER": "sandbox", "LOGNAME": "sandbox"},
+                "USER": "sandbox", "LOGNAME": "sandbox", **request.env},
+        # The interpreter read the locale when it started; a request that sets one gets it read again.
+        "locale": bool(LOCALE_ENV & set(request.env)),
         "wall_time": limits.wall_time_s,
         "cpu_time": limits.cpu_time_s,
         "memory": limits.memory_mb * 1024 * 1024,

@@ -42,6 +42,7 @@ class Job(BaseModel):
     program: str = Field(description="Source defining main(data, channel); runs as __main__.")
     data: Any = None
     files: dict[str, bytes | str] = Field(default_factory=dict, description="Relative path -> content.")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables (ExecRequest.env).")
     limits: Limits = Field(default_factory=Limits)
 
 
@@ -88,7 +89,7 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
     key = secrets.token_hex(32)
     files = {**job.files, RUNTIME_FILE: _runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
     code = _LAUNCH + job.program + "\n_semcoder_serve(main)\n"
-    return ExecRequest(code=code, files=files, limits=job.limits), key
+    return ExecRequest(code=code, files=files, env=job.env, limits=job.limits), key
 
 
 def read(result: ExecResult, key: str) -> JobResult:
