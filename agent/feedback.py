@@ -49,5 +49,8 @@ def build_refine_prompt(problem: str, code: str, failed_test_block: str, trace: 
 
 
 def _problem_from_test(focus: Focus) -> str:
+    if focus.adds:
+        return (f"The test `{focus.test_id}` uses `{focus.function}`, which `{focus.file}` does not define. "
+                f"Add `{focus.function}` to `{focus.file}` (shown below: its imports, constants and signatures).")
     target = f"`{focus.function}`" if focus.function else "the code"
     return f"Fix {target} so that the test `{focus.test_id}` passes."

@@ -81,21 +81,77 @@ def _outer_defs(source: str) -> list[tuple[int, int, str]]:
 _OUTER: dict[str, list[tuple[int, int, str]]] = {}
 
 
+MAX_CONTEXT_LINES = 60  # of module constants and class attributes shown beside a function
+_CONTEXT_STATEMENT_LINES = 30  # a longer table is left out rather than crowding the function out
+
+
 def function_source(source: str, name: str) -> str:
     """What the model is shown of a function: its source with decorators; a method under its class's
-    signature line (so the answer can be a method); the whole source if there is no such def."""
-    defs = qualified_defs(_parse(source))
+    signature line (so the answer can be a method); the module constants it reads above it and the class
+    attributes it reads (`self.X`, `cls.X`) under the class line, since a fix may be there (a pattern table,
+    a URL regex); the whole source if there is no such def."""
+    tree = _parse(source)
+    defs = qualified_defs(tree)
     node = defs.get(name) or next((n for q, n in defs.items() if q.rsplit(".", 1)[-1] == name), None)
     if node is None:
         return source
     lines = source.splitlines()
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     shown = "\n".join(lines[start - 1 : node.end_lineno])
-    owner = _owner_class(_parse(source), node)
-    if owner is None:
-        return shown
-    header = "\n".join(lines[min([owner.lineno, *(d.lineno for d in owner.decorator_list)]) - 1 : owner.body[0].lineno - 1])
-    return header.rstrip() + "\n" + shown
+    owner = _owner_class(tree, node)
+    budget = [MAX_CONTEXT_LINES]
+    read = _names_read(node)
+    for callee in tree.body:  # and those of the module's functions it calls (a helper reading a pattern table)
+        if isinstance(callee, ast.FunctionDef | ast.AsyncFunctionDef) and callee.name in read and callee is not node:
+            read |= _names_read(callee)
+    constants = _context(lines, tree.body, read, budget)
+    if owner is not None:
+        header = "\n".join(lines[min([owner.lineno, *(d.lineno for d in owner.decorator_list)]) - 1 : owner.body[0].lineno - 1])
+        attributes = _context(lines, owner.body, _attributes_read(node, owner.name), budget)
+        shown = header.rstrip() + "\n" + (attributes + "\n\n" if attributes else "") + shown
+    return (constants + "\n\n\n" if constants else "") + shown
+
+
+def missing_name_source(source: str, name: str) -> str:
+    """What the model is shown to add `name` to a module: its imports and module constants, and the
+    signature lines of its functions and classes (the module's vocabulary, not all its code)."""
+    tree = _parse(source)
+    lines = source.splitlines()
+    shown = []
+    for statement in tree.body:
+        if isinstance(statement, ast.Import | ast.ImportFrom | ast.Assign | ast.AnnAssign) \
+                and statement.end_lineno - statement.lineno < _CONTEXT_STATEMENT_LINES:
+            shown.append("\n".join(lines[statement.lineno - 1 : statement.end_lineno]))
+        elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            start = min([statement.lineno, *(d.lineno for d in statement.decorator_list)])
+            shown.append("\n".join(lines[start - 1 : statement.body[0].lineno - 1]).rstrip() + "\n    ...")
+    return "\n".join(shown)
+
+
+def _names_read(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _attributes_read(node: ast.AST, owner: str) -> set[str]:
+    return {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id in ("self", "cls", owner)}
+
+
+def _context(lines: list[str], body: list[ast.stmt], names: set[str], budget: list[int]) -> str:
+    """The plain assignments of `names` in `body` (a module's or a class's), as the file has them, within the
+    shared line budget."""
+    shown = []
+    for statement in body:
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else \
+            statement.target if isinstance(statement, ast.AnnAssign) and statement.value else None
+        if not isinstance(target, ast.Name) or target.id not in names:
+            continue
+        size = statement.end_lineno - statement.lineno + 1
+        if size > _CONTEXT_STATEMENT_LINES or size > budget[0]:
+            continue
+        budget[0] -= size
+        shown.append("\n".join(lines[statement.lineno - 1 : statement.end_lineno]))
+    return "\n".join(shown)
 
 
 def _owner_class(tree: ast.Module, target: ast.AST) -> ast.ClassDef | None:

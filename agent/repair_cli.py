@@ -18,7 +18,7 @@ from agent.environment import detect as detect_environment
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
 from agent.persistence import RunStore, open_store
 from agent.state import Attempt, RunConfig
-from agent.tasks import Task, TaskError, function_task, project_task
+from agent.tasks import Task, TaskError, function_task, project_task, with_targets
 from sandbox import RESERVED_ENV, SandboxError
 
 _EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
@@ -84,7 +84,7 @@ def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path 
                         "allow_suspicious": allow_suspicious})
             task = _load_task(path, tests)
             if pytest_args:
-                task = task.model_copy(update={"test_paths": [*task.test_paths, *pytest_args]})
+                task = with_targets(task, pytest_args)
             if env:
                 task = task.model_copy(update={"env": _env_pairs(env)})
             environment = detect_environment(Path(task.root) if task.root else None, python)

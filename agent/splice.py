@@ -32,11 +32,119 @@ def apply_refined(file_source: str, refined: str, function: str | None) -> str:
     if function not in targets:  # a plain name: the one def of that name, wherever it is
         named = [q for q in targets if q.rsplit(".", 1)[-1] == function]
         function = named[0] if len(named) == 1 else function
+    adding = function not in targets  # a name the code lacks (a test imports it): the answer adds it
     rewritten = _answer_defs(answer, function, targets)
-    if function not in rewritten:
+    if function not in rewritten and not adding:
         raise SpliceError(f"the refined code does not define {function.rsplit('.', 1)[-1]}()")
     patched = _replace(file_source, targets, {name: (node, refined) for name, node in rewritten.items()})
-    return _merge_imports(patched, answer)
+    patched = _merge_imports(patched, answer)
+    used = {id(node) for name, node in rewritten.items() if name in targets}
+    patched, added = _merge_rest(patched, answer, refined, used)
+    if adding and function not in added:
+        raise SpliceError(f"the refined code does not define {function}")
+    return patched
+
+
+def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -> tuple[str, set[str]]:
+    """What else the answer brings, beyond the defs it rewrote: module-level assignments (a constant, a
+    pattern table) replace the file's of the same name or come after its imports; new functions and classes
+    go at the end of the module (before a `__main__` block); in a class wrapper of an existing class, class
+    attributes replace the class's of the same name and new methods go at the end of the class. Returns the
+    source and the names the answer defines (`name`, `Class.name`)."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    answer_lines = refined.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, str]] = []  # (position, 0 replace / 1 insert, end, text)
+    defined: set[str] = set()
+    module_assigned = _assigned(tree.body)
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    top_names = {node.name for node in tree.body if isinstance(node, (*_DEFS, ast.ClassDef))}
+    for statement in answer.body:
+        name = _assigned_name(statement)
+        if name is not None:
+            defined.add(name)
+            _assign_edit(edits, statement, answer_lines, module_assigned.get(name), lines, "",
+                         _after_imports(tree))
+        elif isinstance(statement, ast.ClassDef) and statement.name in classes and id(statement) not in used:
+            owner = classes[statement.name]
+            indent = _indent_of(lines[owner.body[0].lineno - 1])
+            assigned, methods = _assigned(owner.body), {n.name for n in owner.body if isinstance(n, _DEFS)}
+            for member in statement.body:
+                member_name = _assigned_name(member)
+                if member_name is not None:
+                    defined.add(f"{owner.name}.{member_name}")
+                    _assign_edit(edits, member, answer_lines, assigned.get(member_name), lines, indent,
+                                 owner.end_lineno)
+                elif isinstance(member, _DEFS) and id(member) not in used and member.name not in methods:
+                    defined.add(f"{owner.name}.{member.name}")
+                    edits.append((owner.end_lineno, 1, owner.end_lineno,
+                                  "\n" + _reindent(_statement_text(member, answer_lines), indent)))
+        elif isinstance(statement, (*_DEFS, ast.ClassDef)) and id(statement) not in used \
+                and statement.name not in top_names:
+            defined.add(statement.name)
+            at = _module_end(tree, len(lines))
+            text = _statement_text(statement, answer_lines)
+            edits.append((at, 1, at, text + "\n\n" if at < len(lines) else "\n\n" + text))
+        elif isinstance(statement, (*_DEFS, ast.ClassDef)):
+            defined.add(statement.name)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    # Bottom up; at one position a replacement before insertions, and insertions in the answer's order.
+    order = sorted(range(len(edits)), key=lambda i: (-edits[i][0], edits[i][1], -i))
+    for position, _, end, text in (edits[i] for i in order):
+        lines[position:end] = [text if text.endswith("\n") else text + "\n"]
+    return "".join(lines), defined
+
+
+def _assigned(body: list[ast.stmt]) -> dict[str, ast.stmt]:
+    found: dict[str, ast.stmt] = {}
+    for statement in body:
+        name = _assigned_name(statement)
+        if name is not None:
+            found.setdefault(name, statement)
+    return found
+
+
+def _assigned_name(statement: ast.stmt) -> str | None:
+    """The name a plain `NAME = ...` / `NAME: T = ...` statement binds."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        return statement.targets[0].id
+    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+        return statement.target.id
+    return None
+
+
+def _assign_edit(edits: list, statement: ast.stmt, answer_lines: list[str], old: ast.stmt | None,
+                 lines: list[str], indent: str, insert_at: int) -> None:
+    text = _reindent(_statement_text(statement, answer_lines), indent)
+    if old is None:
+        edits.append((insert_at, 1, insert_at, text))
+    elif "".join(lines[old.lineno - 1:old.end_lineno]) != text:
+        edits.append((old.lineno - 1, 0, old.end_lineno, text))
+
+
+def _statement_text(statement: ast.stmt, answer_lines: list[str]) -> str:
+    start = min([statement.lineno, *(d.lineno for d in getattr(statement, "decorator_list", []))])
+    return textwrap.dedent("".join(answer_lines[start - 1:statement.end_lineno]))
+
+
+def _reindent(text: str, indent: str) -> str:
+    return "".join(indent + line if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def _after_imports(tree: ast.Module) -> int:
+    anchors = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    if not anchors and tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant):
+        anchors = [tree.body[0]]
+    return anchors[-1].end_lineno if anchors else 0
+
+
+def _module_end(tree: ast.Module, length: int) -> int:
+    """Before a trailing `if __name__ == "__main__":` block, else the end."""
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.If) and "__name__" in ast.unparse(last.test):
+        return last.lineno - 1
+    return length
 
 
 def _merge_imports(source: str, answer: ast.Module) -> str:

@@ -91,6 +91,7 @@ class Focus(BaseModel):
     file: str = Field(description="The editable file the patch goes into.")
     function: str | None = None
     whole_file: bool = Field(False, description="Show and replace the whole file (function-level tasks).")
+    adds: bool = Field(False, description="`function` is a name the file lacks and a test uses: the patch adds it.")
     test_block: str = Field("", description="The Failed Test block of the refine prompt.")
     trace: str = Field("", description="The real execution of the failed test, rendered for the feedback mode.")
     call: str | None = Field(None, description="The failing call, e.g. f(1, 2), where it could be derived.")
@@ -105,6 +106,7 @@ class RepairState(TypedDict, total=False):
     best: dict[str, Any] | None
     baseline_passing: list[str]
     baseline_failing: list[str]
+    baseline_ignored: list[str]  # tests that failed before and are not what the user asked to repair
     baseline_durations: dict[str, float]
     candidates: list[dict[str, Any]]
     focus: dict[str, Any] | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,9 @@ class Task(BaseModel):
     entry_point: str | None = Field(None, description="Function-level: the function under repair.")
     notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
                              "not parse, ...).")
+    targets: list[str] = Field(default_factory=list, description="The node ids the user asked to repair (their files "
+                               "are in test_paths: the other tests there guard against regressions, and those that "
+                               "already failed are left alone); empty: every failing test.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables the tests run under "
                                 "(`--env NAME=VALUE`: a locale, a settings module), on top of the sandbox's own.")
 
@@ -87,6 +91,51 @@ class TestReport(BaseModel):
 
     def passing_ids(self) -> set[str]:
         return {o.id for o in self.outcomes if o.outcome == "passed"}
+
+    def without(self, ignored: set[str]) -> TestReport:
+        """This report as if `ignored` (failures the user did not ask about) had not run."""
+        if not ignored:
+            return self
+        return self.model_copy(update={
+            "outcomes": [o for o in self.outcomes if o.id not in ignored],
+            "coverage": {test: lines for test, lines in self.coverage.items() if test not in ignored}})
+
+
+# pytest options whose value is the next argument (a --deselect node id is not a target).
+_VALUED_OPTIONS = {"-k", "-m", "-o", "-p", "-c", "-W", "--deselect", "--ignore", "--ignore-glob", "--rootdir",
+                   "--confcutdir", "--basetemp", "--override-ini"}
+
+
+def with_targets(task: Task, selection: Sequence[str]) -> Task:
+    """`selection` as pytest arguments, where node ids (file::test) become targets and their files are run whole."""
+    targets = [arg for before, arg in zip(["", *selection], selection, strict=False)
+               if "::" in arg and not arg.startswith("-") and before not in _VALUED_OPTIONS]
+    paths: list[str] = []
+    for arg in selection:
+        path = arg.split("::", 1)[0] if arg in targets else arg
+        if path not in paths:
+            paths.append(path)
+    return task.model_copy(update={"test_paths": [*task.test_paths, *paths], "targets": targets})
+
+
+def narrowed_to(task: Task, test_ids: Sequence[str]) -> Task:
+    """The task run on just these test ids, keeping the selection's pytest options (`-o addopts=`, `-p`, ...)."""
+    options: list[str] = []
+    for before, arg in zip(["", *task.test_paths], task.test_paths, strict=False):
+        if arg.startswith("-") or (before in _VALUED_OPTIONS and "=" not in before):
+            options.append(arg)
+    return task.model_copy(update={"test_paths": [*options, *test_ids]})
+
+
+def is_target(test_id: str, targets: Sequence[str]) -> bool:
+    """Whether a test is one the user asked to repair: a target's node, one of its parametrisations, or a test
+    of a targeted class (old pytest's Class::()::test spelling included)."""
+    if not targets:
+        return True
+    test_id = test_id.replace("::()", "")
+    if "::" not in test_id and any(t.split("::", 1)[0] == test_id for t in targets):
+        return True  # a target's file that could not be collected
+    return any(test_id == t or test_id.startswith((t + "[", t + "::")) for t in (t.replace("::()", "") for t in targets))
 
 
 def function_task(target: Path, tests: Path, problem: str = "") -> Task:
@@ -207,7 +256,7 @@ class TestRunner:
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False,
             first: list[str] | None = None, timeouts: dict[str, float] | None = None,
-            baseline: bool = False) -> list[TestReport]:
+            baseline: bool = False, ignore: set[str] | None = None) -> list[TestReport]:
         """One report per workspace, all run at once.
 
         `first`: run only these test ids first (the failing tests and their regression set); a workspace that
@@ -215,16 +264,18 @@ class TestRunner:
         also carries its independent confirmation, started as soon as that report is in, ahead of the runs
         still waiting. `timeouts`: per-test limits (test id -> seconds) over the default. `baseline`: the
         original's run, whose durations set those limits: each test gets 10x the default, so a slow test is
-        measured rather than cut.
+        measured rather than cut. `ignore`: tests whose outcomes are left out of the reports (failures that were
+        there before and are not the repair's targets).
         """
         limits = _Limits(10 * self.test_timeout_s if baseline else self.test_timeout_s, timeouts or {})
+        ignore = ignore or set()
         if not confirm and not first:
             futures = [self._submit(task, files, limits=limits) for files in workspaces]
-            return [parse_report(future.result(), set(task.editable)) for future in futures]
-        narrowed = task.model_copy(update={"test_paths": first}) if first else task
+            return [parse_report(future.result(), set(task.editable)).without(ignore) for future in futures]
+        narrowed = narrowed_to(task, first) if first else task
         futures = [self._submit(narrowed, files, limits=limits) for files in workspaces]
         with ThreadPoolExecutor(max_workers=min(len(futures), 8) or 1, thread_name_prefix="stages") as waiting:
-            reports = [waiting.submit(self._stages, task, files, future, first, confirm, limits)
+            reports = [waiting.submit(self._stages, task, files, future, first, confirm, limits, ignore)
                        for files, future in zip(workspaces, futures, strict=True)]
             return [report.result() for report in reports]
 
@@ -232,7 +283,7 @@ class TestRunner:
         """An independent re-run of `test_ids` over `workspace` in fresh jobs (agent/verdict.py)."""
 
         def pytest_run(ids: list[str]) -> TestReport:
-            narrowed = task.model_copy(update={"test_paths": ids})
+            narrowed = narrowed_to(task, ids)
             return parse_report(self._submit(narrowed, workspace, urgent=True).result(), set(task.editable))
 
         return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env)
@@ -249,13 +300,13 @@ class TestRunner:
                                         limits=self.limits), urgent=urgent)
 
     def _stages(self, task: Task, files: dict[str, str], future: Future[JobResult], first: list[str] | None,
-                confirm: bool, limits: _Limits) -> TestReport:
-        report = parse_report(future.result(), set(task.editable))
+                confirm: bool, limits: _Limits, ignore: set[str]) -> TestReport:
+        report = parse_report(future.result(), set(task.editable)).without(ignore)
         if first:
             report = report.model_copy(update={"selection": list(first)})
             if _clean_pass(report):  # the failing tests and their neighbours pass: now the whole selection
                 report = parse_report(self._submit(task, files, urgent=True, limits=limits).result(),
-                                      set(task.editable))
+                                      set(task.editable)).without(ignore)
         if confirm and _clean_pass(report) and report.selection is None:
             report = report.model_copy(update={"confirmation": self.confirm(task, dict(files),
                                                                              sorted(report.passing_ids()))})
@@ -300,6 +351,12 @@ def _no_tests(exit_code: int, stderr: str) -> str:
 def _report_of(data: dict, editable: set[str], duration: float, stderr: str = "") -> TestReport:
     coverage = {test: [(f, line) for f, line in lines if f in editable] for test, lines in data["coverage"].items()}
     problem = ""
+    # A test file that cannot import a name from the code under repair (the fix adds a function) fails as a
+    # test would, so the repair can add it; any other collection error is the environment's.
+    missing = [e for e in data["collect_errors"] if missing_name(e["message"], editable) is not None]
+    data["tests"] = [*data["tests"], *({"id": e["id"], "outcome": "error", "message": e["message"], "test_file": e["id"],
+                                        "error_type": "ImportError"} for e in missing)]
+    data["collect_errors"] = [e for e in data["collect_errors"] if e not in missing]
     if data["collect_errors"]:
         problem = "pytest could not collect the tests:\n" + "\n".join(
             f"{e['id']}: {e['message']}" for e in data["collect_errors"])[-3000:]
@@ -329,6 +386,24 @@ def environment_problem(report: TestReport, editable: set[str]) -> str:
             return f"every failing test fails to import {missing!r}, which is not part of the code under repair:\n" \
                    f"{failing[0].message[-1500:]}"
     return ""
+
+
+_MISSING_NAME = (re.compile(r"cannot import name '(\w+)' from '([\w.]+)'"),
+                 re.compile(r"module '([\w.]+)' has no attribute '(\w+)'"))
+
+
+def missing_name(message: str, editable: set[str] | Sequence[str]) -> tuple[str, str] | None:
+    """(file, name) where `message` says an editable module lacks a name a test uses, else None."""
+    for pattern in _MISSING_NAME:
+        found = pattern.search(message)
+        if found is None:
+            continue
+        name, module = found.groups() if pattern is _MISSING_NAME[0] else reversed(found.groups())
+        stem = module.replace(".", "/")
+        for path in sorted(editable):
+            if path in (f"{stem}.py", f"{stem}/__init__.py") or path.endswith((f"/{stem}.py", f"/{stem}/__init__.py")):
+                return path, name
+    return None
 
 
 def _missing_module(message: str) -> str | None:

@@ -70,6 +70,9 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
     args += ["--clearenv", "--setenv", "LANG", "C.UTF-8", *_system_paths(), *_parents_traversable(support.python_prefix),
              "--ro-bind", support.python_prefix, support.python_prefix,
              "--proc", "/proc", "--dev", "/dev",
+             # POSIX semaphores and shared memory (multiprocessing's locks and queues) live in /dev/shm, which
+             # bwrap's /dev has root's only; its pages count against the worker's memory cgroup like any file.
+             "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", _SCRATCH_IN_SANDBOX,
              "--ro-bind", str(_SERVER), _SERVER_IN_SANDBOX]
     if support.venv_prefix:

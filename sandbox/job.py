@@ -88,7 +88,9 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
         raise SandboxError(f"a job's files may not be named {', '.join(sorted(clash))} (the job runtime's own)")
     key = secrets.token_hex(32)
     files = {**job.files, RUNTIME_FILE: _runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
-    code = _LAUNCH + job.program + "\n_semcoder_serve(main)\n"
+    # Guarded: multiprocessing's spawn (and forkserver) children import the main module as __mp_main__, and one
+    # of those must not serve the job again (its file is gone, its channel is the parent's).
+    code = _LAUNCH + job.program + "\nif __name__ == '__main__':\n    _semcoder_serve(main)\n"
     return ExecRequest(code=code, files=files, env=job.env, limits=job.limits), key
 
 

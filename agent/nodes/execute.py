@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.nodes import NodeDeps, candidate_key
 from agent.state import Attempt, Candidate, RunConfig
-from agent.tasks import Task, TestReport, environment_problem, is_test_file
+from agent.tasks import Task, TestReport, environment_problem, is_target, is_test_file
 from agent.verdict import screen
 
 
@@ -35,7 +35,8 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     failing_before = set(state.get("baseline_failing") or [])
     reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first,
                               first=None if first else _first_stage(baseline, failing_before),
-                              timeouts=_timeouts(state, config), baseline=first)
+                              timeouts=_timeouts(state, config), baseline=first,
+                              ignore=set(state.get("baseline_ignored") or []))
     attempts = [
         Attempt(files=c.files, origin=c.origin, iteration=state.get("iteration", 0), report=r,
                 regressions=len(_in_selection(baseline, r) - r.passing_ids()),
@@ -87,9 +88,14 @@ def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps,
 def _first_run(attempt: Attempt, task: Task) -> dict[str, Any]:
     """The baseline: tests that cannot run, a tampered run, or no failing test end the run with a clear reason."""
     report = attempt.report
+    # Failures that are not the targets (a test of the same file that was already broken) are left alone: out of
+    # every later report, the localization and the verdict.
+    ignored = {o.id for o in report.failing if not is_target(o.id, task.targets)}
+    attempt = attempt.model_copy(update={"report": report.without(ignored)})
     update: dict[str, Any] = {"best": attempt.model_dump(mode="json"),
                               "baseline_passing": sorted(report.passing_ids()),
-                              "baseline_failing": sorted(o.id for o in report.failing),
+                              "baseline_failing": sorted(o.id for o in report.failing if o.id not in ignored),
+                              "baseline_ignored": sorted(ignored),
                               "baseline_durations": {o.id: o.duration_s for o in report.outcomes}}
     if attempt.report.tampered:
         return update | {"status": "error", "stop_reason": "the code under test tampered with its own test run: "
@@ -97,9 +103,13 @@ def _first_run(attempt: Attempt, task: Task) -> dict[str, Any]:
     problem = environment_problem(attempt.report, set(task.editable))
     if problem:
         return update | {"status": "error", "stop_reason": f"the tests cannot run: {problem}"}
+    if task.targets and not any(is_target(o.id, task.targets) for o in report.outcomes):
+        return update | {"status": "error", "stop_reason": "no test matches the selection's node ids: "
+                         + ", ".join(task.targets[:5])}
     if not attempt.report.failing and attempt.origin == "original":
-        return update | {"status": "error",
-                         "stop_reason": f"no failing test: all {attempt.total} tests pass; nothing to repair"}
+        what = f"the selected tests pass ({len(ignored)} other failing test(s) left alone)" if task.targets \
+            else f"all {attempt.total} tests pass"
+        return update | {"status": "error", "stop_reason": f"no failing test: {what}; nothing to repair"}
     return update
 
 

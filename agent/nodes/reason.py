@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.feedback import refine_prompt
-from agent.localize import function_source
+from agent.localize import function_source, missing_name_source
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
 from agent.state import Attempt, Focus, RunConfig
@@ -28,7 +28,9 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config = Task(**state["task"]), RunConfig(**state["config"])
     best, focus = Attempt(**state["best"]), Focus(**state["focus"])
     assert deps.model is not None, "routing sends runs without a model past reason"
-    code = shown_code(best.files.get(focus.file, task.files[focus.file]), None if focus.whole_file else focus.function)
+    source = best.files.get(focus.file, task.files[focus.file])
+    code = missing_name_source(source, focus.function) if focus.adds and focus.function else \
+        shown_code(source, None if focus.whole_file else focus.function)
     prompt = refine_prompt(task, code, focus, config.feedback)
     [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]

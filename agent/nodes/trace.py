@@ -10,7 +10,7 @@ from agent.feedback import render_trace, test_block
 from agent.localize import Suspect, rank_functions, rank_lines
 from agent.nodes import NodeDeps
 from agent.state import Attempt, Focus, RunConfig
-from agent.tasks import Task
+from agent.tasks import Task, missing_name
 
 MAX_SUSPECTS = 50
 
@@ -20,11 +20,19 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     sources = {**task.files, **best.files}
     suspects = rank_lines(best.report, {p: sources[p] for p in task.editable})
     failed = describe(best.report.failing[0], sources)
-    file, function = focus_location(task, suspects, failed, set(state.get("fruitless") or []))
-    rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
-    focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
-                  test_block=test_block(failed),
-                  trace=rendered, call=failed.call, expected=failed.expected)
+    fruitless = set(state.get("fruitless") or [])
+    missing = missing_name(failed.message, task.editable) if task.kind == "project" else None
+    if missing is not None and f"{missing[0]}::{missing[1]}" not in fruitless:
+        # A test uses a name the module lacks (the fix adds a function): that is where the patch goes.
+        focus = Focus(test_id=failed.test_id, file=missing[0], function=missing[1], adds=True,
+                      test_block=_uses(sources, failed, missing[1]))
+        file, function = missing
+    else:
+        file, function = focus_location(task, suspects, failed, fruitless)
+        rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
+        focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
+                      test_block=test_block(failed),
+                      trace=rendered, call=failed.call, expected=failed.expected)
     top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
     return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
             "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}",
@@ -48,3 +56,12 @@ def focus_location(task: Task, suspects: list[Suspect], failed: FailedTest,
     if fresh:
         return fresh[0][0], fresh[0][1]
     return (suspects[0].file if suspects else task.editable[0]), None
+
+
+def _uses(sources: dict[str, str], failed: FailedTest, name: str, limit: int = 40) -> str:
+    """The Failed Test block for a missing name: the lines of the failing test's file that use it, then the error."""
+    test_file = failed.test_id.split("::", 1)[0]
+    lines = sources.get(test_file, "").splitlines()
+    used = [f"{test_file}:{n}: {line.strip()}" for n, line in enumerate(lines, 1) if name in line][:limit]
+    error = next((line.strip() for line in reversed(failed.message.splitlines()) if name in line), "")
+    return "\n".join([*used, error]).strip() + "\n"

@@ -1,10 +1,12 @@
 """An OpenAI-compatible completions endpoint on loopback that answers every refine prompt with the upstream fix.
 
-It knows the fix, not the tool: it reads the code the prompt shows (the Buggy Solution block), finds which
-function that is, and if the case's upstream fix changed that function it answers with the fixed versions of
-every function the fix changed in that file (plus the imports the fixed file added); otherwise it answers with
-the shown code unchanged, as a model that finds nothing wrong there would. So a run with this model measures
-the tool's plumbing: localization, prompts, splicing, test selection, verdicts.
+It knows the fix, not the tool: it reads the code the prompt shows (the Buggy Solution block). If that shows a
+function the upstream fix changed, or a module constant / class attribute the fix changed (shown as context), or
+the prompt asks for a name the fix adds to a file, it answers with everything the fix changed in that file: the
+fixed versions of its changed and new functions, changed module constants and class attributes, new classes, and
+the imports the fixed file added. Otherwise it answers with the shown code unchanged, as a model that finds
+nothing wrong there would. So a run with this model measures the tool's plumbing: localization, prompts,
+splicing, test selection, verdicts.
 
     server = OracleServer(case).start(); ...; server.stop()      # base URL: server.url + "/v1"
 """
@@ -60,40 +62,119 @@ def shown_function(prompt: str) -> str | None:
     return None
 
 
+_ADDS = re.compile(r"uses `(\w+)`, which `([^`]+)` does not define")
+
+
 def answer(case: dict, prompt: str) -> str:
-    shown = shown_function(prompt)
+    """The upstream fix of the file the prompt is about, where the prompt shows a unit the fix changed (a
+    function, or a module constant / class attribute it shows as context) or asks for a name the fix adds;
+    otherwise the shown code unchanged."""
     match = _CODE.search(prompt)
     code = match.group(1) if match else ""
-    fixed = [f for f in case["fixed_functions"] if f.get("kind", "function") == "function" and f.get("in_buggy", True)]
-    hit = next((f for f in fixed if shown and (f["qualname"] == shown or f["qualname"].endswith("." + shown)
-                                               or shown.endswith("." + f["qualname"]))), None)
-    if hit is not None:
-        code = fixed_code(case, hit["file"], [f["qualname"] for f in fixed if f["file"] == hit["file"]])
+    file = _fixed_file_of(case, prompt, code)
+    if file is not None:
+        code = fixed_code(case, file)
     return ("[MONOLOGUE]\n### Execution Simulation\nThe failing test runs the code shown.\n"
             "### Root Cause Analysis\nThe upstream fix says what was wrong.\n[/MONOLOGUE]\n\n"
             f"[Refined]\n```python\n{code}\n```\n[/Refined]")
 
 
-def fixed_code(case: dict, file: str, qualnames: list[str]) -> str:
-    """The fixed versions of `qualnames` of `file` (methods under their class's header), after the imports the
-    fixed file has and the buggy file does not."""
+def _fixed_file_of(case: dict, prompt: str, code: str) -> str | None:
+    units = case["fixed_functions"]
+    adds = _ADDS.search(prompt)
+    if adds is not None:
+        name, file = adds.groups()  # only where the fix does add that name there
+        if not any(u["file"] == file for u in units):
+            return None
+        return file if name in _top_names(oracle.fixed_file(case, file)) - _top_names(oracle.buggy_file(case, file)) \
+            else None
+    shown = shown_function(prompt)
+    for unit in units:
+        qualname = unit["qualname"]
+        if unit.get("kind", "function") == "function" and unit.get("in_buggy", True) and shown and (
+                qualname == shown or qualname.endswith("." + shown) or shown.endswith("." + qualname)):
+            return unit["file"]
+    # A changed module constant or class attribute the prompt shows as context.
+    shown_names = _assigned_names(code)
+    for unit in units:
+        if unit.get("kind") in ("module", "class-body") and shown_names & _changed_names(case, unit):
+            return unit["file"]
+    return None
+
+
+def _top_names(source: str) -> set[str]:
+    tree = ast.parse(source)
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)} | {
+        t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
+def _assigned_names(code: str) -> set[str]:
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return set()
+    return {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
+def _changed_names(case: dict, unit: dict) -> set[str]:
+    """The names a module / class-body unit's hunks assign in the buggy file."""
+    tree = ast.parse(oracle.buggy_file(case, unit["file"]))
+    body = tree.body if unit["kind"] == "module" else next(
+        (n.body for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == unit["qualname"].rsplit(".", 1)[-1]), [])
+    lines = {line for first, last in unit["hunks"] for line in range(first, last + 1)}
+    return {t.id for n in body if isinstance(n, ast.Assign) and lines & set(range(n.lineno, n.end_lineno + 1))
+            for t in n.targets if isinstance(t, ast.Name)}
+
+
+def fixed_code(case: dict, file: str) -> str:
+    """Everything the fix changed in `file`, as the fixed commit has it: the imports the fixed file added, its
+    changed or new module-level assignments, its changed and new functions (methods under their class's
+    header, with the class's changed or new attributes)."""
     fixed_source, buggy_source = oracle.fixed_file(case, file), oracle.buggy_file(case, file)
-    imports = _imports(fixed_source) - _imports(buggy_source)
+    fixed_tree, buggy_tree = ast.parse(fixed_source), ast.parse(buggy_source)
+    parts = sorted(_imports(fixed_source) - _imports(buggy_source))
+    parts += _changed_assignments(fixed_source, fixed_tree.body, buggy_source, buggy_tree.body)
     by_class: dict[str, list[str]] = {}
-    parts = sorted(imports)
-    for qualname in qualnames:
+    for unit in case["fixed_functions"]:
+        if unit["file"] != file or unit.get("kind", "function") != "function" or unit.get("fixed_start") is None:
+            continue
         try:
-            text = textwrap.dedent(oracle.function_source(fixed_source, qualname))
+            text = textwrap.dedent(oracle.function_source(fixed_source, unit["qualname"]))
         except oracle.OracleError:
             continue
-        owner, _, _ = qualname.rpartition(".")
+        owner, _, _ = unit["qualname"].rpartition(".")
         if owner:
             by_class.setdefault(owner, []).append(textwrap.indent(text, "    "))
         else:
             parts.append(text)
+    for unit in case["fixed_functions"]:  # class attributes a class-body hunk changed
+        if unit["file"] == file and unit.get("kind") == "class-body":
+            by_class.setdefault(unit["qualname"], [])
+    fixed_classes = {n.name: n for n in ast.walk(fixed_tree) if isinstance(n, ast.ClassDef)}
+    buggy_classes = {n.name: n for n in ast.walk(buggy_tree) if isinstance(n, ast.ClassDef)}
     for owner, methods in by_class.items():
-        parts.append(f"class {owner.rsplit('.', 1)[-1]}:\n" + "\n".join(methods))
+        name = owner.rsplit(".", 1)[-1]
+        if name not in buggy_classes and name in fixed_classes:  # a class the fix adds: the whole class
+            node = fixed_classes[name]
+            parts.append(textwrap.dedent("\n".join(fixed_source.splitlines()[node.lineno - 1:node.end_lineno])))
+            continue
+        attributes = _changed_assignments(fixed_source, fixed_classes[name].body, buggy_source,
+                                          buggy_classes[name].body) if name in fixed_classes else []
+        members = [textwrap.indent(a, "    ") for a in attributes] + methods
+        if members:
+            parts.append(f"class {name}:\n" + "\n".join(members))
     return "\n\n".join(part.rstrip("\n") for part in parts)
+
+
+def _changed_assignments(fixed_source: str, fixed_body: list, buggy_source: str, buggy_body: list) -> list[str]:
+    """The fixed body's plain assignments whose text differs from (or is missing in) the buggy body."""
+    def texts(source: str, body: list) -> dict[str, str]:
+        lines = source.splitlines()
+        return {n.targets[0].id: textwrap.dedent("\n".join(lines[n.lineno - 1:n.end_lineno])) for n in body
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+
+    before = texts(buggy_source, buggy_body)
+    return [text for name, text in texts(fixed_source, fixed_body).items() if before.get(name) != text]
 
 
 def _imports(source: str) -> set[str]:

@@ -1,8 +1,8 @@
 """Run `semcoder repair` over the real-bug suite and report per case, as a user would run it.
 
 Each case (built by build.py into --work: the buggy tree with the fixed commit's test files, and a venv) is
-copied fresh, repaired with `semcoder repair COPY --python VENV -- TEST_FILES` (the bug's test files are the
-selection), and judged in the sandbox on the project's own interpreter by the upstream fixed version's tests
+copied fresh, repaired with `semcoder repair COPY --python VENV [--env NAME=VALUE] -- -o addopts= FAILING_TESTS`
+(the bug's tests are the targets, the rest of their files guards against regressions), and judged in the sandbox on the project's own interpreter by the upstream fixed version's tests
 of those files: every failing test must pass and every test that passed on the fixed version must still pass
 (a missing test is a failure). Localization is the rank of a truly fixed function among the first trace's
 suspects. `--model oracle` answers every prompt with the upstream fix of the function it shows
@@ -33,6 +33,7 @@ from agent.tasks import Task, TestRunner  # noqa: E402
 from benchmarks.realbugs import oracle  # noqa: E402
 
 MIN_PYTHON = (3, 8)
+PYTEST_OPTIONS = ["-o", "addopts="]
 
 
 def cases(only: list[str]) -> list[dict]:
@@ -67,7 +68,10 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
         server = OracleServer(case).start()
         env["SEMCODER_MODEL_URL"] = server.url + "/v1"
         command += ["--model", f"openai:{MODEL}", "--patcher", "model", "--samples", "1", "--temperature", "0"]
-    command += ["--", *case["bugsinpy_test_files"]]
+    command += [arg for name, value in sorted(case.get("test_env", {}).items()) for arg in ("--env", f"{name}={value}")]
+    # As a user would name them (BugsInPy's run_test.sh): the bug's tests are the targets, the rest of their files
+    # guards against regressions. The suite was built under -o addopts= (no coverage plugins in the venvs).
+    command += ["--", *PYTEST_OPTIONS, *case["failing_tests"]]
     start = time.monotonic()
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
@@ -117,11 +121,12 @@ def judge(case: dict, venv: Path, values: dict) -> bool:
     """The upstream fixed version's tests of the bug's files, in the sandbox on the project's interpreter."""
     task = Task(**values["task"])
     workspace = {**task.files, **values["best"]["files"]}
-    selection = [*case["failing_tests"], *case["regression_tests"]]  # a parametrized test by its function's id
+    # A parametrized test by its function's id; old pytest's Class::()::test ids are not valid arguments.
+    selection = [*PYTEST_OPTIONS, *(t.replace("::()", "") for t in [*case["failing_tests"], *case["regression_tests"]])]
     wanted = {*case.get("failing_test_nodes", case["failing_tests"]), *case["regression_tests"]}  # every case
     with sandbox.Pool(workers=1, python=str(venv)) as pool:
-        report = TestRunner(pool, test_timeout_s=60).run(task.model_copy(update={"test_paths": selection}),
-                                                       [workspace])[0]
+        report = TestRunner(pool, test_timeout_s=60).run(
+            task.model_copy(update={"test_paths": selection, "targets": []}), [workspace])[0]
     # Old pytest names a class's tests Class::()::test; cases.json has them either way.
     passing = {test_id.replace("::()", "") for test_id in report.passing_ids()}
     return {test_id.replace("::()", "") for test_id in wanted} <= passing and not report.tampered

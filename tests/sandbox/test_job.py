@@ -132,3 +132,26 @@ def test_read_reports_a_crash_with_its_stderr() -> None:
     assert not result.ok and "ValueError: boom" in result.problem
     again = read(result.execution, "00" * 32)
     assert not again.ok
+
+
+def test_a_job_can_use_multiprocessing_spawn_and_posix_semaphores() -> None:
+    # spawn children import the job's main module again (as __mp_main__): they must not serve the job a second
+    # time; their locks need a writable /dev/shm. Both hung or failed test suites (tqdm's test_rlock_creation).
+    program = ("import multiprocessing\n\ndef main(data, channel):\n"
+               "    with multiprocessing.get_context('spawn').Pool(1) as pool:\n"
+               "        channel.send(pool.map(abs, [-1, -2]))\n")
+    result = run_job(Job(program=program, limits=Limits(wall_time_s=60, cpu_time_s=60)))
+    assert result.ok, result.problem + result.execution.stderr[-2000:]
+    assert result.records == [[1, 2]]
+
+
+def test_a_job_runs_under_its_own_environment_and_locale(backend: str) -> None:
+    program = ("import locale, os, sys\n\ndef main(data, channel):\n"
+               "    channel.send([os.environ.get('APP_MODE'), locale.getpreferredencoding(False), sys.flags.utf8_mode])\n")
+    plain = run_job(Job(program=program, limits=LIMITS), backend=backend)
+    c_locale = run_job(Job(program=program, env={"APP_MODE": "test", "LC_ALL": "C"}, limits=LIMITS), backend=backend)
+    assert plain.ok and c_locale.ok, plain.problem + c_locale.problem
+    assert plain.records == [[None, "UTF-8", 0]]
+    assert c_locale.records == [["test", "ANSI_X3.4-1968", 0]]
+    with pytest.raises(ValueError, match="HOME is the sandbox's own"):
+        Job(program=program, env={"HOME": "/root"}).model_dump() and to_request(Job(program=program, env={"HOME": "/"}))
