@@ -118,9 +118,9 @@ def _fixtures(function, given):
 
             values[name] = pathlib.Path(tempfile.mkdtemp(prefix="confirm-"))
         elif name == "monkeypatch":
-            import pytest
+            from _pytest.monkeypatch import MonkeyPatch  # pytest.MonkeyPatch only from pytest 6.2
 
-            patcher = pytest.MonkeyPatch()
+            patcher = MonkeyPatch()
             values[name] = patcher
             cleanups.append(patcher.undo)
         else:

@@ -59,12 +59,15 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
     module_assigned = _assigned(tree.body)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     top_names = {node.name for node in tree.body if isinstance(node, (*_DEFS, ast.ClassDef))}
+    seen: dict[str, int] = {}
     for statement in answer.body:
         name = _assigned_name(statement)
-        if name is not None:
+        if name is not None:  # the answer's k-th assignment of a name stands for the file's k-th
             defined.add(name)
-            _assign_edit(edits, statement, answer_lines, module_assigned.get(name), lines, "",
-                         _after_imports(tree))
+            nth = seen[name] = seen.get(name, -1) + 1
+            olds = module_assigned.get(name, [])
+            _assign_edit(edits, statement, answer_lines, olds[nth] if nth < len(olds) else None, lines, "",
+                         _after_imports(tree) if not olds else olds[-1].end_lineno)
         elif isinstance(statement, ast.ClassDef) and statement.name in classes and id(statement) not in used:
             owner = classes[statement.name]
             indent = _indent_of(lines[owner.body[0].lineno - 1])
@@ -73,7 +76,8 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
                 member_name = _assigned_name(member)
                 if member_name is not None:
                     defined.add(f"{owner.name}.{member_name}")
-                    _assign_edit(edits, member, answer_lines, assigned.get(member_name), lines, indent,
+                    olds = assigned.get(member_name, [])
+                    _assign_edit(edits, member, answer_lines, olds[0] if olds else None, lines, indent,
                                  owner.end_lineno)
                 elif isinstance(member, _DEFS) and id(member) not in used and member.name not in methods:
                     defined.add(f"{owner.name}.{member.name}")
@@ -96,12 +100,12 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
     return "".join(lines), defined
 
 
-def _assigned(body: list[ast.stmt]) -> dict[str, ast.stmt]:
-    found: dict[str, ast.stmt] = {}
+def _assigned(body: list[ast.stmt]) -> dict[str, list[ast.stmt]]:
+    found: dict[str, list[ast.stmt]] = {}
     for statement in body:
         name = _assigned_name(statement)
         if name is not None:
-            found.setdefault(name, statement)
+            found.setdefault(name, []).append(statement)
     return found
 
 

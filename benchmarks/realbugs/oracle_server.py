@@ -167,14 +167,18 @@ def fixed_code(case: dict, file: str) -> str:
 
 
 def _changed_assignments(fixed_source: str, fixed_body: list, buggy_source: str, buggy_body: list) -> list[str]:
-    """The fixed body's plain assignments whose text differs from (or is missing in) the buggy body."""
-    def texts(source: str, body: list) -> dict[str, str]:
-        lines = source.splitlines()
-        return {n.targets[0].id: textwrap.dedent("\n".join(lines[n.lineno - 1:n.end_lineno])) for n in body
-                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)}
+    """The fixed body's plain assignments of every name whose assignments differ from (or are missing in) the
+    buggy body's (all of a name's assignments, in order: the splice pairs them up one by one)."""
+    def texts(source: str, body: list) -> dict[str, list[str]]:
+        lines, found = source.splitlines(), {}
+        for n in body:
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                found.setdefault(n.targets[0].id, []).append(textwrap.dedent("\n".join(lines[n.lineno - 1:n.end_lineno])))
+        return found
 
     before = texts(buggy_source, buggy_body)
-    return [text for name, text in texts(fixed_source, fixed_body).items() if before.get(name) != text]
+    return [text for name, all_texts in texts(fixed_source, fixed_body).items() if before.get(name) != all_texts
+            for text in all_texts]
 
 
 def _imports(source: str) -> set[str]:
