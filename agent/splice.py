@@ -91,6 +91,13 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
             edits.append((at, 1, at, text + "\n\n" if at < len(lines) else "\n\n" + text))
         elif isinstance(statement, (*_DEFS, ast.ClassDef)):
             defined.add(statement.name)
+        elif isinstance(statement, ast.If | ast.Try | ast.With) and _statement_text(statement, answer_lines) \
+                not in source:
+            # A new conditional block (a def per Python version, a fallback import): at the end of the module.
+            defined |= _bound_names(statement)
+            at = _module_end(tree, len(lines))
+            text = _statement_text(statement, answer_lines)
+            edits.append((at, 1, at, text + "\n\n" if at < len(lines) else "\n\n" + text))
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     # Bottom up; at one position a replacement before insertions, and insertions in the answer's order.
@@ -98,6 +105,17 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
     for position, _, end, text in (edits[i] for i in order):
         lines[position:end] = [text if text.endswith("\n") else text + "\n"]
     return "".join(lines), defined
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """Names a block binds at its own level: defs, classes and plain assignments in any branch."""
+    bound = set()
+    for node in ast.walk(statement):
+        if isinstance(node, (*_DEFS, ast.ClassDef)):
+            bound.add(node.name)
+        elif (name := _assigned_name(node) if isinstance(node, ast.stmt) else None) is not None:
+            bound.add(name)
+    return bound
 
 
 def _assigned(body: list[ast.stmt]) -> dict[str, list[ast.stmt]]:

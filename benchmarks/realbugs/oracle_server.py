@@ -134,7 +134,11 @@ def fixed_code(case: dict, file: str) -> str:
     fixed_tree, buggy_tree = ast.parse(fixed_source), ast.parse(buggy_source)
     parts = sorted(_imports(fixed_source) - _imports(buggy_source))
     parts += _changed_assignments(fixed_source, fixed_tree.body, buggy_source, buggy_tree.body)
+    parts += _new_blocks(fixed_source, fixed_tree.body, buggy_source)
     by_class: dict[str, list[str]] = {}
+    top = {n.name for n in fixed_tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    in_blocks = {n.name for block in fixed_tree.body if isinstance(block, ast.If | ast.Try | ast.With)
+                 for n in ast.walk(block) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)} - top
     for unit in case["fixed_functions"]:
         if unit["file"] != file or unit.get("kind", "function") != "function" or unit.get("fixed_start") is None:
             continue
@@ -142,6 +146,8 @@ def fixed_code(case: dict, file: str) -> str:
             text = textwrap.dedent(oracle.function_source(fixed_source, unit["qualname"]))
         except oracle.OracleError:
             continue
+        if unit["qualname"] in in_blocks:
+            continue  # a def inside a top-level if/try, answered with its block
         owner, _, _ = unit["qualname"].rpartition(".")
         if owner:
             by_class.setdefault(owner, []).append(textwrap.indent(text, "    "))
@@ -179,6 +185,13 @@ def _changed_assignments(fixed_source: str, fixed_body: list, buggy_source: str,
     before = texts(buggy_source, buggy_body)
     return [text for name, all_texts in texts(fixed_source, fixed_body).items() if before.get(name) != all_texts
             for text in all_texts]
+
+
+def _new_blocks(fixed_source: str, fixed_body: list, buggy_source: str) -> list[str]:
+    """The fixed module's top-level if/try/with blocks that the buggy module does not have as they are."""
+    lines = fixed_source.splitlines()
+    texts = ["\n".join(lines[n.lineno - 1:n.end_lineno]) for n in fixed_body if isinstance(n, ast.If | ast.Try | ast.With)]
+    return [text for text in texts if text not in buggy_source and "__name__" not in text.splitlines()[0]]
 
 
 def _imports(source: str) -> set[str]:

@@ -64,3 +64,13 @@ def test_a_missing_function_is_added_and_one_not_defined_is_refused():
 def test_an_unchanged_constant_leaves_the_file_as_it_was():
     answer = "patterns = (\n    'a',\n)\n\ndef f():\n    return patterns\n"
     assert apply_refined(SOURCE, answer, "f") == SOURCE
+
+
+def test_a_new_conditional_block_defining_the_missing_name_goes_at_the_end():
+    answer = ("import struct\n\ntry:\n    struct.pack('!I', 0)\nexcept TypeError:\n    def struct_pack(spec, *args):\n"
+              "        return struct.pack(spec.encode(), *args)\nelse:\n    struct_pack = struct.pack\n")
+    patched = apply_refined(SOURCE, answer, "struct_pack")
+    namespace: dict = {"Base": object, "__name__": "m"}
+    exec(compile(patched, "m", "exec"), namespace)
+    assert namespace["struct_pack"]("!I", 1) == b"\x00\x00\x00\x01"
+    assert patched.index("try:") < patched.index('if __name__ == "__main__":')
