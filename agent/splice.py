@@ -9,7 +9,9 @@ keeps the original's decorators and docstring where the answer left them out.
 from __future__ import annotations
 
 import ast
+import io
 import textwrap
+import tokenize
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -21,7 +23,10 @@ class SpliceError(ValueError):
 def apply_refined(file_source: str, refined: str, function: str | None) -> str:
     """With `function` (a qualified name), only that def and any other def of the file the answer rewrote are
     replaced, so the rest of a project file stays as it was; without it, the whole file."""
-    refined = textwrap.dedent(refined.expandtabs(8) if refined.startswith((" ", "\t")) else refined)
+    if refined.startswith((" ", "\t")):  # indented like the prompt's method: by its first line's indentation
+        refined = refined.expandtabs(8)
+        first = next(line for line in refined.splitlines() if line.strip())
+        refined = _shift(refined, len(first) - len(first.lstrip()), "")
     try:
         answer = ast.parse(refined)
     except SyntaxError as exc:
@@ -147,11 +152,32 @@ def _assign_edit(edits: list, statement: ast.stmt, answer_lines: list[str], old:
 
 def _statement_text(statement: ast.stmt, answer_lines: list[str]) -> str:
     start = min([statement.lineno, *(d.lineno for d in getattr(statement, "decorator_list", []))])
-    return textwrap.dedent("".join(answer_lines[start - 1:statement.end_lineno]))
+    return _shift("".join(answer_lines[start - 1:statement.end_lineno]), statement.col_offset, "")
 
 
 def _reindent(text: str, indent: str) -> str:
-    return "".join(indent + line if line.strip() else line for line in text.splitlines(keepends=True))
+    return _shift(text, 0, indent)
+
+
+def _shift(text: str, remove: int, add: str) -> str:
+    """Code moved left by `remove` columns and right by `add`, leaving the inside of multi-line strings as it
+    is (a docstring or a template with lines at column 0 is data: it neither blocks the move nor moves)."""
+    lines = text.splitlines(keepends=True)
+    inside: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # not tokenizable as a whole: every line moves
+    moved = []
+    for row, line in enumerate(lines, start=1):
+        if row in inside or not line.strip():
+            moved.append(line)
+            continue
+        cut = len(line) - len(line.lstrip(" \t"))
+        moved.append(add + line[min(cut, remove):])
+    return "".join(moved)
 
 
 def _after_imports(tree: ast.Module) -> int:
@@ -236,7 +262,7 @@ def _replace(source: str, targets: dict[str, ast.AST], new: dict[str, tuple[ast.
         first = lines[old.lineno - 1]
         indent = first[: len(first) - len(first.lstrip())]
         body = _def_text(node, text, old, source)
-        block = "".join(indent + line if line.strip() else line for line in body.splitlines(keepends=True))
+        block = _shift(body, 0, indent)
         lines[start:old.end_lineno] = [block if block.endswith("\n") else block + "\n"]
     return "".join(lines)
 
@@ -245,7 +271,7 @@ def _def_text(node: ast.AST, answer: str, old: ast.AST, source: str) -> str:
     """The answer's def at column 0, with the original's decorators and docstring where it has none."""
     answer_lines = answer.splitlines(keepends=True)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-    text = textwrap.dedent("".join(answer_lines[start:node.end_lineno]))
+    text = _shift("".join(answer_lines[start:node.end_lineno]), node.col_offset, "")
     if not node.decorator_list and old.decorator_list:
         old_lines = source.splitlines(keepends=True)
         decorators = textwrap.dedent("".join(old_lines[min(d.lineno for d in old.decorator_list) - 1:old.lineno - 1]))

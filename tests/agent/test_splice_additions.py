@@ -74,3 +74,16 @@ def test_a_new_conditional_block_defining_the_missing_name_goes_at_the_end():
     exec(compile(patched, "m", "exec"), namespace)
     assert namespace["struct_pack"]("!I", 1) == b"\x00\x00\x00\x01"
     assert patched.index("try:") < patched.index('if __name__ == "__main__":')
+
+
+def test_a_method_whose_string_has_lines_at_column_zero_goes_back_unchanged():
+    # tqdm's methods hold multi-line strings with lines at column 0: dedenting by the common prefix moved nothing,
+    # and the splice then indented the method twice.
+    source = 'class T:\n    x = 1\n\n    def m(self):\n        s = """\nflush left\n"""\n        return s\n\n\nprint(T)\n'
+    from agent.localize import function_source
+
+    shown = function_source(source, "T.m")
+    assert apply_refined(source, shown, "T.m") == source
+    changed = shown.replace("return s", "return s + 'x'")
+    patched = apply_refined(source, changed, "T.m")
+    assert "\n        return s + 'x'\n" in patched and '"""\nflush left\n"""' in patched
