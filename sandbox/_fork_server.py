@@ -3,9 +3,18 @@
 Stdlib only and never imported by the package: the supervisor starts it under bubblewrap and
 speaks a length-prefixed marshal protocol over its stdin/stdout. It keeps two children forked
 ahead of their jobs (each waiting in its own job cgroup, warmed up, still root); a job goes to the
-older one, which drops to the dedicated uid, sets the job's rlimits and runs the program as
+older one, which drops to its slot's dedicated uid, sets the job's rlimits and runs the program as
 ``__main__`` in a fresh private working dir. The server keeps the evidence (wait status, CPU,
 which limit fired, OOM kills) and sends it back; the supervisor turns evidence into a status.
+
+Warm children: a job may carry a ``warm`` spec (sandbox/job.py ``Preload``). After such a job, the children
+forked ahead are *preloaded* for the next job with the same spec, environment and limits: each drops to its
+slot's uid and takes the job's limits first (a slot's uid is never the uid of the job running meanwhile, so
+that job cannot signal or slow the child that runs the next one), imports the job runtime, compiles the
+previous job's listed files (a code object is used only for a byte-identical file), then imports the
+environment's modules (the runtime's ``preload``), with stdio on /dev/null and no working dir. A job with
+that spec then starts in a process that has them; any other job, or a preload that failed, died or hung,
+gets a cold child, and a spec whose preload failed is not tried again.
 """
 
 import _signal as signal  # the `signal` module would import enum, which costs milliseconds
@@ -21,6 +30,10 @@ _HEADER = struct.Struct("!I")
 _READ_CHUNK = 65536
 _SETUP_FAILED = 125
 _KILL_GRACE_S = 5.0
+_PRELOAD_CPU_S = 60  # CPU seconds a preload may use (its RLIMIT_CPU); the job's own budget starts at go
+_PRELOAD_PATIENCE_S = 30.0  # how long after its fork a warm child may still be preloading when its job comes
+# What a warm child was prepared with, besides the spec: a job that differs in any of these gets a cold child.
+_WARM_JOB_KEYS = ("env", "locale", "cpu_time", "memory", "processes", "file_size")
 
 
 def _write_msg(fd, obj):
@@ -104,19 +117,43 @@ def _join_cgroups(config, slot):
 # ---------------------------------------------------------------- the job child
 
 
-def _set_rlimits(config, job):
-    cpu = max(1, int(-(-job["cpu_time"] // 1)))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+def _slot_uid(config, slot):
+    """Each slot has its own dedicated uid: a running job never shares its uid with the child waiting in the other."""
+    uids = config.get("uids")
+    return uids[slot] if uids else config["uid"]
+
+
+def _cpu_seconds(seconds):
+    return max(1, int(-(-seconds // 1)))
+
+
+def _set_rlimits(config, job, slot, preloading=False):
+    """The job's rlimits. A warm child takes them before its preload, with the preload's own CPU budget (the
+    hard limit leaves room for the job's, which `_start_cpu_budget` sets at go)."""
+    cpu = _cpu_seconds(job["cpu_time"])
+    limits = (_PRELOAD_CPU_S, cpu + _PRELOAD_CPU_S + 1) if preloading else (cpu, cpu + 1)
+    resource.setrlimit(resource.RLIMIT_CPU, limits)
     resource.setrlimit(resource.RLIMIT_FSIZE, (job["file_size"], job["file_size"]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if not config["cg_memory"]:
         resource.setrlimit(resource.RLIMIT_AS, (job["memory"], job["memory"]))
-    if not config["cg_pids"] and config["uid"] >= 0:
+    if not config["cg_pids"] and _slot_uid(config, slot) >= 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (job["processes"], job["processes"]))
 
 
-def _drop_privileges(config):
-    uid = config["uid"]
+def _start_cpu_budget(job):
+    """At go, in a preloaded child: RLIMIT_CPU counts the process's CPU since its fork, so the job's budget is
+    what it has used so far plus the job's own."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    soft = _cpu_seconds(usage.ru_utime + usage.ru_stime + job["cpu_time"])
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard - 1)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+
+
+def _drop_privileges(config, slot):
+    uid = _slot_uid(config, slot)
     if uid < 0:
         os.setpgid(0, 0)
         return
@@ -175,6 +212,10 @@ def _run_program(code, path, argv):
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
+    # This server's frames stay beneath the program's: under a module name of their own, inspect.getmodule (called
+    # per frame by inspect.stack(), which test suites and pytest-mock use) finds their file in its cache instead
+    # of scanning every module in sys.modules for each of them.
+    sys.modules.setdefault("_semcoder_fork_server", sys.modules["__main__"])
     sys.modules["__main__"] = main
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(path))
@@ -230,15 +271,22 @@ def _stdin_memfd(data):
     return fd
 
 
-def _prepare_child(config, fds, slot):
-    """Before the job exists: join its job cgroups, take the pipes, warm up. Still root, so that a
-    running job (the dedicated uid) cannot signal the child that will run the next one."""
+def _prepare_child(config, fds, slot, warm):
+    """Before the job exists: join its job cgroups, take the pipes, warm up. A cold child stays root, so that a
+    running job (the other slot's uid) cannot signal the child that will run the next one; a warm child keeps
+    the pipes aside (its preload writes to /dev/null) and drops to its own slot's uid before preloading."""
     _join_cgroups(config, slot)
-    os.dup2(fds["stdout"], 1)
-    os.dup2(fds["stderr"], 2)
-    keep = sorted({fds["go"], fds["job"], fds["ready"]})
+    if warm is None:
+        os.dup2(fds["stdout"], 1)
+        os.dup2(fds["stderr"], 2)
+        keep = {fds["go"], fds["job"], fds["ready"]}
+    else:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        keep = {fds["go"], fds["job"], fds["ready"], fds["stdout"], fds["stderr"], fds["warm"], fds["code"]}
     low = 3
-    for fd in keep:
+    for fd in sorted(keep):
         os.closerange(low, fd)
         low = fd + 1
     os.closerange(low, 65536)
@@ -247,15 +295,7 @@ def _prepare_child(config, fds, slot):
     _warm_up()
 
 
-def _start_job(config, fds):
-    """After the go byte: the job's rlimits, environment, files and stdin."""
-    job = _read_job(fds["job"])
-    os.close(fds["job"])
-    _drop_privileges(config)
-    _set_rlimits(config, job)
-    os.dup2(_stdin_memfd(job["stdin"]), 0)
-    os.environ.clear()
-    os.environ.update(job["env"], HOME=job["workdir"], TMPDIR=job["workdir"])
+def _read_locale(job):
     if job.get("locale"):  # as at start-up: LC_CTYPE from the environment (the locale encoding follows)
         import _locale
 
@@ -263,6 +303,124 @@ def _start_job(config, fds):
             _locale.setlocale(_locale.LC_CTYPE, "")
         except _locale.Error:
             pass  # an unknown locale: Python's own start-up ignores it too
+
+
+def _preload(config, fds, slot, warm, files, shared):
+    """A warm child before its job exists: the limits and uid of the job that set the spec, its environment,
+    the job runtime, then the code cache and the environment's modules (see the module docstring)."""
+    job, spec = warm["job"], warm["spec"]
+    _set_rlimits(config, job, slot, preloading=True)
+    _drop_privileges(config, slot)
+    workdir = os.path.join(config["scratch"], "work")  # where the job will run; it does not exist yet
+    os.environ.clear()
+    os.environ.update(job["env"], HOME=workdir, TMPDIR=workdir)
+    _read_locale(job)
+    os.chdir("/")
+    # What the job's process will look like, as far as it can before the job exists: its argv and __main__ (this
+    # server's module keeps a name of its own, see _run_program).
+    sys.argv = [os.path.join(workdir, "main.py")]
+    sys.modules.setdefault("_semcoder_fork_server", sys.modules["__main__"])
+    placeholder = type(sys)("__main__")
+    placeholder.__file__ = sys.argv[0]
+    sys.modules["__main__"] = placeholder
+    import importlib.util
+
+    path = os.path.join(workdir, spec["file"])
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(spec["module"], path))
+    sys.modules[spec["module"]] = module
+    exec(compile(spec["source"], path, "exec", dont_inherit=True), module.__dict__)
+    cache = _precompile(workdir, spec["compile"], files, shared, fds["code"])
+    os.close(fds["code"])  # before any module of the environment runs
+    if cache:
+        _install_code_cache(cache)
+    getattr(module, spec["call"])(spec["data"])
+    for stream in (sys.stdout, sys.stderr):  # what the preload printed goes to /dev/null, now
+        try:  # noqa: SIM105 (contextlib is an import the fork server does not pay for)
+            stream.flush()
+        except BaseException:
+            pass
+    os.write(fds["warm"], b"1")
+    os.close(fds["warm"])
+
+
+_SHARE_AFTER = 8  # a child that had to compile more files than this shares its code objects with the next ones
+
+
+def _precompile(workdir, names, files, shared, share_fd):
+    """Code objects of the previous job's files, by path: pure compilation, nothing runs. `shared` is what an earlier
+    child compiled (the files it compiled from, marshalled code objects): those still byte-identical are reused,
+    the rest compiled here, and if that was many, written to `share_fd` for the server to hand on. A file whose
+    compilation warns is left out, so that its warnings (SyntaxWarning, DeprecationWarning) come when the job
+    imports it."""
+    import warnings
+
+    reused, skipped = {}, set()
+    if shared is not None:
+        compiled_from, blob = shared
+        loaded = marshal.loads(blob)
+        skipped = {name for name in loaded["skipped"] if files.get(name) == compiled_from.get(name)}
+        reused = {name: code for name, code in loaded["codes"].items() if files.get(name) == compiled_from.get(name)}
+    codes, fresh = {}, 0
+    for name in names:
+        data = files.get(name)
+        if data is None or name in skipped:
+            continue
+        if name in reused:
+            codes[name] = reused[name]
+            continue
+        fresh += 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                codes[name] = compile(data, os.path.join(workdir, name), "exec", dont_inherit=True)
+            except Exception:  # the job's own import reports it
+                caught.append(None)
+        if caught:
+            codes.pop(name, None)
+            skipped.add(name)
+    if fresh > _SHARE_AFTER:
+        view = memoryview(marshal.dumps({"codes": codes, "skipped": sorted(skipped)}))
+        while view:
+            view = view[os.write(share_fd, view):]
+    return {os.path.join(workdir, name): (files[name], code) for name, code in codes.items()}
+
+
+def _install_code_cache(cache):
+    """Source files imported with a byte-identical source get the code object compiled ahead (what compiling
+    them again would give: the same bytes, path and flags); any other source is compiled as usual."""
+    from importlib import _bootstrap_external
+
+    loader = _bootstrap_external.SourceLoader
+    compile_source = loader.source_to_code
+
+    def source_to_code(self, data, path, *, _optimize=-1):
+        entry = cache.get(path)
+        if entry is not None and _optimize == -1 and entry[0] == data:
+            return entry[1]
+        return compile_source(self, data, path, _optimize=_optimize)
+
+    loader.source_to_code = source_to_code
+
+
+def _start_job(config, fds, slot, warm):
+    """After the go byte: the job's rlimits, environment, files and stdin."""
+    job = _read_job(fds["job"])
+    os.close(fds["job"])
+    if warm is None:
+        _drop_privileges(config, slot)
+        _set_rlimits(config, job, slot)
+    else:  # already its uid, with the job's limits (they are part of the spec); the CPU budget starts now
+        _start_cpu_budget(job)
+        os.dup2(fds["stdout"], 1)
+        os.dup2(fds["stderr"], 2)
+        os.close(fds["stdout"])
+        os.close(fds["stderr"])
+    os.dup2(_stdin_memfd(job["stdin"]), 0)
+    if warm is not None:
+        _fresh_stdio()
+    os.environ.clear()
+    os.environ.update(job["env"], HOME=job["workdir"], TMPDIR=job["workdir"])
+    _read_locale(job)
     os.chdir(job["workdir"])
     _write_files(job["workdir"], job["files"])
     _write_files(job["workdir"], {job["program"]: job["code"].encode("utf-8", "surrogatepass")})
@@ -271,17 +429,22 @@ def _start_job(config, fds):
     return job
 
 
-def _child(config, fds, slot):
+def _child(config, fds, slot, warm, files, shared):
     """Runs in the pre-forked child; never returns."""
     try:
-        _prepare_child(config, fds, slot)
+        _prepare_child(config, fds, slot, warm)
     except BaseException as exc:
         _setup_failed(exc)
+    if warm is not None:
+        try:
+            _preload(config, fds, slot, warm, files, shared)
+        except BaseException:
+            os._exit(_SETUP_FAILED)  # the server sees it die and runs the job on a cold child
     if os.read(fds["go"], 1) != b"1":
         os._exit(0)  # the server is shutting down
     os.close(fds["go"])
     try:
-        job = _start_job(config, fds)
+        job = _start_job(config, fds, slot, warm)
     except BaseException as exc:
         _setup_failed(exc)
     exit_code = 1
@@ -361,22 +524,45 @@ def _drain(streams, cap, deadline):
     return any(len(buffer) > cap for buffer, _ in streams.values())
 
 
+class Spared:
+    """What a kill after a job leaves alone: the waiting children (by pid) and, when they are preloaded, what they
+    started (by their slots' uids, which no job of this worker's other slot ever has)."""
+
+    def __init__(self, pids=(), uids=()):
+        self.pids, self.uids = set(pids), set(uids)
+
+    def __contains__(self, pid):
+        return pid in self.pids or (bool(self.uids) and _uid_of(pid) in self.uids)
+
+
+def _uid_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None  # gone, or unreadable: not spared
+
+
 def _others_in_namespace(spared):
     return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if pid != 1 and pid not in spared]
 
 
-def _kill_tree(config, pid, spared):
+def _kill_tree(config, pid, spared, slot):
     """Kills every process the job left behind (daemons included), sparing the waiting children."""
-    if config["uid"] < 0:
+    uid = _slot_uid(config, slot)
+    if uid < 0:
         _signal_quietly(-pid)  # no dedicated uid: the job's process group is all we can name
     elif os.getpid() == 1:
         for other in _others_in_namespace(spared):
             _signal_quietly(other)
-    elif config["uid"] >= 0:
+    else:
         killer = os.fork()
         if killer == 0:
             try:
-                os.setresuid(config["uid"], config["uid"], config["uid"])
+                os.setresuid(uid, uid, uid)
                 os.kill(-1, signal.SIGKILL)
                 os.kill(-1, signal.SIGKILL)
             finally:
@@ -399,14 +585,14 @@ def _reap_zombies():
         pass
 
 
-def _reap_leftovers(config, job_pid, spared):
+def _reap_leftovers(config, job_pid, spared, slot):
     """Reaps orphans; as PID 1 also waits until nothing but the server and the spared are left."""
     deadline = time.monotonic() + _KILL_GRACE_S
     while time.monotonic() < deadline:
         _reap_zombies()
         if os.getpid() != 1 or not _others_in_namespace(spared):
             return True
-        _kill_tree(config, job_pid, spared)
+        _kill_tree(config, job_pid, spared, slot)
         time.sleep(0.001)
     return False
 
@@ -424,39 +610,88 @@ def _wipe(directory):
             pass
 
 
-def _make_workdir(config):
+def _make_workdir(config, slot):
     workdir = os.path.join(config["scratch"], "work")
     os.mkdir(workdir, 0o700)
-    if config["uid"] >= 0:
-        os.chown(workdir, config["uid"], config["uid"])
+    uid = _slot_uid(config, slot)
+    if uid >= 0:
+        os.chown(workdir, uid, uid)
     return workdir
 
 
-class _Forked:
-    """A child forked ahead of its job, waiting on its go pipe, with the server's ends of its pipes."""
+def _cpu_used(pid):
+    """CPU seconds a child has used so far, its waited-for children included (the server's own reading)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
-    def __init__(self, config, slot):
+
+class _Forked:
+    """A child forked ahead of its job, waiting on its go pipe, with the server's ends of its pipes. `warm`: what
+    it is preloading for (None: a cold child)."""
+
+    def __init__(self, config, slot, warm=None, files=None, shared=None):
         self.slot = slot
+        self.warm = warm
+        self.files = files
+        self.preloaded = False
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         self.ready_r, ready_w = os.pipe()
         go_r, self.go_w = os.pipe()
+        self.warm_r, warm_w = os.pipe() if warm is not None else (None, None)
+        self.code_fd = os.memfd_create("code") if warm is not None else None
         self.job_fd = os.memfd_create("job")
-        child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd}
+        child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd,
+                     "warm": warm_w, "code": self.code_fd}
+        self.born = time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:
-            _child(config, child_fds, slot)
-        for fd in (stdout_w, stderr_w, ready_w, go_r):
-            os.close(fd)
+            _child(config, child_fds, slot, warm, files or {}, shared)
+        for fd in (stdout_w, stderr_w, ready_w, go_r, warm_w):
+            if fd is not None:
+                os.close(fd)
         self.pidfd = _pidfd_open(self.pid)
         self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
+        self.cpu_before = 0.0
 
     def alive(self):
         return not select.select([self.pidfd], [], [], 0)[0]
 
+    def wait_preloaded(self, patience=_PRELOAD_PATIENCE_S):
+        """A warm child: True once its preload is done (waiting for it until `patience` after its fork), False if
+        it died or is still at it."""
+        if not self.preloaded:
+            remaining = max(0.0, self.born + patience - time.monotonic())
+            ready = select.select([self.warm_r, self.pidfd], [], [], remaining)[0]
+            self.preloaded = self.warm_r in ready and os.read(self.warm_r, 1) == b"1"
+        return self.preloaded and self.alive()
+
+    def shared_code(self):
+        """What this (preloaded) child compiled for the next ones to reuse, with the files it compiled from, or None."""
+        size = os.fstat(self.code_fd).st_size
+        return (self.files, os.pread(self.code_fd, size, 0)) if size else None
+
+    def discard(self, config, spared):
+        """Kills a waiting child (and, when it was preloading as its slot's uid, what it started) and reaps it."""
+        _signal_quietly(self.pid)
+        try:  # noqa: SIM105 - no contextlib in the fork server (start-up time)
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass  # already reaped with the orphans of a job
+        if self.warm is not None:
+            _kill_tree(config, self.pid, spared, self.slot)
+            _reap_leftovers(config, self.pid, spared, self.slot)
+        self.close()
+
     def go(self, config, job):
         """Hands the job over and starts it; returns the start time."""
-        job["workdir"] = _make_workdir(config)
+        job["workdir"] = _make_workdir(config, self.slot)
+        if self.warm is not None:
+            self.cpu_before = _cpu_used(self.pid)  # the preload's: not the job's to account for
         os.write(self.job_fd, marshal.dumps(job))
         os.close(self.job_fd)
         self.job_fd = None
@@ -471,7 +706,7 @@ class _Forked:
         return bytes(self.streams[fd][0])
 
     def close(self):
-        for fd in (self.go_w, self.pidfd, self.ready_r, *self.streams, self.job_fd):
+        for fd in (self.go_w, self.pidfd, self.ready_r, *self.streams, self.job_fd, self.warm_r, self.code_fd):
             if fd is not None:
                 os.close(fd)
 
@@ -482,11 +717,11 @@ def run_job(config, job, child, spared):
     started = child.go(config, job)
     fired = _collect(child.pidfd, child.streams, started + job["wall_time"], job["output"])
     if fired:
-        _kill_tree(config, child.pid, spared)
+        _kill_tree(config, child.pid, spared, child.slot)
     _, wait_status, usage = os.wait4(child.pid, 0)
     duration = time.monotonic() - started
-    _kill_tree(config, child.pid, spared)
-    clean = _reap_leftovers(config, child.pid, spared)
+    _kill_tree(config, child.pid, spared, child.slot)
+    clean = _reap_leftovers(config, child.pid, spared, child.slot)
     if _drain(child.streams, job["output"], time.monotonic() + _KILL_GRACE_S) and fired is None:
         fired = "output_limit"
     setup_ok = os.read(child.ready_r, 1) == b"1"
@@ -497,7 +732,7 @@ def run_job(config, job, child, spared):
         "setup_ok": setup_ok,
         "fired": fired,
         "exit_code": _exit_code(wait_status),
-        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "cpu_s": max(0.0, usage.ru_utime + usage.ru_stime - child.cpu_before),
         "max_rss_kb": usage.ru_maxrss,
         "oom_kills": _oom_kills(config, child.slot) - oom_before,
         "duration_s": duration,
@@ -542,6 +777,73 @@ def _start(config):
     builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
 
 
+# ---------------------------------------------------------------- which child runs a job
+
+
+def _spared(config, waiting, slot):
+    """What a kill for `slot` (after its job, or discarding its child) spares: the other waiting children, and
+    what a preloaded one started (by its uid, never the uid of `slot`)."""
+    own = _slot_uid(config, slot)
+    return Spared(pids=[child.pid for child in waiting],
+                  uids=[uid for uid in (_slot_uid(config, child.slot) for child in waiting if child.warm is not None)
+                        if uid >= 0 and uid != own])
+
+
+def _warm_of(job, state):
+    """What a job's warm child must have been prepared with (None: the job runs on a cold child)."""
+    if job.get("warm") is None:
+        return None
+    warm = {"spec": job["warm"], "job": {key: job.get(key) for key in _WARM_JOB_KEYS}}
+    return None if warm in state["failed"] else warm
+
+
+def _fork(config, slot, warm, state):
+    if warm is not None:
+        try:  # the preload runs under the job's memory and process limits, in the slot's job cgroups
+            _prepare_cgroups(config, warm["job"], slot)
+        except OSError:
+            warm = None
+    if warm is None:
+        return _Forked(config, slot)
+    return _Forked(config, slot, warm, state["files"], state["code"])
+
+
+def _child_for(config, job, waiting, state):
+    """A preloaded child for a job with a warm spec: one that has finished its preload, else the oldest one (waiting
+    for its preload to finish); otherwise the oldest cold child, or a cold one forked now in the slot of a child
+    that cannot take the job."""
+    want = _warm_of(job, state)
+    matching = [index for index, child in enumerate(waiting) if want is not None and child.warm == want]
+    if matching:
+        done = [index for index in matching if waiting[index].wait_preloaded(patience=0)]
+        child = waiting.pop((done or matching)[0])
+        if child.wait_preloaded():
+            state["code"] = child.shared_code() or state["code"]
+            return child
+        state["failed"].append(want)  # died or hung while preloading: this spec runs cold from now on
+        child.discard(config, _spared(config, waiting, child.slot))
+        return _Forked(config, child.slot)
+    child = waiting.pop(0)
+    if child.warm is None and child.alive():
+        return child
+    child.discard(config, _spared(config, waiting, child.slot))
+    return _Forked(config, child.slot)
+
+
+def _refill(config, job, child, waiting, state):
+    """After a job: its slot gets a child for the same kind of job; after a job with a warm spec, every waiting
+    child is made one for that spec (the next job most likely has it too)."""
+    want = _warm_of(job, state)
+    if want is not None:
+        state["files"] = job["files"]  # what the next preload compiles ahead (used only where byte-identical)
+    waiting.append(_fork(config, child.slot, want, state))
+    if want is not None:
+        for index, other in enumerate(waiting):
+            if other.warm != want:
+                other.discard(config, _spared(config, waiting[:index] + waiting[index + 1:], other.slot))
+                waiting[index] = _fork(config, other.slot, want, state)
+
+
 def main():
     proto_in, proto_out = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -549,19 +851,17 @@ def main():
         os.dup2(null, fd)
     config = marshal.loads(bytes.fromhex(sys.argv[1]))
     _start(config)
-    # Two children wait in turn, so one warms up while the other runs a job.
+    # Two children wait in turn, so one warms up (or preloads) while the other runs a job.
     waiting = [_Forked(config, 0), _Forked(config, 1)]
+    state = {"files": {}, "code": None, "failed": []}
     _write_msg(proto_out, {"ready": True})
     while (job := _read_msg(proto_in)) is not None:
-        child = waiting.pop(0)
-        if not child.alive():
-            child.close()
-            child = _Forked(config, child.slot)
-        result = run_job(config, job, child, {spare.pid for spare in waiting})
+        child = _child_for(config, job, waiting, state)
+        result = run_job(config, job, child, _spared(config, waiting, child.slot))
         _write_msg(proto_out, result)
         if not result["clean"]:
             return  # something survived the kill: let the supervisor replace this worker
-        waiting.append(_Forked(config, child.slot))
+        _refill(config, job, child, waiting, state)
     for child in waiting:
         os.close(child.go_w)  # EOF on its go pipe: the waiting child exits
 

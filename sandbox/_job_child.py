@@ -19,15 +19,21 @@ The host accepts a channel made only of well-formed, correctly keyed frames in s
 fails the whole job: the code under test can find the channel's fd (``/proc/self/fd``) and write to it,
 but without the key what it writes only breaks the job, never passes it.
 
-Everything the writer uses (the encoder, ``os.write``, the MAC) is bound here, when this module is
-imported, before any untrusted code is: patching ``json``, ``builtins``, ``sys.stdout`` or ``os`` later
-changes nothing. A deliberate attack on this process's memory can still find the keyed state (gc); that is
+Everything the writer uses (the encoder, ``os.write``, the MAC), and everything ``serve`` uses to read the job
+file and take the channel, is bound here, when this module is imported, before any untrusted code is: patching
+``json``, ``builtins``, ``sys.stdout`` or ``os`` later changes nothing.
+
+A warm sandbox (sandbox/job.py ``Preload``) imports this module, then calls ``preload`` to import the job's
+environment (pytest, its plugins, third-party and stdlib modules) before the job exists: only ever from the
+interpreter's environment, never from the job's files (its working dir does not exist yet), and only the code
+of that environment runs before ``serve``, never the code under test. A deliberate attack on this process's memory can still find the keyed state (gc); that is
 why a verdict is never this channel alone (agent/verdict.py: tamper checks, a static screen and an
 independent confirmation run).
 """
 
 import _blake2
 import _json
+import _signal
 import marshal
 import os
 import sys
@@ -91,8 +97,8 @@ def mac(keyed, seq, body):
     return state.hexdigest()
 
 
-def new_key_state(key_hex):
-    return _blake2.blake2b(key=bytes.fromhex(key_hex), digest_size=_MAC_BYTES)
+def new_key_state(key_hex, _blake2b=_blake2.blake2b, _fromhex=bytes.fromhex):
+    return _blake2b(key=_fromhex(key_hex), digest_size=_MAC_BYTES)
 
 
 class Channel:
@@ -130,7 +136,6 @@ class Channel:
 
 def time_limit(seconds, message=None):
     """Arms the job's one timer: JobTimeout(message) is raised in the main thread after `seconds` (0 disarms)."""
-    import _signal
 
     def on_alarm(signum, frame):
         raise JobTimeout(message or "the job's time limit of %g s ran out" % seconds)
@@ -184,28 +189,74 @@ def use_workspace(project_root):
         sys.path.insert(1 if sys.path and sys.path[0] in ("", here) else 0, src)
 
 
+# What read_job, open_channel and serve call, bound now: in a warm sandbox the environment's modules are imported
+# after this module and before the job, and none of them can reach the job's key or channel through a patch.
+_os_open, _os_read, _os_close, _os_fstat, _os_unlink = os.open, os.read, os.close, os.fstat, os.unlink
+_os_dup, _os_dup2, _os_exit, _loads = os.dup, os.dup2, os._exit, marshal.loads
+_RDONLY, _DEVNULL = os.O_RDONLY, os.devnull
+
+
+PRELOADED = None  # what preload() did in this process: {"site": [paths, pth], "modules": [...], "failed": [...]}
+
+
+def preload(spec):
+    """A warm sandbox's preparation, before the job exists: the environment's site-packages as `use_site_packages`
+    sets them up, then `spec["modules"]` imported in order. The job's working dir does not exist yet and is not on
+    sys.path, so nothing of the job's files can be imported; a module that fails to import is left to the job
+    (the job imports it itself, as a cold start would). A module of `spec["avoid"]` imported on the way (another
+    module imports it) spoils the preload: RuntimeError, and the sandbox runs the job cold."""
+    global PRELOADED
+    sys.dont_write_bytecode = True  # as the job programs have it
+    site_paths, pth = list(spec.get("site_paths", [])), bool(spec.get("site_pth", True))
+    use_site_packages(site_paths, pth)
+    import importlib
+
+    avoid = list(spec.get("avoid", []))
+    done, failed = [], []
+    for name in spec.get("modules", []):
+        try:
+            importlib.import_module(name)
+            done.append(name)
+        except BaseException:  # whatever an import does, the job meets again (as a cold start would)
+            failed.append(name)
+        spoiled = [other for other in avoid if other in sys.modules]
+        if spoiled:
+            raise RuntimeError("importing %s imported %s, which the job must import itself" % (name, spoiled[0]))
+    PRELOADED = {"site": [site_paths, pth], "modules": done, "failed": failed}
+
+
 def read_job(path=JOB_FILE):
     """The job file's (data, key): read, then deleted, before anything untrusted runs."""
-    with open(path, "rb") as handle:
-        parsed = marshal.loads(handle.read())  # the host's own bytes; marshal is builtin and imports nothing
-    os.unlink(path)
+    fd = _os_open(path, _RDONLY)
+    try:
+        chunks, size = [], _os_fstat(fd).st_size
+        while size > 0:
+            chunk = _os_read(fd, size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+    finally:
+        _os_close(fd)
+    parsed = _loads(b"".join(chunks))  # the host's own bytes; marshal is builtin and imports nothing
+    _os_unlink(path)
     return parsed["data"], parsed["key"]
 
 
 def open_channel(key_hex):
     """Takes fd 1 as the private channel; the code under test's stdout goes to stderr from now on."""
     sys.stdout.flush()
-    fd = os.dup(1)  # non-inheritable (PEP 446): subprocesses of the code under test do not get it
-    os.dup2(2, 1)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+    fd = _os_dup(1)  # non-inheritable (PEP 446): subprocesses of the code under test do not get it
+    _os_dup2(2, 1)
+    null = _os_open(_DEVNULL, _RDONLY)
+    _os_dup2(null, 0)
+    _os_close(null)
     return Channel(fd, key_hex)
 
 
 def serve(main):
     """Runs `main(data, channel)` as this job and ends the process; see the module docstring."""
-    exit_, stdout, stderr = os._exit, sys.stdout, sys.stderr
+    exit_, stdout, stderr = _os_exit, sys.stdout, sys.stderr
     data, key = read_job()
     channel = open_channel(key)
     del key

@@ -15,7 +15,7 @@ from sandbox._backend import Backend
 from sandbox._local import LocalBackend
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
 from sandbox._worker import LocalWorker, WorkerDied
-from sandbox.job import Job, JobResult, read, to_request
+from sandbox.job import Job, JobResult, read, to_request, warm_spec
 
 _STOP = object()
 
@@ -43,15 +43,15 @@ class _LocalSlot(threading.Thread):
             return
         self.started_ok.set_result(None)
         while (item := self._jobs.get()[2]) is not _STOP:
-            request, future = item
+            request, future, warm = item
             if future.set_running_or_notify_cancel():
-                self._serve(request, future)
+                self._serve(request, future, warm)
         if self._worker:
             self._worker.close()
 
-    def _serve(self, request: ExecRequest, future: Future[ExecResult]) -> None:
+    def _serve(self, request: ExecRequest, future: Future[ExecResult], warm: dict[str, object] | None) -> None:
         try:
-            future.set_result(self._execute(request))
+            future.set_result(self._execute(request, warm))
         except BaseException as exc:
             future.set_exception(exc)
 
@@ -69,12 +69,12 @@ class _LocalSlot(threading.Thread):
             self._worker = self._fresh_worker(request.limits.file_size_mb)
         return self._worker
 
-    def _execute(self, request: ExecRequest) -> ExecResult:
+    def _execute(self, request: ExecRequest, warm: dict[str, object] | None) -> ExecResult:
         """A worker that dies mid-job is replaced and the job retried once on a fresh one."""
         for attempt in (1, 2):
             worker = self._usable_worker(request)
             try:
-                return self._backend.result(request, worker.execute(request))
+                return self._backend.result(request, worker.execute(request, warm))
             except WorkerDied:
                 worker.close()
                 self._worker = None
@@ -105,9 +105,10 @@ class _LocalPool:
             self.close()
             raise
 
-    def submit(self, request: ExecRequest, urgent: bool = False) -> Future[ExecResult]:
+    def submit(self, request: ExecRequest, urgent: bool = False,
+               warm: dict[str, object] | None = None) -> Future[ExecResult]:
         future: Future[ExecResult] = Future()
-        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future)))
+        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future, warm)))
         return future
 
     def close(self) -> None:
@@ -124,8 +125,10 @@ class _ThreadedPool:
         self._backend = backend
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
 
-    def submit(self, request: ExecRequest, urgent: bool = False) -> Future[ExecResult]:
-        return self._executor.submit(self._backend.execute, request)  # Docker: every job starts at once anyway
+    def submit(self, request: ExecRequest, urgent: bool = False,
+               warm: dict[str, object] | None = None) -> Future[ExecResult]:
+        # Docker: every job starts at once anyway, cold (a job's preload is only ever an optimisation).
+        return self._executor.submit(self._backend.execute, request)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -171,12 +174,16 @@ class Pool:
 
     def submit(self, request: ExecRequest, *, urgent: bool = False) -> Future[ExecResult]:
         """Queues a request; `urgent` ones start before any request still waiting (not before running ones)."""
+        return self._submit(request, urgent, None)
+
+    def _submit(self, request: ExecRequest, urgent: bool, warm: dict[str, object] | None) -> Future[ExecResult]:
         if self._closed:
             raise SandboxError("this sandbox Pool is closed")
-        return self._impl.submit(self._with_limits(request), urgent)
+        return self._impl.submit(self._with_limits(request), urgent, warm)
 
     def submit_job(self, job: Job, *, urgent: bool = False) -> Future[JobResult]:
-        """Runs a job (sandbox/job.py) on a warm sandbox; the future holds the host's reading of it."""
+        """Runs a job (sandbox/job.py) on a warm sandbox; the future holds the host's reading of it. A job with a
+        `preload` may start in a process that imported its environment's modules ahead (local backend)."""
         request, key = to_request(job)
         judged: Future[JobResult] = Future()
 
@@ -186,7 +193,7 @@ class Pool:
             except BaseException as exc:
                 judged.set_exception(exc)
 
-        self.submit(request, urgent=urgent).add_done_callback(done)
+        self._submit(request, urgent, warm_spec(job)).add_done_callback(done)
         return judged
 
     def run_jobs(self, jobs: Iterable[Job]) -> list[JobResult]:

@@ -33,7 +33,7 @@ class WorkerDied(SandboxError):
 
 
 def _dedicated_uid() -> int:
-    """A uid no one else uses, unique per worker, so killing 'all of uid' kills only this job's tree."""
+    """A uid no one else uses, unique per worker slot, so killing 'all of uid' kills only this job's tree."""
     return 1_000_000 + (os.getpid() % 1_000_000) * 1000 + next(_uid_counter) % 1000
 
 
@@ -98,7 +98,10 @@ class LocalWorker:
     def __init__(self, support: HostSupport, workdir_mb: int) -> None:
         self.support = support
         self.workdir_mb = workdir_mb
-        self.uid = _dedicated_uid() if support.dedicated_uid else -1
+        # One dedicated uid per job slot of the fork server (it keeps two children, used in turn): the job running in
+        # one slot never has the uid of the child waiting (and maybe preloading) in the other.
+        self.uids = [_dedicated_uid(), _dedicated_uid()] if support.dedicated_uid else [-1, -1]
+        self.uid = self.uids[0]
         self._slot = CgroupSlot(support.cgroup_bases) if support.cgroup_bases else None
         self._host_scratch: Path | None = None
         self._ready = False
@@ -117,6 +120,7 @@ class LocalWorker:
             "uid": self.uid,
             "cg_memory": cgroups.get("memory", ""),
             "cg_pids": cgroups.get("pids", ""),
+            "uids": self.uids,
             "scratch": _SCRATCH_IN_SANDBOX if in_bwrap else str(self._host_scratch),
             "subreaper": not in_bwrap,
             "seccomp": b"" if in_bwrap or not self.support.seccomp else _seccomp.build_filter(),
@@ -182,9 +186,10 @@ class LocalWorker:
             self._read_msg(time.monotonic() + _START_TIMEOUT_S)
             self._ready = True
 
-    def execute(self, request: ExecRequest) -> dict[str, object]:
-        """Runs one request; returns the fork server's raw evidence (see _fork_server.run_job)."""
-        self._send(job_message(request, self.support))
+    def execute(self, request: ExecRequest, warm: dict[str, object] | None = None) -> dict[str, object]:
+        """Runs one request; returns the fork server's raw evidence (see _fork_server.run_job). `warm`: the job's
+        preload spec (sandbox.job.warm_spec), so that the children forked after it are preloaded for the next."""
+        self._send(job_message(request, self.support, warm))
         self.wait_ready()
         deadline = time.monotonic() + request.limits.wall_time_s + _ANSWER_GRACE_S
         evidence = self._read_msg(deadline)
@@ -265,11 +270,12 @@ def _checked_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
     return checked
 
 
-def job_message(request: ExecRequest, support: HostSupport) -> dict[str, object]:
+def job_message(request: ExecRequest, support: HostSupport, warm: dict[str, object] | None = None) -> dict[str, object]:
     limits = request.limits
     return {
         "code": request.code,
         "stdin": bytes(request.stdin),
+        "warm": warm,
         "files": _checked_files(request.files),
         "program": _program_name(request.files),
         "argv": list(request.argv),

@@ -11,18 +11,26 @@ one. The runtime's docstring has the details.
     job = Job(program=SOURCE, data={"rows": rows}, limits=outer_limits(per_unit_s=1.0, units=len(rows)))
     result = pool.submit_job(job).result()   # or sandbox.run_job(job, backend="docker")
     if result.ok: records = result.records
+
+A job may carry a ``Preload``: the modules of its environment (never of its files) that a warm local sandbox
+imports before the job arrives, in a child that already has the job's uid and limits, plus the files whose code
+objects it may compile ahead from the worker's previous job (used only for byte-identical files). The first job
+with a preload runs cold; the children forked after it are prepared for the next job with the same preload,
+environment and limits. Results are those of a cold run: a preload that fails, crashes or hangs only means a cold
+start (sandbox/_fork_server.py).
 """
 
 from __future__ import annotations
 
 import marshal
+import re
 import secrets
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox import _job_child
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Status
@@ -32,6 +40,40 @@ JOB_FILE = _job_child.JOB_FILE
 # The runtime is imported before the program's own imports; the program's names never shadow it.
 _LAUNCH = f"from {_job_child.MODULE} import serve as _semcoder_serve\n"
 _RESERVED = {RUNTIME_FILE, JOB_FILE}
+# Dotted names of non-empty parts (real ones include `_sysconfigdata__linux_x86_64-linux-gnu` and mypyc's hashes).
+_MODULE_NAME = re.compile(r"[^\s./\\]+(\.[^\s./\\]+)*\Z")
+# Modules whose import is an action, not a definition; never imported ahead of a job.
+_NEVER_PRELOADED = frozenset({"__main__", "sitecustomize", "usercustomize", "antigravity", "this", "__hello__",
+                              "__phello__", _job_child.MODULE})
+
+
+def preloadable(name: str) -> bool:
+    """Whether `name` may be listed in Preload.modules (a dotted module name, not one whose import is an action)."""
+    return bool(_MODULE_NAME.match(name)) and name.split(".")[0] not in _NEVER_PRELOADED
+
+
+class Preload(BaseModel):
+    """What a warm sandbox may do for a job before the job exists (local backend; others ignore it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modules: tuple[str, ...] = Field((), description="Modules of the interpreter's environment to import ahead, in "
+                                     "order; one that a job's file would provide (its top-level name) is skipped.")
+    avoid: tuple[str, ...] = Field((), description="Modules the job must import its own way (pytest rewrites a "
+                                   "plugin's asserts as it imports it): a preload that imports one is abandoned.")
+    site_paths: tuple[str, ...] = Field((), description="The job runtime's use_site_packages(extra, pth) arguments, "
+                                        "as the job program calls them.")
+    site_pth: bool = True
+    compile: tuple[str, ...] = Field((), description="Job files (relative paths) whose code objects may be "
+                                     "compiled ahead from the worker's previous job's files.")
+
+    @field_validator("modules", "avoid")
+    @classmethod
+    def _names(cls, modules: tuple[str, ...]) -> tuple[str, ...]:
+        for name in modules:
+            if not _MODULE_NAME.match(name):
+                raise ValueError(f"Preload.modules: {name!r} is not a module name")
+        return modules
 
 
 class Job(BaseModel):
@@ -44,6 +86,7 @@ class Job(BaseModel):
     files: dict[str, bytes | str] = Field(default_factory=dict, description="Relative path -> content.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables (ExecRequest.env).")
     limits: Limits = Field(default_factory=Limits)
+    preload: Preload | None = Field(None, description="What a warm sandbox may import ahead (see Preload).")
 
 
 class JobResult(BaseModel):
@@ -92,6 +135,31 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
     # of those must not serve the job again (its file is gone, its channel is the parent's).
     code = _LAUNCH + job.program + "\nif __name__ == '__main__':\n    _semcoder_serve(main)\n"
     return ExecRequest(code=code, files=files, env=job.env, limits=job.limits), key
+
+
+def warm_spec(job: Job) -> dict[str, Any] | None:
+    """The fork server's form of a job's preload: the job runtime to import first (so that what the runtime binds is
+    bound before any module of the environment runs), the call that preloads, and the files to compile ahead."""
+    if job.preload is None:
+        return None
+    provided = _top_level_names(job.files)
+    modules = [name for name in job.preload.modules
+               if name.split(".")[0] not in provided and name.split(".")[0] not in _NEVER_PRELOADED]
+    return {"module": _job_child.MODULE, "file": RUNTIME_FILE, "source": _runtime_source(), "call": "preload",
+            "data": {"modules": modules, "avoid": list(job.preload.avoid), "site_paths": list(job.preload.site_paths),
+                     "site_pth": job.preload.site_pth},
+            "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")]}
+
+
+def _top_level_names(files: dict[str, bytes | str]) -> set[str]:
+    """The top-level module names a job's files could provide from its working dir (or a src/ layout)."""
+    names = set()
+    for path in files:
+        parts = path.split("/")
+        for first in (parts[0], parts[1] if parts[0] == "src" and len(parts) > 1 else ""):
+            if first:
+                names.add(first[:-3] if first.endswith(".py") else first.split(".")[0])
+    return names
 
 
 def read(result: ExecResult, key: str) -> JobResult:
