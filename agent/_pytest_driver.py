@@ -23,13 +23,16 @@ sys.dont_write_bytecode = True
 
 
 def _import_pytest(site_paths, pth):
-    """pytest from the environment, never from the workspace (a `pytest.py` there would be the code under test)."""
-    from _semcoder_job import use_site_packages
+    """pytest from the environment, never from the workspace (a `pytest.py` there would be the code under test). In a
+    warm sandbox the environment's site-packages are set up already, and pytest may be imported already."""
+    import _semcoder_job
 
     saved = list(sys.path)
     sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) + os.sep != ROOT]
     try:
-        use_site_packages(site_paths, pth)
+        preloaded = getattr(_semcoder_job, "PRELOADED", None)
+        if not preloaded or preloaded["site"] != [list(site_paths), bool(pth)]:
+            _semcoder_job.use_site_packages(site_paths, pth)
         import pytest
     finally:
         sys.path[:] = saved + [p for p in sys.path if p not in saved]
@@ -156,6 +159,42 @@ def _recorder_class(pytest):
                                          "the outcome)" % (test_id, "failed" if raw == "failed" else "was skipped"))
 
     return Recorder
+
+
+def _imports():
+    """What this run imported, for a warm sandbox to prepare the next run of the same workspace (sandbox.job.Preload):
+    the modules from outside the workspace in import order (`modules`), those of them pytest imported through its
+    assertion rewriter (`avoid`: imported ahead they would not be rewritten; nothing of their top-level package is
+    in `modules`), and the workspace's own source files
+    that were imported as plain source (`compile`: their code objects may be compiled ahead)."""
+    modules, avoid, own = [], [], []
+    for name, module in list(sys.modules.items()):
+        if name in ("__main__", "_semcoder_job") or not isinstance(module, type(sys)):
+            continue
+        try:
+            spec = module.__dict__.get("__spec__")
+            origin = getattr(spec, "origin", None)
+            paths = [origin] if isinstance(origin, str) and origin not in ("built-in", "frozen") else []
+            paths += [p for p in (getattr(spec, "submodule_search_locations", None) or []) if isinstance(p, str)]
+            loader = type(module.__dict__.get("__loader__")).__name__
+        except Exception:  # a module object someone made by hand
+            continue
+        if origin in ("built-in", "frozen"):
+            modules.append(name)
+        elif not paths:
+            continue  # made at run time: nothing to import by name
+        elif any(os.path.realpath(p).startswith(ROOT) for p in paths):
+            if isinstance(origin, str) and origin.endswith(".py") and loader == "SourceFileLoader":
+                own.append(os.path.realpath(origin)[len(ROOT):])
+        elif loader == "AssertionRewritingHook":
+            avoid.append(name)
+        else:
+            modules.append(name)
+    # A plugin's package imports its rewritten modules (pytest_mock/__init__.py imports .plugin): none of its
+    # top-level package is imported ahead.
+    rewritten = {name.split(".")[0] for name in avoid}
+    modules = [name for name in modules if name.split(".")[0] not in rewritten]
+    return {"modules": modules, "avoid": avoid, "compile": own}
 
 
 def _path(obj):
@@ -287,5 +326,12 @@ def main(data, channel):
     recorder.cross_check()
     tampered = recorder.tampered + _compare(snapshot) + watch.found
     coverage = {test: sorted(lines) for test, lines in recorder.coverage.items()}
-    channel.send({"exit_code": int(exit_code), "tests": list(recorder.tests.values()),
-                  "collect_errors": recorder.collect_errors, "coverage": coverage, "tampered": tampered})
+    record = {"exit_code": int(exit_code), "tests": list(recorder.tests.values()),
+              "collect_errors": recorder.collect_errors, "coverage": coverage, "tampered": tampered}
+    if data.get("report_imports"):
+        record["imports"] = _imports()
+    import _semcoder_job
+
+    preloaded = getattr(_semcoder_job, "PRELOADED", None)  # a warm sandbox's: how many modules it had imported ahead
+    record["preloaded"] = len(preloaded["modules"]) if preloaded else 0
+    channel.send(record)

@@ -8,9 +8,11 @@ original files are never touched: every test run happens in a fresh sandbox work
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.resources import files as package_files
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from agent.verdict import Confirmation, Confirmer
 from sandbox import Job, JobResult, JobRunner
-from sandbox.job import outer_limits
+from sandbox.job import Preload, outer_limits, preloadable
 
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules", ".tox", ".nox",
               ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
@@ -253,6 +255,12 @@ class TestRunner:
         self._env = {"site_paths": _host_site_paths() if own else [], "plugin_autoload": not own}
         self._confirmer = Confirmer(pool, test_timeout_s=test_timeout_s, limits=self.limits,
                                     site_paths=self._env["site_paths"], project_env=not own)
+        # What a run of each task's original files imported (by the digest of those files): later runs of that task
+        # whose workspace has the same paths ask the sandbox to import the environment's part of it ahead
+        # (sandbox.job.Preload), so a candidate pays only for its own modules and its tests.
+        self._imports: dict[str, dict[str, list[str]]] = {}
+        self._digests: dict[int, tuple[dict[str, str], str]] = {}
+        self._learning = threading.Lock()
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False,
             first: list[str] | None = None, timeouts: dict[str, float] | None = None,
@@ -284,20 +292,71 @@ class TestRunner:
 
         def pytest_run(ids: list[str]) -> TestReport:
             narrowed = narrowed_to(task, ids)
-            return parse_report(self._submit(narrowed, workspace, urgent=True).result(), set(task.editable))
+            return parse_report(self._submit(narrowed, workspace, urgent=True, warm=False).result(),
+                                set(task.editable))
 
         return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env)
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
-                limits: _Limits | None = None) -> Future[JobResult]:
+                limits: _Limits | None = None, warm: bool = True) -> Future[JobResult]:
+        """`warm`: the run may start in a sandbox that imported the environment's modules ahead (a confirmation
+        does not: it is the independent run)."""
         limits = limits or _Limits(self.test_timeout_s, {})
         # Files whose change adds atexit: registrations from them are the patch's (the project's own are not).
         atexit_files = sorted(path for path, text in files.items() if task.files.get(path) is not text
                               and text.count("atexit") > task.files.get(path, "").count("atexit"))
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
                 "project_root": task.root, "atexit_files": atexit_files, **self._env}
-        return self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), env=task.env,
-                                        limits=self.limits), urgent=urgent)
+        digest = self._digest(task)
+        learn = warm and digest not in self._imports and (files is task.files or files == task.files)
+        if learn:
+            data["report_imports"] = True
+        preload = self._preload(digest, task, files) if warm else None
+        future = self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), env=task.env,
+                                          limits=self.limits, preload=preload), urgent=urgent)
+        if learn:
+            future.add_done_callback(lambda done: self._learn(digest, done))
+        return future
+
+    def _digest(self, task: Task) -> str:
+        """The identity of a task's original files (kept per files dict: a task's copies share it)."""
+        with self._learning:
+            known = self._digests.get(id(task.files))
+            if known is not None and known[0] is task.files:
+                return known[1]
+        hashed = hashlib.blake2b(digest_size=16)
+        for path in sorted(task.files):
+            hashed.update(f"{len(path)}:{path}:{len(task.files[path])}:".encode())
+            hashed.update(task.files[path].encode("utf-8", "surrogatepass"))
+        with self._learning:
+            if len(self._digests) >= 64:
+                self._digests.pop(next(iter(self._digests)))
+            self._digests[id(task.files)] = (task.files, hashed.hexdigest())
+        return hashed.hexdigest()
+
+    def _learn(self, digest: str, done: Future[JobResult]) -> None:
+        try:
+            result = done.result()
+        except BaseException:
+            return
+        imports = result.records[0].get("imports") if result.ok and len(result.records) == 1 else None
+        if isinstance(imports, dict):
+            learnt = {key: [str(name) for name in imports.get(key, [])] for key in ("modules", "avoid", "compile")}
+            with self._learning:
+                self._imports.setdefault(digest, learnt)
+
+    def _preload(self, digest: str, task: Task, files: dict[str, str]) -> Preload | None:
+        """The environment's modules a run of `files` may have imported ahead: only for a workspace with the task's
+        own paths (a new file could shadow one of them), and only what the original's run imported from outside it."""
+        learnt = self._imports.get(digest)
+        if learnt is None or files.keys() != task.files.keys():
+            return None
+        try:
+            return Preload(modules=[name for name in learnt["modules"] if preloadable(name)],
+                           avoid=[name for name in learnt["avoid"] if preloadable(name)], compile=learnt["compile"],
+                           site_paths=self._env["site_paths"], site_pth=self._env["plugin_autoload"])
+        except ValueError:  # a name that is not a module name: no preload rather than a wrong one
+            return None
 
     def _stages(self, task: Task, files: dict[str, str], future: Future[JobResult], first: list[str] | None,
                 confirm: bool, limits: _Limits, ignore: set[str]) -> TestReport:
