@@ -141,15 +141,20 @@ def _set_rlimits(config, job, slot, preloading=False):
         resource.setrlimit(resource.RLIMIT_NPROC, (job["processes"], job["processes"]))
 
 
+# Bound before any preload: what a preloaded child calls at go must not be what a module of the environment
+# replaced on the way (the job's CPU limit depends on it).
+_getrusage, _getrlimit, _setrlimit = resource.getrusage, resource.getrlimit, resource.setrlimit
+
+
 def _start_cpu_budget(job):
     """At go, in a preloaded child: RLIMIT_CPU counts the process's CPU since its fork, so the job's budget is
     what it has used so far plus the job's own."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    usage = _getrusage(resource.RUSAGE_SELF)
+    hard = _getrlimit(resource.RLIMIT_CPU)[1]
     soft = _cpu_seconds(usage.ru_utime + usage.ru_stime + job["cpu_time"])
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard - 1)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+    _setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
 
 
 def _drop_privileges(config, slot):
