@@ -362,9 +362,13 @@ def _precompile(workdir, names, files, shared, share_fd):
     reused, skipped = {}, set()
     if shared is not None:
         compiled_from, blob = shared
-        loaded = marshal.loads(blob)
-        skipped = {name for name in loaded["skipped"] if files.get(name) == compiled_from.get(name)}
-        reused = {name: code for name, code in loaded["codes"].items() if files.get(name) == compiled_from.get(name)}
+        try:
+            loaded = marshal.loads(blob)
+            skipped = {name for name in loaded["skipped"] if files.get(name) == compiled_from.get(name)}
+            reused = {name: code for name, code in loaded["codes"].items()
+                      if files.get(name) == compiled_from.get(name)}
+        except Exception:  # nothing to reuse: compile them all here
+            reused, skipped = {}, set()
     codes, fresh = {}, 0
     for name in names:
         data = files.get(name)

@@ -27,7 +27,8 @@ def main(data, channel):
     if data:
         import calc
         import const
-        record["values"] = [calc.VALUE, const.VALUE]
+        import lib
+        record["values"] = [calc.VALUE, const.VALUE, lib.TOTAL]
         from importlib import _bootstrap_external
         cells = _bootstrap_external.SourceLoader.source_to_code.__closure__ or ()
         cache = next((c.cell_contents for c in cells if isinstance(c.cell_contents, dict)), {})
@@ -65,23 +66,28 @@ def test_a_job_without_the_same_preload_gets_a_cold_child() -> None:
 
 
 def _workspace(number: int) -> dict[str, str]:
-    return {"calc.py": f"VALUE = {number}\n", "const.py": "VALUE = 'same'\n", "pkg/__init__.py": ""}
+    # lib/: enough files that the first warm child shares its code objects with the next ones (through the server),
+    # one of them (lib/m0.py) new in every job.
+    library = {f"lib/m{i}.py": f"VALUE = {number if i == 0 else i}\n" for i in range(12)}
+    library["lib/__init__.py"] = "from . import " + ", ".join(f"m{i}" for i in range(12)) + "\n" + \
+        "TOTAL = " + " + ".join(f"m{i}.VALUE" for i in range(12)) + "\n"
+    return {"calc.py": f"VALUE = {number}\n", "const.py": "VALUE = 'same'\n", "pkg/__init__.py": "", **library}
 
 
 def test_the_job_files_are_never_preloaded_and_only_identical_files_reuse_code() -> None:
     """`calc` is listed to preload and to compile: it is the job's own file, so it is never imported ahead, and
     every job sees its own calc.py (a new value each time), never a previous job's; const.py, byte-identical in
     every job, is the one whose code object a warm child compiled ahead."""
-    preload = Preload(modules=["calc", "pkg", "decimal"], compile=["calc.py", "const.py"])
+    preload = Preload(modules=["calc", "pkg", "decimal"], compile=["calc.py", "const.py", *_workspace(0)])
     jobs = [Job(program=PROBE, data={"import": True}, files=_workspace(n), preload=preload, limits=LIMITS)
             for n in range(5)]
     assert warm_spec(jobs[0])["data"]["modules"] == ["decimal"]  # names the job's files provide are dropped
     with Pool(workers=1) as pool:
         records = _records(pool, jobs)
-    assert [r["values"] for r in records] == [[n, "same"] for n in range(5)]
+    assert [r["values"] for r in records] == [[n, "same", n + sum(range(1, 12))] for n in range(5)]
     for record in records[1:]:
         assert record["before"] == ["decimal"]
-        assert "const.py" in record["cached"]  # compiled ahead (calc.py too, from the previous job's text...)
+        assert {"const.py", "m5.py"} <= set(record["cached"])  # compiled ahead (calc.py too, from the previous...
     # ...but a cached code object is used only for a byte-identical file: every value above is the job's own.
 
 
