@@ -16,6 +16,7 @@ confirms a fix by an independent runner before it is called fixed.
 
 import os
 import sys
+from time import perf_counter as _clock
 
 MESSAGE_CHARS = 2000
 ROOT = os.path.realpath(os.getcwd()) + os.sep
@@ -89,6 +90,7 @@ def _recorder_class(pytest):
 
         def pytest_collection_finish(self, session):
             """Hooks from the workspace that decide outcomes (all conftests are loaded by now)."""
+            self.collected_at = _clock()
             hook = session.config.pluginmanager.hook
             for name in ("pytest_pyfunc_call", "pytest_runtest_protocol"):
                 for impl in getattr(hook, name).get_hookimpls():
@@ -311,12 +313,14 @@ class _AtexitWatch:
 
 
 def main(data, channel):
+    started = _clock()
     if not data.get("plugin_autoload", True):
         # semcoder's own environment stands in for a project that has none: its installed plugins (langsmith,
         # hypothesis, ...) are not the project's and cost seconds per run. A project's environment (--python, a
         # detected venv) loads its plugins as `pytest` would there.
         os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     pytest = _import_pytest(data.get("site_paths", []), data.get("plugin_autoload", True))
+    imported = _clock()
     sys.path.insert(0, ROOT.rstrip(os.sep))  # as `python -m pytest` does: the project's modules import from its root
     from _semcoder_job import use_workspace
 
@@ -331,6 +335,7 @@ def main(data, channel):
         exit_code = pytest.main(args, plugins=[recorder])
     finally:
         watch.close()
+    ran = _clock()
     recorder.cross_check()
     tampered = recorder.tampered + _compare(snapshot) + watch.found
     coverage = {test: sorted(lines) for test, lines in recorder.coverage.items()}
@@ -342,4 +347,9 @@ def main(data, channel):
 
     preloaded = getattr(_semcoder_job, "PRELOADED", None)  # a warm sandbox's: how many modules it had imported ahead
     record["preloaded"] = len(preloaded["modules"]) if preloaded else 0
+    # Where the run's time went (benchmarks/candidate_test_time.py --phases): importing pytest, its configuration
+    # and collection (the project's imports), running the tests (calls: the tests' own call phases).
+    collected = getattr(recorder, "collected_at", ran)
+    record["phases"] = {"import_s": imported - started, "collect_s": collected - imported, "run_s": ran - collected,
+                        "calls_s": sum(entry["duration_s"] for entry in recorder.tests.values())}
     channel.send(record)

@@ -11,6 +11,11 @@ For each case, side by side in one run:
   are all on, as in a repair. `(job s)` is the sandbox's own time for the job (from go to exit), `preloaded`
   how many modules the sandbox had imported ahead for the last run (`-`: a driver that does not say).
 
+`--phases` adds where our time went (medians, from the driver's own clock): importing pytest (with site-packages),
+pytest's configuration and collection (the project's imports), the test run (of it, the tests' own call phases,
+per-test coverage tracing included), and the rest of the wall time (the sandbox, the job protocol, the driver's
+report, the host's parsing).
+
 Cases: a few real bugs built by benchmarks/realbugs/build.py (`--work`, default /work/realbugs), and a small
 synthetic project in a venv made from this interpreter (`--system-site-packages`, so its pytest), which runs
 anywhere. `--only synthetic tqdm-4` picks cases.
@@ -36,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import sandbox  # noqa: E402
-from agent.tasks import Task, TestRunner, project_task  # noqa: E402
+from agent.tasks import Task, TestRunner, parse_report, project_task  # noqa: E402
 
 DEFAULT_CASES = ["youtube-dl-26", "tqdm-4", "thefuck-28", "cookiecutter-4"]
 CASES_FILE = ROOT / "benchmarks" / "realbugs" / "cases.json"
@@ -198,20 +203,24 @@ def measure(case: Case, copy: Path, runs: int) -> dict:
         runner.run(task, [task.files], baseline=True)  # what the repair loop runs first
         for number in (-2, -1):
             report = runner.run(task, [candidate(task, case, number)])[0]
-        plains, walls, jobs = [], [], []
+        plains, walls, jobs, phases = [], [], [], []
         for number in range(1, runs + 1):
             plains.append(plain.run())
-            start = time.perf_counter()
-            report = runner.run(task, [candidate(task, case, number)])[0]
+            start = time.perf_counter()  # what TestRunner.run(task, [files]) does, keeping the driver's record
+            result = runner._submit(task, candidate(task, case, number)).result()
+            report = parse_report(result, set(task.editable))
             walls.append(time.perf_counter() - start)
             jobs.append(report.duration_s)
-        last = runner._submit(task, candidate(task, case, runs + 1)).result()
-        preloaded = last.records[0].get("preloaded", "-") if last.records else "-"
+            record = result.records[0] if result.ok and result.records else {}
+            phases.append(record.get("phases"))
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    timed = [p for p in phases if p]
+    phase = {key: statistics.median(p[key] for p in timed) for key in timed[0]} if timed else {}
     return {"plain_s": statistics.median(plains), "ours_s": statistics.median(walls), "job_s": statistics.median(jobs),
-            "plain": plain.counts, "ours": counts, "problem": report.problem, "preloaded": preloaded}
+            "plain": plain.counts, "ours": counts, "problem": report.problem,
+            "preloaded": record.get("preloaded", "-"), "phases": phase}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=[], help="case ids (and/or 'synthetic')")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--phases", action="store_true", help="also say where our time went")
     args = parser.parse_args(argv)
     wanted = args.only or ["synthetic", *DEFAULT_CASES]
     records = {c["id"]: c for c in json.loads(CASES_FILE.read_text(encoding="utf-8"))}
@@ -248,6 +258,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name:16} {tests:>5} {row['plain_s']:>14.3f} {row['ours_s']:>7.3f} {row['job_s']:>8.3f} "
                   f"{ratio:>6.2f} {row['preloaded']!s:>9}  {note}", flush=True)
             rows.append({"case": name, "tests": tests, "ratio": ratio, **row})
+    if args.phases:
+        print(f"\n{'case':16} {'ours s':>7} {'import pytest':>13} {'collect':>8} {'run':>6} {'(calls)':>8} {'rest':>6}")
+        for row in rows:
+            phase = row["phases"]
+            if not phase:
+                print(f"{row['case']:16} {row['ours_s']:>7.3f}  (the driver does not report its phases)")
+                continue
+            rest = row["ours_s"] - phase["import_s"] - phase["collect_s"] - phase["run_s"]
+            print(f"{row['case']:16} {row['ours_s']:>7.3f} {phase['import_s']:>13.3f} {phase['collect_s']:>8.3f} "
+                  f"{phase['run_s']:>6.3f} {phase['calls_s']:>8.3f} {rest:>6.3f}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
