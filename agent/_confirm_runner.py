@@ -205,7 +205,7 @@ def main(data, channel):
     for test_id in data["tests"]:
         outcome, message = "passed", ""
         try:
-            _run_one(test_id, cache, float(data.get("test_timeout_s", 5)))
+            _run_one(test_id, cache, float(data.get("test_timeouts", {}).get(test_id, data.get("test_timeout_s", 5))))
         except Unconfirmable as exc:
             outcome, message = "unconfirmable", str(exc)
         except Missing as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 
@@ -110,6 +111,32 @@ def function_source(source: str, name: str) -> str:
         attributes = _context(lines, owner.body, _attributes_read(node, owner.name), budget)
         shown = header.rstrip() + "\n" + (attributes + "\n\n" if attributes else "") + shown
     return (constants + "\n\n\n" if constants else "") + shown
+
+
+def receiver_context(sources: dict[str, str], test: str, focus_source: str, function: str) -> str:
+    """For a failing test that calls `Sub.method(...)` where the focus function is that method, inherited from a
+    base class: `Sub`'s header and its class attributes the method reads (`cls._VALID_URL`), where `Sub` is a
+    class of the code under repair, since the fix may be the subclass's data, not the shared method; '' otherwise."""
+    owner, _, leaf = function.rpartition(".")
+    method = qualified_defs(_parse(focus_source)).get(function)
+    found = re.search(rf"\b([A-Za-z_]\w*)\.{re.escape(leaf)}\(", test or "")
+    if method is None or not owner or found is None or found.group(1) == owner.rsplit(".", 1)[-1]:
+        return ""
+    receiver = found.group(1)
+    read = _attributes_read(method, owner.rsplit(".", 1)[-1]) | _attributes_read(method, receiver)
+    for source in sources.values():
+        if f"class {receiver}" not in source:
+            continue
+        tree = _parse(source)
+        found = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == receiver), None)
+        if found is None:
+            continue
+        lines = source.splitlines()
+        attributes = _context(lines, found.body, read, [MAX_CONTEXT_LINES])
+        if attributes:
+            header = "\n".join(lines[min([found.lineno, *(d.lineno for d in found.decorator_list)]) - 1 : found.body[0].lineno - 1])
+            return header.rstrip() + "\n" + attributes
+    return ""
 
 
 def missing_name_source(source: str, name: str) -> str:

@@ -20,9 +20,44 @@ class SpliceError(ValueError):
     """The refined code does not fit the file (does not parse, or lacks the function under repair)."""
 
 
+def split_by_file(refined: str, focus_file: str, sources: dict[str, str]) -> dict[str, str]:
+    """The answer's top-level classes and functions that the focus file lacks but exactly one other file of
+    `sources` defines (a subclass's attribute, a helper in another module) go to that file; the rest stays with
+    the focus file. File -> the answer's code for it."""
+    try:
+        answer = ast.parse(textwrap.dedent(refined))
+    except SyntaxError:
+        return {focus_file: refined}
+    lines = textwrap.dedent(refined).splitlines(keepends=True)
+    here = _top_level_names(sources.get(focus_file, ""))
+    routed: dict[str, list[str]] = {}
+    kept: list[str] = []
+    for statement in answer.body:
+        text = _shift("".join(lines[min([statement.lineno, *(d.lineno for d in getattr(statement, "decorator_list", []))]) - 1:
+                                     statement.end_lineno]), statement.col_offset, "")
+        name = getattr(statement, "name", None)
+        owners = [] if name is None or name in here else [
+            path for path, source in sources.items() if path != focus_file
+            and (f"class {name}" in source or f"def {name}" in source) and name in _top_level_names(source)]
+        if len(owners) == 1:
+            routed.setdefault(owners[0], []).append(text)
+        else:
+            kept.append(text)
+    imports = [t for t in kept if t.startswith(("import ", "from "))]
+    return {focus_file: "\n".join(kept), **{path: "\n".join([*imports, *texts]) for path, texts in routed.items()}}
+
+
+def _top_level_names(source: str) -> set[str]:
+    try:
+        return {n.name for n in ast.parse(source).body if isinstance(n, (*_DEFS, ast.ClassDef))}
+    except SyntaxError:
+        return set()
+
+
 def apply_refined(file_source: str, refined: str, function: str | None) -> str:
     """With `function` (a qualified name), only that def and any other def of the file the answer rewrote are
-    replaced, so the rest of a project file stays as it was; without it, the whole file."""
+    replaced, so the rest of a project file stays as it was; without it, the whole file; with "", whatever the
+    answer brings that fits the file (part of an answer routed here from another file's prompt)."""
     if refined.startswith((" ", "\t")):  # indented like the prompt's method: by its first line's indentation
         refined = refined.expandtabs(8)
         first = next(line for line in refined.splitlines() if line.strip())
@@ -37,16 +72,20 @@ def apply_refined(file_source: str, refined: str, function: str | None) -> str:
     if function not in targets:  # a plain name: the one def of that name, wherever it is
         named = [q for q in targets if q.rsplit(".", 1)[-1] == function]
         function = named[0] if len(named) == 1 else function
-    adding = function not in targets  # a name the code lacks (a test imports it): the answer adds it
+    adding = function not in targets and function != ""  # a name the code lacks (a test uses it): the answer adds it
     rewritten = _answer_defs(answer, function, targets)
-    if function not in rewritten and not adding:
-        raise SpliceError(f"the refined code does not define {function.rsplit('.', 1)[-1]}()")
     patched = _replace(file_source, targets, {name: (node, refined) for name, node in rewritten.items()})
     patched = _merge_imports(patched, answer)
     used = {id(node) for name, node in rewritten.items() if name in targets}
+    before_new_functions = patched
     patched, added = _merge_rest(patched, answer, refined, used)
     if adding and function not in added:
         raise SpliceError(f"the refined code does not define {function}")
+    # An answer may leave the shown function as it is and fix what it reads (a constant, a new method beside it);
+    # one that rewrites nothing that exists (new functions at most: the function renamed) is unusable.
+    if function and function not in rewritten and not adding and not (used or _changed_beyond_new_functions(
+            before_new_functions, patched, added)):
+        raise SpliceError(f"the refined code does not define {function.rsplit('.', 1)[-1]}()")
     return patched
 
 
@@ -65,9 +104,13 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     top_names = {node.name for node in tree.body if isinstance(node, (*_DEFS, ast.ClassDef))}
     seen: dict[str, int] = {}
+    repeated: set[str] = set()
     for statement in answer.body:
         name = _assigned_name(statement)
+        if name is not None and (text := _statement_text(statement, answer_lines)) in repeated:
+            continue  # the same context shown twice (two functions reading one constant), answered twice
         if name is not None:  # the answer's k-th assignment of a name stands for the file's k-th
+            repeated.add(text)
             defined.add(name)
             nth = seen[name] = seen.get(name, -1) + 1
             olds = module_assigned.get(name, [])
@@ -110,6 +153,15 @@ def _merge_rest(source: str, answer: ast.Module, refined: str, used: set[int]) -
     for position, _, end, text in (edits[i] for i in order):
         lines[position:end] = [text if text.endswith("\n") else text + "\n"]
     return "".join(lines), defined
+
+
+def _changed_beyond_new_functions(before: str, after: str, added: set[str]) -> bool:
+    """Whether `after` differs from `before` by more than new top-level functions and classes."""
+    tree = ast.parse(after)
+    new = {n.name for n in tree.body if isinstance(n, (*_DEFS, ast.ClassDef))} - {
+        n.name for n in ast.parse(before).body if isinstance(n, (*_DEFS, ast.ClassDef))}
+    kept = [n for n in tree.body if not (isinstance(n, (*_DEFS, ast.ClassDef)) and n.name in new & added)]
+    return ast.dump(ast.Module(body=kept, type_ignores=[])) != ast.dump(ast.parse(before))
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:

@@ -62,6 +62,8 @@ class Attempt(BaseModel):
     regressions: int = Field(0, description="Tests the original passed that this attempt fails.")
     fixed: int = Field(0, description="Tests the original failed that this attempt passes.")
     confirmation: str = Field("", description="How an all-passing attempt was confirmed by an independent re-run.")
+    missing_names: int = Field(0, description="Failing tests that fail because the code lacks a name they use.")
+    recovered: int = Field(0, description="Failures the user did not ask about (left alone) that now pass.")
 
     @property
     def passed(self) -> int:
@@ -71,10 +73,12 @@ class Attempt(BaseModel):
     def total(self) -> int:
         return self.report.total
 
-    def rank(self) -> tuple[int, int, int]:
+    def rank(self) -> tuple[int, int, int, int, int]:
         # Net tests gained over the original, then fewer regressions: the same order as tests passed on a full
-        # run, and comparable between a full run and a run of the failing tests plus their regression set.
-        return (self.fixed - self.regressions, -self.regressions, self.passed)
+        # run, and comparable between a full run and a run of the failing tests plus their regression set. Then
+        # progress that passes no asked-for test yet: failures left alone that now pass (a cascade of the same
+        # bug), then names the tests need, added (the failure moves on to the behaviour).
+        return (self.fixed - self.regressions, -self.regressions, self.passed, self.recovered, -self.missing_names)
 
 
 class Candidate(BaseModel):
@@ -92,6 +96,8 @@ class Focus(BaseModel):
     function: str | None = None
     whole_file: bool = Field(False, description="Show and replace the whole file (function-level tasks).")
     adds: bool = Field(False, description="`function` is a name the file lacks and a test uses: the patch adds it.")
+    also: list[str] = Field(default_factory=list, description="The next suspects (file::function), shown with the "
+                            "focus: a fix that spans functions or files is reached in one step.")
     test_block: str = Field("", description="The Failed Test block of the refine prompt.")
     trace: str = Field("", description="The real execution of the failed test, rendered for the feedback mode.")
     call: str | None = Field(None, description="The failing call, e.g. f(1, 2), where it could be derived.")

@@ -78,6 +78,8 @@ class TestReport(BaseModel):
     selection: list[str] | None = Field(None, description="The test ids this run was narrowed to (None: the task's "
                                         "whole selection).")
     duration_s: float = 0.0
+    ignored_passed: int = Field(0, description="Tests left out of this report (failures the user did not ask "
+                                "about) that passed in it.")
 
     @property
     def passed(self) -> int:
@@ -99,6 +101,7 @@ class TestReport(BaseModel):
         if not ignored:
             return self
         return self.model_copy(update={
+            "ignored_passed": sum(o.outcome == "passed" for o in self.outcomes if o.id in ignored),
             "outcomes": [o for o in self.outcomes if o.id not in ignored],
             "coverage": {test: lines for test, lines in self.coverage.items() if test not in ignored}})
 
@@ -261,6 +264,7 @@ class TestRunner:
         self._imports: dict[str, dict[str, list[str]]] = {}
         self._digests: dict[int, tuple[dict[str, str], str]] = {}
         self._learning = threading.Lock()
+        self._prepare = package_files("agent").joinpath("_pytest_preload.py").read_text(encoding="utf-8")
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False,
             first: list[str] | None = None, timeouts: dict[str, float] | None = None,
@@ -287,15 +291,18 @@ class TestRunner:
                        for files, future in zip(workspaces, futures, strict=True)]
             return [report.result() for report in reports]
 
-    def confirm(self, task: Task, workspace: dict[str, str], test_ids: list[str]) -> Confirmation:
-        """An independent re-run of `test_ids` over `workspace` in fresh jobs (agent/verdict.py)."""
+    def confirm(self, task: Task, workspace: dict[str, str], test_ids: list[str],
+                timeouts: dict[str, float] | None = None) -> Confirmation:
+        """An independent re-run of `test_ids` over `workspace` in fresh jobs (agent/verdict.py), each test under
+        the same limit as in the run it confirms (`timeouts`, over the default)."""
+        limits = _Limits(self.test_timeout_s, timeouts or {})
 
         def pytest_run(ids: list[str]) -> TestReport:
             narrowed = narrowed_to(task, ids)
-            return parse_report(self._submit(narrowed, workspace, urgent=True, warm=False).result(),
+            return parse_report(self._submit(narrowed, workspace, urgent=True, limits=limits, warm=False).result(),
                                 set(task.editable))
 
-        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env)
+        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env, limits.per_test)
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
                 limits: _Limits | None = None, warm: bool = True) -> Future[JobResult]:
@@ -342,6 +349,8 @@ class TestRunner:
         imports = result.records[0].get("imports") if result.ok and len(result.records) == 1 else None
         if isinstance(imports, dict):
             learnt = {key: [str(name) for name in imports.get(key, [])] for key in ("modules", "avoid", "compile")}
+            rewrite = imports.get("rewrite") if isinstance(imports.get("rewrite"), dict) else {}
+            learnt["rewrite"] = {key: [str(path) for path in rewrite.get(key, [])] for key in ("outside", "workspace")}
             with self._learning:
                 self._imports.setdefault(digest, learnt)
 
@@ -354,7 +363,8 @@ class TestRunner:
         try:
             return Preload(modules=[name for name in learnt["modules"] if preloadable(name)],
                            avoid=[name for name in learnt["avoid"] if preloadable(name)], compile=learnt["compile"],
-                           site_paths=self._env["site_paths"], site_pth=self._env["plugin_autoload"])
+                           site_paths=self._env["site_paths"], site_pth=self._env["plugin_autoload"],
+                           prepare=self._prepare, prepare_data=learnt["rewrite"])
         except ValueError:  # a name that is not a module name: no preload rather than a wrong one
             return None
 
@@ -368,7 +378,8 @@ class TestRunner:
                                       set(task.editable)).without(ignore)
         if confirm and _clean_pass(report) and report.selection is None:
             report = report.model_copy(update={"confirmation": self.confirm(task, dict(files),
-                                                                             sorted(report.passing_ids()))})
+                                                                             sorted(report.passing_ids()),
+                                                                             limits.per_test)})
         return report
 
 

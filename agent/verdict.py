@@ -16,6 +16,7 @@ The same functions judge PyX-R's verified fixes (training/data), so a forged fix
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 from importlib.resources import files as package_files
 
@@ -57,11 +58,12 @@ def screen(original: dict[str, str], candidate: dict[str, str], test_files: set[
     for path, text in sorted(candidate.items()):
         if path in test_files or text == original.get(path) or not path.endswith(".py"):
             continue
-        added = _features(text) - _features(original.get(path, ""))
+        added = _features(text) - _features(original.get(path, ""))  # new Counters: the cached ones stay as they are
         flags += [f"{path}: {feature}" for feature in sorted(added.elements())]
     return flags
 
 
+@functools.lru_cache(maxsize=16)  # the original's features are compared with every candidate's
 def _features(source: str) -> Counter[str]:
     try:
         tree = ast.parse(source)
@@ -126,12 +128,13 @@ class Confirmer:
         self._program = package_files("agent").joinpath("_confirm_runner.py").read_text(encoding="utf-8")
 
     def confirm(self, workspace: dict[str, str], test_ids: list[str], pytest_run,
-                project_root: str | None = None, env: dict[str, str] | None = None) -> Confirmation:
+                project_root: str | None = None, env: dict[str, str] | None = None,
+                timeouts: dict[str, float] | None = None) -> Confirmation:
         """`pytest_run(ids)` runs the ids the runner could not call faithfully in a fresh pytest job and
         returns their TestReport (the caller's own driver, so its tamper checks apply there too)."""
         if not test_ids:
             return Confirmation(confirmed=False, failures=["no test to confirm"])
-        data = {"tests": test_ids, "test_timeout_s": self._timeout, "site_paths": self._site_paths,
+        data = {"tests": test_ids, "test_timeout_s": self._timeout, "test_timeouts": timeouts or {}, "site_paths": self._site_paths,
                 "project_env": self._project_env, "project_root": project_root}
         result = self._pool.submit_job(Job(program=self._program, data=data, files=dict(workspace), env=env or {},
                                            limits=self._limits), urgent=True).result()

@@ -38,11 +38,13 @@ def _dedicated_uid() -> int:
 
 
 def _system_paths() -> list[str]:
-    """Just the shared libraries the interpreter links against, with the merged-/usr symlinks."""
-    args = [*_parents_traversable("/usr/lib"), "--ro-bind", "/usr/lib", "/usr/lib"]
+    """The shared libraries the interpreter links against and, read-only, /usr/bin (a shell and the usual
+    tools: test suites run hook scripts and subprocesses; a setuid bit there grants nothing under bwrap's
+    no_new_privs and the dropped capabilities), with the merged-/usr symlinks."""
+    args = [*_parents_traversable("/usr/lib"), "--ro-bind", "/usr/lib", "/usr/lib", "--ro-bind", "/usr/bin", "/usr/bin"]
     if Path("/usr/lib64").is_dir():
         args += ["--ro-bind", "/usr/lib64", "/usr/lib64"]
-    for top in ("/lib", "/lib64"):
+    for top in ("/lib", "/lib64", "/bin"):
         if Path(top).is_symlink():
             args += ["--symlink", os.readlink(top), top]
         elif Path(top).is_dir():
@@ -281,7 +283,7 @@ def job_message(request: ExecRequest, support: HostSupport, warm: dict[str, obje
         "argv": list(request.argv),
         # HOME and TMPDIR (the private working dir) are set by the fork server. USER/LOGNAME: there is no
         # /etc/passwd inside, and getpass.getuser() (tempfile, many test suites) needs a name.
-        "env": {"PATH": f"{support.python_prefix}/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+        "env": {"PATH": f"{support.python_prefix}/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                 "USER": "sandbox", "LOGNAME": "sandbox", **request.env},
         # The interpreter read the locale when it started; a request that sets one gets it read again.
         "locale": bool(LOCALE_ENV & set(request.env)),

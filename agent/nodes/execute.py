@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.nodes import NodeDeps, candidate_key
 from agent.state import Attempt, Candidate, RunConfig
-from agent.tasks import Task, TestReport, environment_problem, is_target, is_test_file
+from agent.tasks import Task, TestReport, environment_problem, is_target, is_test_file, missing_name
 from agent.verdict import screen
 
 
@@ -33,14 +33,17 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
             runnable.append(candidate)
     baseline = set(state.get("baseline_passing") or [])
     failing_before = set(state.get("baseline_failing") or [])
+    ignored = set(state.get("baseline_ignored") or [])
     reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first,
-                              first=None if first else _first_stage(baseline, failing_before),
+                              first=None if first else _first_stage(baseline, failing_before, ignored),
                               timeouts=_timeouts(state, config), baseline=first,
-                              ignore=set(state.get("baseline_ignored") or []))
+                              ignore=ignored)
     attempts = [
         Attempt(files=c.files, origin=c.origin, iteration=state.get("iteration", 0), report=r,
                 regressions=len(_in_selection(baseline, r) - r.passing_ids()),
-                fixed=len(failing_before & r.passing_ids()))
+                fixed=len(failing_before & r.passing_ids()),
+                missing_names=sum(missing_name(o.message, task.editable) is not None for o in r.failing),
+                recovered=r.ignored_passed)
         for c, r in zip(runnable, reports, strict=True)
     ]
     update: dict[str, Any] = {"candidates": [], "executions": len(runnable),
@@ -55,7 +58,7 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
                              "reasons": attempt.report.tampered[:10]})
         else:
             trusted.append(attempt)
-    winner = _best_confirmed(trusted, task, deps, rejected)
+    winner = _best_confirmed(trusted, task, deps, rejected, _timeouts(state, config))
     if first:  # generated code stands in for the original: it is the baseline
         update |= _first_run(winner, task) if winner is not None else {
             "status": "error", "stop_reason": "every generated candidate was rejected: "
@@ -65,19 +68,19 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     elif state.get("focus") and any(c.origin.startswith("model") for c in candidates):
         # The model's patches of this function changed nothing for the better: the next step looks elsewhere.
         focus = state["focus"]
-        update["fruitless"] = [f"{focus['file']}::{focus['function']}"]
+        update["fruitless"] = [f"{focus['file']}::{focus['function']}", *focus.get("also", [])]
     return update | {"history": [{"node": "execute", "tested": [_summary(a) for a in attempts],
                                   "rejected": rejected}]}
 
 
-def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps,
-                    rejected: list[dict[str, Any]]) -> Attempt | None:
+def _best_confirmed(attempts: list[Attempt], task: Task, deps: NodeDeps, rejected: list[dict[str, Any]],
+                    timeouts: dict[str, float]) -> Attempt | None:
     """The best attempt; one that passes every test only once an independent re-run agrees."""
     for attempt in sorted(attempts, key=Attempt.rank, reverse=True):
         if not (attempt.report.outcomes and not attempt.report.failing) or attempt.report.selection is not None:
             return attempt
         confirmation = attempt.report.confirmation or deps.runner.confirm(
-            task, {**task.files, **attempt.files}, sorted(attempt.report.passing_ids()))
+            task, {**task.files, **attempt.files}, sorted(attempt.report.passing_ids()), timeouts)
         if confirmation.confirmed:
             return attempt.model_copy(update={"confirmation": confirmation.summary()})
         rejected.append({"origin": attempt.origin, "why": "the independent confirmation disagrees",
@@ -113,13 +116,14 @@ def _first_run(attempt: Attempt, task: Task) -> dict[str, Any]:
     return update
 
 
-def _first_stage(passing: set[str], failing: set[str]) -> list[str] | None:
+def _first_stage(passing: set[str], failing: set[str], ignored: set[str] = frozenset()) -> list[str] | None:
     """What a candidate runs first: the tests that failed and the regression set (tests of the same test files
-    that passed); None where that is every test (a small suite runs whole at once)."""
+    that passed), and the failures left alone there (their recovery ranks candidates); None where that is every
+    test (a small suite runs whole at once)."""
     files = {test_id.split("::")[0] for test_id in failing}
-    regression = {test_id for test_id in passing if test_id.split("::")[0] in files}
+    regression = {test_id for test_id in passing | ignored if test_id.split("::")[0] in files}
     chosen = failing | regression
-    return None if not failing or chosen >= passing | failing else sorted(chosen)
+    return None if not failing or chosen >= passing | failing | ignored else sorted(chosen)
 
 
 def _timeouts(state: Mapping[str, Any], config: RunConfig) -> dict[str, float]:

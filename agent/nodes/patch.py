@@ -9,7 +9,7 @@ from agent.localize import Suspect
 from agent.mutation import mutants_at
 from agent.nodes import NodeDeps, candidate_key
 from agent.parsing import ParseError, parse_refined
-from agent.splice import SpliceError, apply_refined
+from agent.splice import SpliceError, apply_refined, split_by_file
 from agent.state import Attempt, Candidate, Focus, RunConfig
 from agent.tasks import Task
 
@@ -34,7 +34,7 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": notes}]}
     if config.uses_model and state.get("focus") and not any(c.origin.startswith("model") for c in fresh.values()):
         focus = state["focus"]  # every answer was unusable or changed nothing: look elsewhere next
-        update["fruitless"] = [f"{focus['file']}::{focus['function']}"]
+        update["fruitless"] = [f"{focus['file']}::{focus['function']}", *focus.get("also", [])]
     return update
 
 
@@ -58,14 +58,17 @@ def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Fo
         if isinstance(code, ParseError):
             notes.append(f"sample {index}: {code.problem}: {code.detail}")
             continue
+        parts = {focus.file: code} if focus.whole_file else split_by_file(
+            code, focus.file, {path: current(task, best, path) for path in task.editable})
         try:
-            patched = apply_refined(current(task, best, focus.file), code,
-                                    None if focus.whole_file else focus.function)
+            patched = {path: apply_refined(current(task, best, path), part,
+                                           (None if focus.whole_file else focus.function) if path == focus.file else "")
+                       for path, part in parts.items() if path != focus.file or len(parts) == 1
+                       or any(not line.startswith(("import ", "from ")) for line in part.splitlines() if line.strip())}
         except SpliceError as exc:
             notes.append(f"sample {index}: {exc}")
             continue
-        candidates.append(Candidate(files=changes(task, {**best.files, focus.file: patched}),
-                                   origin=f"model sample {index}"))
+        candidates.append(Candidate(files=changes(task, {**best.files, **patched}), origin=f"model sample {index}"))
     return candidates, notes
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.feedback import refine_prompt
-from agent.localize import function_source, missing_name_source
+from agent.localize import function_source, missing_name_source, receiver_context
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
 from agent.state import Attempt, Focus, RunConfig
@@ -31,6 +31,13 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     source = best.files.get(focus.file, task.files[focus.file])
     code = missing_name_source(source, focus.function) if focus.adds and focus.function else \
         shown_code(source, None if focus.whole_file else focus.function)
+    if task.kind == "project" and focus.function and not focus.adds:
+        sources = {path: best.files.get(path, task.files[path]) for path in task.editable}
+        receiver = receiver_context(sources, focus.call or focus.test_block, source, focus.function)
+        code = f"{receiver}\n\n\n{code}" if receiver else code
+        for shown in focus.also:  # the next suspects, each under its file's name
+            path, _, function = shown.partition("::")
+            code += f"\n\n\n# {path}\n" + function_source(sources[path], function)
     prompt = refine_prompt(task, code, focus, config.feedback)
     [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]

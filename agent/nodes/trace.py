@@ -31,12 +31,25 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         file, function = focus_location(task, suspects, failed, fruitless)
         rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
         focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
-                      test_block=test_block(failed),
+                      test_block=test_block(failed), also=_next_suspects(task, suspects, fruitless, file, function),
                       trace=rendered, call=failed.call, expected=failed.expected)
     top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
     return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
-            "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}",
+            "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}", "also": focus.also,
                          "top": [s.model_dump() for s in suspects[:3]], "top_functions": top}]}
+
+
+SHOWN_WITH_FOCUS = 2  # suspects shown after the focus: a two-function fix, or the next suspect, in one step
+
+
+def _next_suspects(task: Task, suspects: list[Suspect], fruitless: set[str], file: str,
+                   function: str | None) -> list[str]:
+    if task.kind != "project" or function is None:
+        return []
+    ranked = [f"{f}::{fn}" for f, fn, _ in rank_functions(suspects)]
+    others = [item for item in ranked if item != f"{file}::{function}"]
+    fresh = [item for item in others if item not in fruitless] or others  # all tried: the ranking starts again
+    return fresh[:SHOWN_WITH_FOCUS]
 
 
 def focus_location(task: Task, suspects: list[Suspect], failed: FailedTest,

@@ -44,10 +44,27 @@ class _Body(BaseModel):
 
 
 def shown_function(prompt: str) -> str | None:
-    """The qualified name of the function a refine prompt shows (`Class.method` under a class header)."""
+    """The qualified name of the first function a refine prompt shows (`Class.method` under a class header)."""
+    shown = shown_functions(prompt)
+    return shown[0] if shown else None
+
+
+def shown_functions(prompt: str) -> list[str]:
+    """Every function a refine prompt shows, in order (the focus, then the suspects shown with it)."""
     match = _CODE.search(prompt)
     if match is None:
-        return None
+        return []
+    try:
+        tree = ast.parse(textwrap.dedent(match.group(1)))
+    except SyntaxError:
+        return []
+    shown = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            shown += [f"{node.name}.{n.name}" for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            shown.append(node.name)
+    return shown
     try:
         tree = ast.parse(textwrap.dedent(match.group(1)))
     except SyntaxError:
@@ -88,12 +105,17 @@ def _fixed_file_of(case: dict, prompt: str, code: str) -> str | None:
             return None
         return file if name in _top_names(oracle.fixed_file(case, file)) - _top_names(oracle.buggy_file(case, file)) \
             else None
-    shown = shown_function(prompt)
-    for unit in units:
-        qualname = unit["qualname"]
-        if unit.get("kind", "function") == "function" and unit.get("in_buggy", True) and shown and (
-                qualname == shown or qualname.endswith("." + shown) or shown.endswith("." + qualname)):
-            return unit["file"]
+    for shown in shown_functions(prompt):
+        for unit in units:
+            qualname = unit["qualname"]
+            if unit.get("kind", "function") == "function" and unit.get("in_buggy", True) and (
+                    qualname == shown or qualname.endswith("." + shown) or shown.endswith("." + qualname)):
+                return unit["file"]
+        # A method of a class the fix adds methods to (tqdm's __bool__ beside the __len__ shown).
+        owner = shown.rpartition(".")[0]
+        for unit in units:
+            if owner and unit.get("in_buggy") is False and unit["qualname"].rpartition(".")[0] == owner:
+                return unit["file"]
     # A changed module constant or class attribute the prompt shows as context.
     shown_names = _assigned_names(code)
     for unit in units:
@@ -103,9 +125,16 @@ def _fixed_file_of(case: dict, prompt: str, code: str) -> str | None:
 
 
 def _top_names(source: str) -> set[str]:
-    tree = ast.parse(source)
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)} | {
-        t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    """Names a module binds at its top level, in if/try/with blocks too (a def per Python version)."""
+    names: set[str] = set()
+    for statement in ast.parse(source).body:
+        nodes = ast.walk(statement) if isinstance(statement, ast.If | ast.Try | ast.With) else [statement]
+        for n in nodes:
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(n.name)
+            elif isinstance(n, ast.Assign):
+                names |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return names
 
 
 def _assigned_names(code: str) -> set[str]:

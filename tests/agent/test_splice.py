@@ -56,7 +56,8 @@ def test_an_answer_without_the_function_is_a_splice_error():
 
 
 def test_a_fruitless_suspect_is_passed_over_for_the_next(tmp_path, run_graph):
-    """The model's first answers leave the most suspicious function as it was; the next step shows another."""
+    """The model's first answers leave the most suspicious function (and the next suspect shown with it) as they
+    were; the next step shows another, then the ranking starts again."""
     root = write(tmp_path / "p", {
         "shop.py": "def price(n):\n    return n * 2\n\n\ndef total(items):\n    return sum(price(i) for i in items) + 1\n",
         "test_shop.py": "from shop import price, total\n\n\ndef test_total():\n    assert total([1, 2]) == 6\n\n\n"
@@ -66,8 +67,9 @@ def test_a_fruitless_suspect_is_passed_over_for_the_next(tmp_path, run_graph):
     model = ScriptedModel([[refined(same_total)], ["no code"], [refined(fixed_total)]])
     final = run_graph(project_task(root), RunConfig(model="x:y", patcher="model", samples=1, max_iterations=4),
                       model)
-    foci = [h["focus"] for h in final["history"] if h["node"] == "trace"]
-    assert foci[0] == "shop.py::total" and foci[1] == "shop.py::price", foci  # moved on after nothing changed
+    traces = [h for h in final["history"] if h["node"] == "trace"]
+    assert traces[0]["focus"] == "shop.py::total" and traces[0]["also"] == ["shop.py::price"], traces[0]
+    assert traces[1]["focus"] == "shop.py::total" and traces[1]["also"] == ["shop.py::price"], traces[1]  # again
     assert final["status"] == "fixed", final["stop_reason"]
 
 

@@ -87,3 +87,34 @@ def test_a_method_whose_string_has_lines_at_column_zero_goes_back_unchanged():
     changed = shown.replace("return s", "return s + 'x'")
     patched = apply_refined(source, changed, "T.m")
     assert "\n        return s + 'x'\n" in patched and '"""\nflush left\n"""' in patched
+
+
+def test_an_answer_may_fix_what_the_function_reads_instead_of_the_function():
+    # tqdm-7: the shown main() is right, the pattern table it reads is not; tqdm-3: __len__ is right, the class
+    # lacks __bool__. A renamed function alone (new functions only) is still unusable.
+    patched = apply_refined(SOURCE, "patterns = (\n    'b',\n)\n", "f")
+    assert "'b'" in patched and "def f():\n    return patterns\n" in patched
+    patched = apply_refined(SOURCE, "class Foo:\n    def __bool__(self):\n        return True\n", "Foo.__len__")
+    assert "def __bool__(self):" in patched and "return 1" in patched
+    with pytest.raises(SpliceError, match=r"does not define f\(\)"):
+        apply_refined(SOURCE, "def g():\n    return patterns\n", "f")
+
+
+def test_an_answer_for_another_files_class_goes_to_that_file():
+    # youtube-dl-36: the prompt shows the shared InfoExtractor.suitable (common.py) and the FacebookIE attribute it
+    # reads; the fix is facebook.py's _VALID_URL.
+    from agent.localize import receiver_context
+    from agent.splice import split_by_file
+
+    common = "import re\n\n\nclass InfoExtractor:\n    @classmethod\n    def suitable(cls, url):\n" \
+             "        return re.match(cls._VALID_URL, url) is not None\n"
+    facebook = "from .common import InfoExtractor\n\n\nclass FacebookIE(InfoExtractor):\n    _VALID_URL = r'old'\n\n" \
+               "    def _real_extract(self, url):\n        return url\n"
+    sources = {"ie/common.py": common, "ie/facebook.py": facebook}
+    shown = receiver_context(sources, "assert FacebookIE.suitable('x')", common, "InfoExtractor.suitable")
+    assert shown == "class FacebookIE(InfoExtractor):\n    _VALID_URL = r'old'"
+    parts = split_by_file("class FacebookIE:\n    _VALID_URL = r'new'\n", "ie/common.py", sources)
+    assert parts["ie/common.py"] == "" and "_VALID_URL = r'new'" in parts["ie/facebook.py"]
+    patched = apply_refined(facebook, parts["ie/facebook.py"], "")
+    assert "_VALID_URL = r'new'" in patched and "def _real_extract" in patched
+    assert apply_refined(facebook, "class FacebookIE:\n    _VALID_URL = r'old'\n", "") == facebook

@@ -155,3 +155,15 @@ def test_a_job_runs_under_its_own_environment_and_locale(backend: str) -> None:
     assert c_locale.records == [["test", "ANSI_X3.4-1968", 0]]
     with pytest.raises(ValueError, match="HOME is the sandbox's own"):
         Job(program=program, env={"HOME": "/root"}).model_dump() and to_request(Job(program=program, env={"HOME": "/"}))
+
+
+def test_a_job_can_run_a_shell_script() -> None:
+    # Hook scripts (cookiecutter's tests run `#!/bin/bash` hooks) need a shell: /usr/bin is there, read-only.
+    program = ("import os, subprocess\n\ndef main(data, channel):\n"
+               "    with open('hook.sh', 'w') as f:\n        f.write('#!/bin/sh\\necho hooked\\n')\n"
+               "    os.chmod('hook.sh', 0o755)\n"
+               "    done = subprocess.run(['./hook.sh'], capture_output=True, text=True)\n"
+               "    channel.send([done.returncode, done.stdout, os.access('/usr/bin', os.W_OK)])\n")
+    result = run_job(Job(program=program, limits=LIMITS))
+    assert result.ok, result.problem
+    assert result.records == [[0, "hooked\n", False]]
