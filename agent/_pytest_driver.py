@@ -175,9 +175,10 @@ def _imports():
     """What this run imported, for a warm sandbox to prepare the next run of the same workspace (sandbox.job.Preload):
     the modules from outside the workspace in import order (`modules`), those of them pytest imported through its
     assertion rewriter (`avoid`: imported ahead they would not be rewritten; nothing of their top-level package is
-    in `modules`), and the workspace's own source files
+    in `modules`), the files pytest rewrote (`rewrite`: outside the workspace, by path, and in it: their rewritten
+    code may be made ahead, agent/_pytest_preload.py), and the workspace's own source files
     that were imported as plain source (`compile`: their code objects may be compiled ahead)."""
-    modules, avoid, own = [], [], []
+    modules, avoid, own, rewritten_outside, rewritten_own = [], [], [], [], []
     for name, module in list(sys.modules.items()):
         if name in ("__main__", "_semcoder_job") or not isinstance(module, type(sys)):
             continue
@@ -196,15 +197,20 @@ def _imports():
         elif any(os.path.realpath(p).startswith(ROOT) for p in paths):
             if isinstance(origin, str) and origin.endswith(".py") and loader == "SourceFileLoader":
                 own.append(os.path.realpath(origin)[len(ROOT):])
+            elif isinstance(origin, str) and origin.endswith(".py") and loader == "AssertionRewritingHook":
+                rewritten_own.append(os.path.realpath(origin)[len(ROOT):])
         elif loader == "AssertionRewritingHook":
             avoid.append(name)
+            if isinstance(origin, str) and origin.endswith(".py"):
+                rewritten_outside.append(origin)
         else:
             modules.append(name)
     # A plugin's package imports its rewritten modules (pytest_mock/__init__.py imports .plugin): none of its
     # top-level package is imported ahead.
     rewritten = {name.split(".")[0] for name in avoid}
     modules = [name for name in modules if name.split(".")[0] not in rewritten]
-    return {"modules": modules, "avoid": avoid, "compile": own}
+    return {"modules": modules, "avoid": avoid, "compile": own,
+            "rewrite": {"outside": rewritten_outside, "workspace": rewritten_own}}
 
 
 def _path(obj):
@@ -347,6 +353,8 @@ def main(data, channel):
 
     preloaded = getattr(_semcoder_job, "PRELOADED", None)  # a warm sandbox's: how many modules it had imported ahead
     record["preloaded"] = len(preloaded["modules"]) if preloaded else 0
+    rewrite = getattr(sys.modules.get("_pytest.assertion.rewrite"), "_rewrite_test", None)
+    record["rewritten_ahead"] = getattr(getattr(rewrite, "__code__", None), "co_filename", "") == "<preload>"
     # Where the run's time went (benchmarks/candidate_test_time.py --phases): importing pytest, its configuration
     # and collection (the project's imports), running the tests (calls: the tests' own call phases).
     collected = getattr(recorder, "collected_at", ran)

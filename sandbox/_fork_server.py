@@ -338,7 +338,7 @@ def _preload(config, fds, slot, warm, files, shared):
     os.close(fds["code"])  # before any module of the environment runs
     if cache:
         _install_code_cache(cache)
-    getattr(module, spec["call"])(spec["data"])
+    getattr(module, spec["call"])(spec["data"], files, workdir)
     for stream in (sys.stdout, sys.stderr):  # what the preload printed goes to /dev/null, now
         try:  # noqa: SIM105 (contextlib is an import the fork server does not pay for)
             stream.flush()

@@ -199,12 +199,14 @@ _RDONLY, _DEVNULL = os.O_RDONLY, os.devnull
 PRELOADED = None  # what preload() did in this process: {"site": [paths, pth], "modules": [...], "failed": [...]}
 
 
-def preload(spec):
+def preload(spec, files=None, workdir=None):
     """A warm sandbox's preparation, before the job exists: the environment's site-packages as `use_site_packages`
     sets them up, then `spec["modules"]` imported in order. The job's working dir does not exist yet and is not on
     sys.path, so nothing of the job's files can be imported; a module that fails to import is left to the job
     (the job imports it itself, as a cold start would). A module of `spec["avoid"]` imported on the way (another
-    module imports it) spoils the preload: RuntimeError, and the sandbox runs the job cold."""
+    module imports it) spoils the preload: RuntimeError, and the sandbox runs the job cold. Then the job program's
+    own preparation, if it has one (`spec["prepare"]`, source defining prepare(data, files, workdir); `files`:
+    the worker's previous job's files, `workdir`: where the job will run); one that fails prepares nothing."""
     global PRELOADED
     sys.dont_write_bytecode = True  # as the job programs have it
     site_paths, pth = list(spec.get("site_paths", [])), bool(spec.get("site_pth", True))
@@ -219,10 +221,22 @@ def preload(spec):
             done.append(name)
         except BaseException:  # whatever an import does, the job meets again (as a cold start would)
             failed.append(name)
-        spoiled = [other for other in avoid if other in sys.modules]
-        if spoiled:
-            raise RuntimeError("importing %s imported %s, which the job must import itself" % (name, spoiled[0]))
+        _check_avoided(avoid, name)
+    if spec.get("prepare"):
+        namespace = {"__name__": "_semcoder_prepare"}
+        try:
+            exec(compile(spec["prepare"], "<preload>", "exec"), namespace)
+            namespace["prepare"](spec.get("prepare_data"), files or {}, workdir or os.getcwd())
+        except BaseException:
+            pass
+        _check_avoided(avoid, "the job program's preparation")
     PRELOADED = {"site": [site_paths, pth], "modules": done, "failed": failed}
+
+
+def _check_avoided(avoid, what):
+    spoiled = [other for other in avoid if other in sys.modules]
+    if spoiled:
+        raise RuntimeError("%s imported %s, which the job must import itself" % (what, spoiled[0]))
 
 
 def read_job(path=JOB_FILE):

@@ -66,6 +66,9 @@ class Preload(BaseModel):
     site_pth: bool = True
     compile: tuple[str, ...] = Field((), description="Job files (relative paths) whose code objects may be "
                                      "compiled ahead from the worker's previous job's files.")
+    prepare: str = Field("", description="The job program's own preparation, run after the imports: source "
+                         "defining prepare(data, files, workdir) (files: the worker's previous job's, bytes).")
+    prepare_data: Any = None
 
     @field_validator("modules", "avoid")
     @classmethod
@@ -147,7 +150,8 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
                if name.split(".")[0] not in provided and name.split(".")[0] not in _NEVER_PRELOADED]
     return {"module": _job_child.MODULE, "file": RUNTIME_FILE, "source": _runtime_source(), "call": "preload",
             "data": {"modules": modules, "avoid": list(job.preload.avoid), "site_paths": list(job.preload.site_paths),
-                     "site_pth": job.preload.site_pth},
+                     "site_pth": job.preload.site_pth, "prepare": job.preload.prepare,
+                     "prepare_data": job.preload.prepare_data},
             "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")]}
 
 

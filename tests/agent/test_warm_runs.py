@@ -92,14 +92,17 @@ def test_candidates_run_warm_and_report_exactly_what_a_cold_run_reports(tmp_path
         assert "decimal" in learnt["modules"] and "statistics" in learnt["modules"]
         assert "shop.prices" not in learnt["modules"] and "shop/prices.py" in learnt["compile"]
         assert not any(name.startswith(("shop", "tests")) for name in learnt["modules"])
-        warm = []
+        warm, rewritten_ahead = [], []
         for files in candidates * 2:  # the first with a preload runs cold and prepares the next ones
             result = runner._submit(task, files).result()
             warm.append((result.records[0]["preloaded"], parse_report(result, set(task.editable))))
+            rewritten_ahead.append(result.records[0]["rewritten_ahead"])
         cold = [parse_report(runner._submit(task, files, warm=False).result(), set(task.editable))
                 for files in candidates * 2]
     assert baseline.records[0]["preloaded"] == 0
     assert all(preloaded > 0 for preloaded, _ in warm[1:]), [preloaded for preloaded, _ in warm]
+    # the test file's asserts were rewritten ahead (pytest >= 5 here), and the messages below are still the same
+    assert rewritten_ahead == [False] + [True] * 5
     for (_, report), cold_report in zip(warm, cold, strict=True):
         _same(report, cold_report)
     fixed, unfixed, broken = (report for _, report in warm[3:])
