@@ -11,6 +11,7 @@ For each case, side by side in one run:
   are all on, as in a repair. `(job s)` is the sandbox's own time for the job (from go to exit), `preloaded`
   how many modules the sandbox had imported ahead for the last run (`-`: a driver that does not say).
 
+`--cold` runs ours without a preload (what the warm sandbox buys, against the same code otherwise).
 `--phases` adds where our time went (medians, from the driver's own clock): importing pytest (with site-packages),
 pytest's configuration and collection (the project's imports), the test run (of it, the tests' own call phases,
 per-test coverage tracing included), and the rest of the wall time (the sandbox, the job protocol, the driver's
@@ -190,7 +191,7 @@ def candidate(task: Task, case: Case, number: int) -> dict[str, str]:
     return files
 
 
-def measure(case: Case, copy: Path, runs: int) -> dict:
+def measure(case: Case, copy: Path, runs: int, cold: bool = False) -> dict:
     """Plain pytest and our per-candidate run, alternately (the machine's load drifts), each median of `runs` after
     the warm-up: plain's first run (page cache, its .pyc files), our baseline run and two candidates."""
     task = project_task(copy).model_copy(update={"test_paths": case.tests})
@@ -200,14 +201,18 @@ def measure(case: Case, copy: Path, runs: int) -> dict:
     plain.run()
     with sandbox.Pool(workers=1, python=str(case.venv)) as pool:
         runner = TestRunner(pool, test_timeout_s=60)
+
+        def submit(files: dict[str, str]):  # what TestRunner.run(task, [files]) submits
+            return runner._submit(task, files, warm=False) if cold else runner._submit(task, files)
+
         runner.run(task, [task.files], baseline=True)  # what the repair loop runs first
         for number in (-2, -1):
-            report = runner.run(task, [candidate(task, case, number)])[0]
+            submit(candidate(task, case, number)).result()
         plains, walls, jobs, phases = [], [], [], []
         for number in range(1, runs + 1):
             plains.append(plain.run())
             start = time.perf_counter()  # what TestRunner.run(task, [files]) does, keeping the driver's record
-            result = runner._submit(task, candidate(task, case, number)).result()
+            result = submit(candidate(task, case, number)).result()
             report = parse_report(result, set(task.editable))
             walls.append(time.perf_counter() - start)
             jobs.append(report.duration_s)
@@ -230,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--phases", action="store_true", help="also say where our time went")
+    parser.add_argument("--cold", action="store_true", help="our runs without a preload (every job on a cold child)")
     args = parser.parse_args(argv)
     wanted = args.only or ["synthetic", *DEFAULT_CASES]
     records = {c["id"]: c for c in json.loads(CASES_FILE.read_text(encoding="utf-8"))}
@@ -246,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             copy = scratch / name / "tree"
             shutil.copytree(case.tree, copy, symlinks=True)
-            row = measure(case, copy, args.runs)
+            row = measure(case, copy, args.runs, cold=args.cold)
             plain_counts, our_counts = row["plain"], row["ours"]
             same = {k: v for k, v in plain_counts.items() if v} == {
                 k: v for k, v in our_counts.items() if k != "skipped"}
