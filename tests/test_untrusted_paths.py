@@ -23,6 +23,9 @@ JOB_PROGRAMS = {
 }
 # Programs a job program starts as a child inside the same sandbox (they speak the job frames too).
 JOB_CHILDREN = {"training/data/_exec_child.py"}
+# What a warm sandbox runs for a job program before its job exists (sandbox.job.Preload.prepare): it compiles the
+# code the job will import, inside the sandbox, and runs none of it.
+PREPARATIONS = {"agent/_pytest_preload.py"}
 FORBIDDEN_IMPORTS = {"ExecRequest", "run", "backend_named", "shared_backend", "LocalBackend", "DockerBackend"}
 FORBIDDEN_MODULES = {"sandbox._api", "sandbox._local", "sandbox._docker", "sandbox._worker", "sandbox._pool"}
 
@@ -35,7 +38,8 @@ def _violations(path: Path) -> list[str]:
     relative = path.relative_to(ROOT).as_posix()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
     # Only a module that is itself an in-sandbox program may exec (not a host module holding one as a string).
-    in_sandbox = relative in JOB_CHILDREN or (relative in JOB_PROGRAMS and _defines_job_main(tree))
+    in_sandbox = relative in JOB_CHILDREN or (relative in JOB_PROGRAMS and _defines_job_main(tree)) or (
+        relative in PREPARATIONS and _defines_prepare(tree))
     found = []
     for node in ast.walk(tree):
         where = f"{relative}:{getattr(node, 'lineno', 0)}"
@@ -64,6 +68,11 @@ def test_no_untrusted_code_runs_by_another_path() -> None:
 def _defines_job_main(tree: ast.Module) -> bool:
     return any(isinstance(node, ast.FunctionDef) and node.name == "main"
                and [a.arg for a in node.args.args] == ["data", "channel"] for node in tree.body)
+
+
+def _defines_prepare(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.FunctionDef) and node.name == "prepare"
+               and [a.arg for a in node.args.args] == ["data", "files", "workdir"] for node in tree.body)
 
 
 def test_every_in_sandbox_program_is_a_job_program() -> None:
