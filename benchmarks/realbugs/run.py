@@ -36,8 +36,14 @@ MIN_PYTHON = (3, 8)
 PYTEST_OPTIONS = ["-o", "addopts="]
 
 
-def cases(only: list[str]) -> list[dict]:
-    return [c for c in oracle.load_cases() if c["reproduces"] and (not only or c["id"] in only)]
+def cases(only: list[str], work: Path) -> list[dict]:
+    """The suite's records, each as its build wrote it where there is one (`<work>/<id>/case.json`: a CI case's
+    `ci` entry, a rebuilt case's own outcomes); with `only`, the cases built under `work` too (ci_cases.py's)."""
+    records = {c["id"]: c for c in oracle.load_cases()}
+    for built in sorted(work.glob("*/case.json")) if work.is_dir() else []:
+        record = json.loads(built.read_text(encoding="utf-8"))
+        records[record.get("id", built.parent.name)] = record
+    return [c for c in records.values() if c.get("reproduces") and (not only or c["id"] in only)]
 
 
 def venv_python(work: Path, case: dict) -> tuple[Path, tuple[int, int]]:
@@ -51,6 +57,8 @@ def venv_python(work: Path, case: dict) -> tuple[Path, tuple[int, int]]:
 
 
 def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -> dict:
+    if not (work / case["id"] / "buggy").is_dir():
+        return {"id": case["id"], "python": "-", "status": "skipped", "why": f"not built under {work}"}
     venv, version = venv_python(work, case)
     row: dict = {"id": case["id"], "python": ".".join(map(str, version))}
     if version < MIN_PYTHON:
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'case':18} {'py':7} {'status':10} {'judged':7} {'rank':>4} {'iter':>4} {'wall s':>7} {'tokens':>7} "
           f"{'own %':>6}  why")
     with tempfile.TemporaryDirectory(prefix="realbugs-") as scratch:
-        for case in cases(args.only):
+        for case in cases(args.only, args.work):
             row = repair(case, args.work, Path(scratch), args.model, args.max_iterations)
             rows.append(row)
             print(f"{row['id']:18} {row['python']:7} {row['status']:10} {row.get('judged_fixed', '-')!s:7} "
