@@ -737,6 +737,8 @@ def run_job(config, job, child, spared):
     stdout_r, stderr_r = child.streams
     child.close()
     _wipe(config["scratch"])
+    if config.get("shm"):  # the sandbox's private /dev/shm: nothing a job leaves there reaches the next
+        _wipe(config["shm"])
     return {
         "setup_ok": setup_ok,
         "fired": fired,

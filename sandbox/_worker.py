@@ -124,6 +124,7 @@ class LocalWorker:
             "cg_pids": cgroups.get("pids", ""),
             "uids": self.uids,
             "scratch": _SCRATCH_IN_SANDBOX if in_bwrap else str(self._host_scratch),
+            "shm": "/dev/shm" if in_bwrap else "",
             "subreaper": not in_bwrap,
             "seccomp": b"" if in_bwrap or not self.support.seccomp else _seccomp.build_filter(),
         }

@@ -167,3 +167,12 @@ def test_a_job_can_run_a_shell_script() -> None:
     result = run_job(Job(program=program, limits=LIMITS))
     assert result.ok, result.problem
     assert result.records == [[0, "hooked\n", False]]
+
+
+def test_nothing_a_job_leaves_in_dev_shm_reaches_the_next() -> None:
+    write = "import os\n\ndef main(data, channel):\n    open('/dev/shm/left', 'w').write('x')\n    channel.send(1)\n"
+    look = "import os\n\ndef main(data, channel):\n    channel.send(os.listdir('/dev/shm'))\n"
+    with Pool(workers=1) as pool:
+        results = pool.run_jobs([Job(program=write, limits=LIMITS), Job(program=look, limits=LIMITS)])
+    assert results[0].ok and results[1].ok, results[0].problem + results[1].problem
+    assert results[1].records == [[]]
