@@ -96,6 +96,7 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
         values = run_values(store.checkpointer, out["run_id"]) if out["run_id"] else {}
     row["tokens"] = values.get("tokens_used", 0)
     row["own_pct"] = loop_share(values)
+    row["own_s"], row["node_s"] = loop_seconds(values)
     row["rank"] = localization_rank(case, values)
     row["judged_fixed"] = judge(case, venv, values) if values.get("best") else False
     return row
@@ -111,6 +112,13 @@ def loop_share(values: dict) -> float | None:
     if not total:
         return None
     return round(100 * (total - seconds.get("execute", 0.0) - seconds.get("reason", 0.0)) / total, 1)
+
+
+def loop_seconds(values: dict) -> tuple[float, float]:
+    """(the loop's own seconds, all node seconds) of a run: what loop_share divides."""
+    total = sum(entry.get("seconds", 0.0) for entry in values.get("history", []))
+    spent = sum(entry.get("seconds", 0.0) for entry in values.get("history", []) if entry.get("node") in ("execute", "reason"))
+    return round(total - spent, 3), round(total, 3)
 
 
 def localization_rank(case: dict, values: dict) -> int | None:
@@ -168,6 +176,12 @@ def main(argv: list[str] | None = None) -> None:
         top1 = sum(r == 1 for r in ranks)
         top5 = sum(r is not None and r <= 5 for r in ranks)
         print(f"localization of a truly fixed function: top-1 {top1}/{len(ran)}, top-5 {top5}/{len(ran)}")
+        for project in sorted({r["id"].rsplit("-", 1)[0] for r in ran}):
+            mine = [r for r in ran if r["id"].rsplit("-", 1)[0] == project and r.get("node_s")]
+            own, total = sum(r["own_s"] for r in mine), sum(r["node_s"] for r in mine)
+            if total:
+                print(f"loop's own share of the node time, {project}: {100 * own / total:.1f}% "
+                      f"({own:.1f} s of {total:.1f} s over {len(mine)} runs)")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
 
