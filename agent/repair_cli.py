@@ -245,7 +245,7 @@ def _report(outcome: RepairOutcome, console: Console, as_json: bool) -> None:
 
 def _fail(message: str, as_json: bool, outcome: RepairOutcome | None = None) -> None:
     if as_json:
-        click.echo(json.dumps({**(outcome or RepairOutcome.of("error")), "status": "error"}))
+        click.echo(json.dumps({**(outcome or RepairOutcome.of("error", stop_reason=message)), "status": "error"}))
     click.echo(f"Error: {message}", err=True)
     sys.exit(_EXIT["error"])
 

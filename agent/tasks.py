@@ -8,6 +8,7 @@ original files are never touched: every test run happens in a fresh sandbox work
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
 import os
 import re
@@ -28,6 +29,7 @@ from sandbox.job import Preload, outer_limits, preloadable
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules", ".tox", ".nox",
               ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
 MAX_PROJECT_BYTES = 8_000_000
+MAX_DATA_BYTES = 16_000_000  # of files that are not text (fixtures): beyond it they are left out, with a note
 
 
 class TaskError(ValueError):
@@ -46,6 +48,9 @@ class Task(BaseModel):
     entry_point: str | None = Field(None, description="Function-level: the function under repair.")
     notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
                              "not parse, ...).")
+    data: dict[str, str] = Field(default_factory=dict, description="Files that are not UTF-8 text (fixtures, "
+                                 "archives, images), relative path -> base64: the tests read them, patches never "
+                                 "change them.")
     targets: list[str] = Field(default_factory=list, description="The node ids the user asked to repair (their files "
                                "are in test_paths: the other tests there guard against regressions, and those that "
                                "already failed are left alone); empty: every failing test.")
@@ -111,6 +116,11 @@ _VALUED_OPTIONS = {"-k", "-m", "-o", "-p", "-c", "-W", "--deselect", "--ignore",
                    "--confcutdir", "--basetemp", "--override-ini"}
 
 
+def data_files(task: Task) -> dict[str, bytes]:
+    """The task's non-text files as bytes, for a workspace."""
+    return {path: base64.b64decode(encoded) for path, encoded in task.data.items()}
+
+
 def with_targets(task: Task, selection: Sequence[str]) -> Task:
     """`selection` as pytest arguments, where node ids (file::test) become targets and their files are run whole."""
     targets = [arg for before, arg in zip(["", *selection], selection, strict=False)
@@ -163,13 +173,12 @@ def project_task(root: Path) -> Task:
     """A snapshot of a project directory; the editable files are its Python files that are not tests."""
     if not root.is_dir():
         raise TaskError(f"no such directory: {root}")
-    files = _snapshot(root.resolve())
+    files, data, notes = _snapshot(root.resolve())
     python = [p for p in files if p.endswith(".py")]
     tests = [p for p in python if is_test_file(p)]
     if not tests:
         raise TaskError(f"no test files (test_*.py or *_test.py) under {root}")
     candidates = sorted(p for p in python if not is_test_file(p) and Path(p).name != "conftest.py")
-    notes = []
     editable = []
     for path in candidates:
         try:
@@ -180,7 +189,7 @@ def project_task(root: Path) -> Task:
     if not editable:
         raise TaskError(f"no Python files to repair under {root} (only tests"
                         + (f"; {len(notes)} that do not parse" if notes else "") + ")")
-    return Task(kind="project", files=files, editable=editable, root=str(root.resolve()), notes=notes)
+    return Task(kind="project", files=files, data=data, editable=editable, root=str(root.resolve()), notes=notes)
 
 
 def is_test_file(path: str) -> bool:
@@ -189,22 +198,38 @@ def is_test_file(path: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py") or "tests" in parts or "test" in parts
 
 
-def _snapshot(root: Path) -> dict[str, str]:
+def _snapshot(root: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(text files, other files as base64, notes): a test fixture that is not text is part of the workspace too."""
     files: dict[str, str] = {}
-    total = 0
+    data: dict[str, str] = {}
+    total = data_total = 0
+    left_out: list[str] = []
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if any(part in _SKIP_DIRS or part.endswith(".egg-info") for part in relative.parts) or not path.is_file():
             continue
         try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue  # binary data stays out of the workspace; tests needing it will show as failing
+            raw = path.read_bytes()
+        except OSError:
+            left_out.append(relative.as_posix())
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if data_total + len(raw) > MAX_DATA_BYTES:
+                left_out.append(relative.as_posix())
+            else:
+                data_total += len(raw)
+                data[relative.as_posix()] = base64.b64encode(raw).decode("ascii")
+            continue
         total += len(text)
         if total > MAX_PROJECT_BYTES:
             raise TaskError(f"{root} holds more than {MAX_PROJECT_BYTES} bytes of text; point at a smaller project")
         files[relative.as_posix()] = text
-    return files
+    notes = [f"left out of the workspace (unreadable, or past {MAX_DATA_BYTES} bytes of non-text files): "
+             + ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")] \
+        if left_out else []
+    return files, data, notes
 
 
 def _read_text(path: Path) -> str:
@@ -302,7 +327,8 @@ class TestRunner:
             return parse_report(self._submit(narrowed, workspace, urgent=True, limits=limits, warm=False).result(),
                                 set(task.editable))
 
-        return self._confirmer.confirm(workspace, test_ids, pytest_run, task.root, task.env, limits.per_test)
+        return self._confirmer.confirm({**data_files(task), **workspace}, test_ids, pytest_run, task.root, task.env,
+                                       limits.per_test)
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
                 limits: _Limits | None = None, warm: bool = True) -> Future[JobResult]:
@@ -319,7 +345,7 @@ class TestRunner:
         if learn:
             data["report_imports"] = True
         preload = self._preload(digest, task, files) if warm else None
-        future = self.pool.submit_job(Job(program=self._driver, data=data, files=dict(files), env=task.env,
+        future = self.pool.submit_job(Job(program=self._driver, data=data, files={**data_files(task), **files}, env=task.env,
                                           limits=self.limits, preload=preload), urgent=urgent)
         if learn:
             future.add_done_callback(lambda done: self._learn(digest, done))

@@ -141,3 +141,55 @@ def test_a_project_on_python_3_8_is_repaired_in_its_own_interpreter(tmp_path: Pa
     code, out, err = repair(str(root), "--db", str(tmp_path / "runs.sqlite"))
     assert out["isolation"]["python_version"].startswith("3.8."), out["isolation"]
     assert (code, out["status"], out["confirmation"]) == (0, "fixed", "1 by the plugin-free runner"), err
+
+
+def test_node_ids_are_targets_and_old_failures_in_their_files_are_left_alone(tmp_path: Path, run_graph) -> None:
+    """`-- tests/test_calc.py::test_two`: the file runs whole, test_broken (already failing, not asked about)
+    neither blocks `fixed` nor is counted; a binary fixture is in the workspace; --env reaches the tests."""
+    from agent.state import RunConfig
+    from agent.tasks import project_task, with_targets
+
+    root = write(tmp_path / "targets", {
+        "calc.py": "def double(x):\n    return x + x + 1\n",
+        "tests/test_calc.py": "import os\nfrom calc import double\n\n\ndef test_two():\n    assert double(1) == 2\n\n\n"
+                              "def test_fixture_and_env():\n    with open('tests/blob.bin', 'rb') as f:\n"
+                              "        assert f.read() == bytes([0, 255, 254])\n    assert os.environ['MODE'] == 'x'\n\n\n"
+                              "def test_broken():\n    assert False, 'broken before and after'\n"})
+    (root / "tests" / "blob.bin").write_bytes(bytes([0, 255, 254]))
+    task = with_targets(project_task(root), ["tests/test_calc.py::test_two"]).model_copy(update={"env": {"MODE": "x"}})
+    assert task.test_paths == ["tests/test_calc.py"] and "tests/blob.bin" in task.data
+    final = run_graph(task, RunConfig(mutants_per_step=6))
+    assert final["baseline_ignored"] == ["tests/test_calc.py::test_broken"]
+    assert "tests/test_calc.py::test_fixture_and_env" in final["baseline_passing"]
+    assert final["status"] == "fixed", final["stop_reason"]
+    assert {o["id"] for o in final["best"]["report"]["outcomes"]} == {
+        "tests/test_calc.py::test_two", "tests/test_calc.py::test_fixture_and_env"}
+
+
+def test_a_name_the_tests_import_is_added(tmp_path: Path, run_graph) -> None:
+    """The test file cannot be collected (it imports a function the code lacks): that is the bug, not the
+    environment; the model is asked to add the function and its answer is spliced in."""
+    from agent_helpers import ScriptedModel, refined
+
+    from agent.state import RunConfig
+    from agent.tasks import project_task
+
+    root = write(tmp_path / "adds", {
+        "pkg/__init__.py": "", "pkg/util.py": "import re\n\n\ndef strip(s):\n    return s.strip()\n",
+        "tests/test_util.py": "from pkg.util import strip, shout\n\n\ndef test_strip():\n    assert strip(' a ') == 'a'\n\n\n"
+                              "def test_shout():\n    assert shout('a') == 'A!'\n"})
+    model = ScriptedModel([[refined("def shout(s):\n    return s.upper() + '!'\n")]])
+    final = run_graph(project_task(root), RunConfig(model="x:y", patcher="model", samples=1, max_iterations=2), model)
+    traces = [h for h in final["history"] if h["node"] == "trace"]
+    assert traces[0]["focus"] == "pkg/util.py::shout", traces
+    assert "uses `shout`, which `pkg/util.py` does not define" in model.prompts[0]
+    assert final["status"] == "fixed", final["stop_reason"]
+    assert "def shout(s):" in final["best"]["files"]["pkg/util.py"]
+
+
+def test_env_options_are_checked(tmp_path: Path) -> None:
+    root = write(tmp_path / "envs", {"m.py": "def f():\n    return 1\n",
+                                     "test_m.py": "from m import f\n\n\ndef test_f():\n    assert f() == 2\n"})
+    for bad, said in (("NOPE", "expected NAME=VALUE"), ("HOME=/root", "the sandbox sets HOME itself")):
+        code, out, _err = repair(str(root), "--db", str(tmp_path / "r.sqlite"), "--env", bad)
+        assert code == 2 and out["status"] == "error" and said in out["stop_reason"], out
