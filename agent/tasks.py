@@ -293,7 +293,7 @@ class TestRunner:
 
     def run(self, task: Task, workspaces: Sequence[dict[str, str]], *, confirm: bool = False,
             first: list[str] | None = None, timeouts: dict[str, float] | None = None,
-            baseline: bool = False, ignore: set[str] | None = None) -> list[TestReport]:
+            baseline: bool = False, ignore: set[str] | None = None, coverage: bool = True) -> list[TestReport]:
         """One report per workspace, all run at once.
 
         `first`: run only these test ids first (the failing tests and their regression set); a workspace that
@@ -302,17 +302,18 @@ class TestRunner:
         still waiting. `timeouts`: per-test limits (test id -> seconds) over the default. `baseline`: the
         original's run, whose durations set those limits: each test gets 10x the default, so a slow test is
         measured rather than cut. `ignore`: tests whose outcomes are left out of the reports (failures that were
-        there before and are not the repair's targets).
+        there before and are not the repair's targets). `coverage`: record each test's lines (the spectrum the
+        localization ranks; tracing every line slows the tests, so candidates' runs go without it).
         """
         limits = _Limits(10 * self.test_timeout_s if baseline else self.test_timeout_s, timeouts or {})
         ignore = ignore or set()
         if not confirm and not first:
-            futures = [self._submit(task, files, limits=limits) for files in workspaces]
+            futures = [self._submit(task, files, limits=limits, coverage=coverage) for files in workspaces]
             return [parse_report(future.result(), set(task.editable)).without(ignore) for future in futures]
         narrowed = narrowed_to(task, first) if first else task
-        futures = [self._submit(narrowed, files, limits=limits) for files in workspaces]
+        futures = [self._submit(narrowed, files, limits=limits, coverage=coverage) for files in workspaces]
         with ThreadPoolExecutor(max_workers=min(len(futures), 8) or 1, thread_name_prefix="stages") as waiting:
-            reports = [waiting.submit(self._stages, task, files, future, first, confirm, limits, ignore)
+            reports = [waiting.submit(self._stages, task, files, future, first, confirm, limits, ignore, coverage)
                        for files, future in zip(workspaces, futures, strict=True)]
             return [report.result() for report in reports]
 
@@ -324,14 +325,15 @@ class TestRunner:
 
         def pytest_run(ids: list[str]) -> TestReport:
             narrowed = narrowed_to(task, ids)
-            return parse_report(self._submit(narrowed, workspace, urgent=True, limits=limits, warm=False).result(),
+            return parse_report(self._submit(narrowed, workspace, urgent=True, limits=limits, warm=False,
+                                             coverage=False).result(),
                                 set(task.editable))
 
         return self._confirmer.confirm({**data_files(task), **workspace}, test_ids, pytest_run, task.root, task.env,
                                        limits.per_test)
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
-                limits: _Limits | None = None, warm: bool = True) -> Future[JobResult]:
+                limits: _Limits | None = None, warm: bool = True, coverage: bool = True) -> Future[JobResult]:
         """`warm`: the run may start in a sandbox that imported the environment's modules ahead (a confirmation
         does not: it is the independent run)."""
         limits = limits or _Limits(self.test_timeout_s, {})
@@ -339,7 +341,7 @@ class TestRunner:
         atexit_files = sorted(path for path, text in files.items() if task.files.get(path) is not text
                               and text.count("atexit") > task.files.get(path, "").count("atexit"))
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
-                "project_root": task.root, "atexit_files": atexit_files, **self._env}
+                "project_root": task.root, "atexit_files": atexit_files, "coverage": coverage, **self._env}
         digest = self._digest(task)
         learn = warm and digest not in self._imports and (files is task.files or files == task.files)
         if learn:
@@ -395,12 +397,12 @@ class TestRunner:
             return None
 
     def _stages(self, task: Task, files: dict[str, str], future: Future[JobResult], first: list[str] | None,
-                confirm: bool, limits: _Limits, ignore: set[str]) -> TestReport:
+                confirm: bool, limits: _Limits, ignore: set[str], coverage: bool = True) -> TestReport:
         report = parse_report(future.result(), set(task.editable)).without(ignore)
         if first:
             report = report.model_copy(update={"selection": list(first)})
             if _clean_pass(report):  # the failing tests and their neighbours pass: now the whole selection
-                report = parse_report(self._submit(task, files, urgent=True, limits=limits).result(),
+                report = parse_report(self._submit(task, files, urgent=True, limits=limits, coverage=coverage).result(),
                                       set(task.editable)).without(ignore)
         if confirm and _clean_pass(report) and report.selection is None:
             report = report.model_copy(update={"confirmation": self.confirm(task, dict(files),

@@ -7,8 +7,9 @@ For each case, side by side in one run:
 * ours: `TestRunner.run(task, [candidate])` on a warm `sandbox.Pool(workers=1, python=VENV)`, where the
   candidate is the original workspace with one editable file changed trivially (a new comment each run, so
   nothing can be reused from an earlier candidate), after the pool has run the original (as the repair loop's
-  baseline) and two candidates (median of --runs). Per-test coverage, the tamper checks and the job protocol
-  are all on, as in a repair. `(job s)` is the sandbox's own time for the job (from go to exit), `preloaded`
+  baseline) and two candidates (median of --runs). The tamper checks and the job protocol are on and per-test
+  line coverage is off, as for a repair's candidates (the baseline and a new best are traced; `--coverage`
+  traces every run). `(job s)` is the sandbox's own time for the job (from go to exit), `preloaded`
   how many modules the sandbox had imported ahead for the last run (`-`: a driver that does not say).
 
 `--cold` runs ours without a preload (what the warm sandbox buys, against the same code otherwise).
@@ -191,7 +192,7 @@ def candidate(task: Task, case: Case, number: int) -> dict[str, str]:
     return files
 
 
-def measure(case: Case, copy: Path, runs: int, cold: bool = False) -> dict:
+def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool = False) -> dict:
     """Plain pytest and our per-candidate run, alternately (the machine's load drifts), each median of `runs` after
     the warm-up: plain's first run (page cache, its .pyc files), our baseline run and two candidates."""
     task = project_task(copy).model_copy(update={"test_paths": case.tests})
@@ -202,8 +203,8 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False) -> dict:
     with sandbox.Pool(workers=1, python=str(case.venv)) as pool:
         runner = TestRunner(pool, test_timeout_s=60)
 
-        def submit(files: dict[str, str]):  # what TestRunner.run(task, [files]) submits
-            return runner._submit(task, files, warm=False) if cold else runner._submit(task, files)
+        def submit(files: dict[str, str]):  # what TestRunner.run(task, [files], coverage=False) submits
+            return runner._submit(task, files, warm=not cold, coverage=traced)
 
         runner.run(task, [task.files], baseline=True)  # what the repair loop runs first
         for number in (-2, -1):
@@ -236,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--phases", action="store_true", help="also say where our time went")
     parser.add_argument("--cold", action="store_true", help="our runs without a preload (every job on a cold child)")
+    parser.add_argument("--coverage", action="store_true", help="our runs with per-test line coverage")
     args = parser.parse_args(argv)
     wanted = args.only or ["synthetic", *DEFAULT_CASES]
     records = {c["id"]: c for c in json.loads(CASES_FILE.read_text(encoding="utf-8"))}
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             copy = scratch / name / "tree"
             shutil.copytree(case.tree, copy, symlinks=True)
-            row = measure(case, copy, args.runs, cold=args.cold)
+            row = measure(case, copy, args.runs, cold=args.cold, traced=args.coverage)
             plain_counts, our_counts = row["plain"], row["ours"]
             same = {k: v for k, v in plain_counts.items() if v} == {
                 k: v for k, v in our_counts.items() if k != "skipped"}

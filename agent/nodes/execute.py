@@ -37,7 +37,7 @@ def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     reports = deps.runner.run(task, [{**task.files, **c.files} for c in runnable], confirm=not first,
                               first=None if first else _first_stage(baseline, failing_before, ignored),
                               timeouts=_timeouts(state, config), baseline=first,
-                              ignore=ignored)
+                              ignore=ignored, coverage=first)  # candidates run untraced: see trace's spectrum
     attempts = [
         Attempt(files=c.files, origin=c.origin, iteration=state.get("iteration", 0), report=r,
                 regressions=len(_in_selection(baseline, r) - r.passing_ids()),

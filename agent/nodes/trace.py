@@ -10,7 +10,7 @@ from agent.feedback import render_trace, test_block
 from agent.localize import Suspect, rank_functions, rank_lines
 from agent.nodes import NodeDeps
 from agent.state import Attempt, Focus, RunConfig
-from agent.tasks import Task, missing_name
+from agent.tasks import Task, TestReport, missing_name, narrowed_to
 
 MAX_SUSPECTS = 50
 
@@ -18,7 +18,7 @@ MAX_SUSPECTS = 50
 def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config, best = Task(**state["task"]), RunConfig(**state["config"]), Attempt(**state["best"])
     sources = {**task.files, **best.files}
-    suspects = rank_lines(best.report, {p: sources[p] for p in task.editable})
+    suspects = rank_lines(_with_coverage(state, task, best, deps), {p: sources[p] for p in task.editable})
     failed = describe(best.report.failing[0], sources)
     fruitless = set(state.get("fruitless") or [])
     missing = missing_name(failed.message, task.editable) if task.kind == "project" else None
@@ -37,6 +37,20 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
             "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}", "also": focus.also,
                          "top": [s.model_dump() for s in suspects[:3]], "top_functions": top}]}
+
+
+def _with_coverage(state: Mapping[str, Any], task: Task, best: Attempt, deps: NodeDeps) -> TestReport:
+    """The best attempt's report with per-test lines. Candidates run without line tracing (it slows every test
+    of every candidate); a new best gets its spectrum here, once: its failing tests and their files' others."""
+    report = best.report
+    if any(report.coverage.values()) or not report.failing:
+        return report
+    files = {o.id.split("::")[0] for o in report.failing}
+    # (old pytest names a class's tests Class::()::test, which it does not take as an argument)
+    ids = sorted(o.id.replace("::()", "") for o in report.outcomes if o.id.split("::")[0] in files)
+    traced = deps.runner.run(narrowed_to(task, ids), [{**task.files, **best.files}],
+                             ignore=set(state.get("baseline_ignored") or []))[0]
+    return report.model_copy(update={"coverage": traced.coverage}) if not traced.problem else report
 
 
 SHOWN_WITH_FOCUS = 2  # suspects shown after the focus: a two-function fix, or the next suspect, in one step
