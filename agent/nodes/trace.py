@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,10 @@ MAX_SUSPECTS = 50
 def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config, best = Task(**state["task"]), RunConfig(**state["config"]), Attempt(**state["best"])
     sources = {**task.files, **best.files}
-    suspects = rank_lines(_with_coverage(state, task, best, deps), {p: sources[p] for p in task.editable})
+    started = time.monotonic()
+    spectrum = _with_coverage(state, task, best, deps)
+    tested_s = round(time.monotonic() - started, 3) if spectrum is not best.report else 0.0
+    suspects = rank_lines(spectrum, {p: sources[p] for p in task.editable})
     failed = describe(best.report.failing[0], sources)
     fruitless = set(state.get("fruitless") or [])
     missing = missing_name(failed.message, task.editable) if task.kind == "project" else None
@@ -36,6 +40,7 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
     return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
             "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}", "also": focus.also,
+                         "tested_s": tested_s,  # of the node's time, a traced test run (a new best's spectrum)
                          "top": [s.model_dump() for s in suspects[:3]], "top_functions": top}]}
 
 

@@ -103,22 +103,18 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
 
 
 def loop_share(values: dict) -> float | None:
-    """The loop's own steps as a share of the run's node time: everything but testing (execute) and the model
-    (reason) — tracing setup, localization, prompts, parsing, splicing, routing, state."""
-    seconds: dict[str, float] = {}
-    for entry in values.get("history", []):
-        seconds[entry.get("node", "?")] = seconds.get(entry.get("node", "?"), 0.0) + entry.get("seconds", 0.0)
-    total = sum(seconds.values())
-    if not total:
-        return None
-    return round(100 * (total - seconds.get("execute", 0.0) - seconds.get("reason", 0.0)) / total, 1)
+    """The loop's own steps as a share of the run's node time: everything but testing (execute, and trace's
+    traced run of a new best) and the model (reason): localization, prompts, parsing, splicing, routing, state."""
+    own, total = loop_seconds(values)
+    return round(100 * own / total, 1) if total else None
 
 
 def loop_seconds(values: dict) -> tuple[float, float]:
     """(the loop's own seconds, all node seconds) of a run: what loop_share divides."""
     total = sum(entry.get("seconds", 0.0) for entry in values.get("history", []))
     spent = sum(entry.get("seconds", 0.0) for entry in values.get("history", []) if entry.get("node") in ("execute", "reason"))
-    return round(total - spent, 3), round(total, 3)
+    tested = sum(entry.get("tested_s", 0.0) for entry in values.get("history", []))  # trace's run of a new best
+    return round(total - spent - tested, 3), round(total, 3)
 
 
 def localization_rank(case: dict, values: dict) -> int | None:
