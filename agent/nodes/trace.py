@@ -38,7 +38,10 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
                       test_block=test_block(failed), also=_next_suspects(task, suspects, fruitless, file, function),
                       trace=rendered, call=failed.call, expected=failed.expected)
     top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
-    return {"suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
+    # The spectrum stays with the best attempt: later steps on the same best do not trace its tests again.
+    kept = {"best": best.model_copy(update={"report": spectrum}).model_dump(mode="json")} \
+        if spectrum is not best.report else {}
+    return {**kept, "suspects": [s.model_dump() for s in suspects[:MAX_SUSPECTS]], "focus": focus.model_dump(),
             "history": [{"node": "trace", "test": failed.test_id, "focus": f"{file}::{function}", "also": focus.also,
                          "tested_s": tested_s,  # of the node's time, a traced test run (a new best's spectrum)
                          "top": [s.model_dump() for s in suspects[:3]], "top_functions": top}]}
