@@ -101,8 +101,10 @@ def test_candidates_run_warm_and_report_exactly_what_a_cold_run_reports(tmp_path
                 for files in candidates * 2]
     assert baseline.records[0]["preloaded"] == 0
     assert all(preloaded > 0 for preloaded, _ in warm[1:]), [preloaded for preloaded, _ in warm]
-    # the test file's asserts were rewritten ahead (pytest >= 5 here), and the messages below are still the same
-    assert rewritten_ahead == [False] + [True] * 5
+    # the test file's asserts were rewritten ahead (pytest >= 5 here), and the messages below are still the same.
+    # Not every time: on a loaded machine a job may take a child whose preparation has not finished, and then
+    # pytest rewrites as usual (seen once in a full CI-like run); the reports must be the same either way.
+    assert rewritten_ahead[0] is False and any(rewritten_ahead[1:]), rewritten_ahead
     for (_, report), cold_report in zip(warm, cold, strict=True):
         _same(report, cold_report)
     fixed, unfixed, broken = (report for _, report in warm[3:])
