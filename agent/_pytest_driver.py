@@ -55,15 +55,18 @@ def _recorder_class(pytest):
     class Recorder:
         """Per-test outcomes from pytest's reports, and the real outcome seen beneath every other hook."""
 
-        def __init__(self, test_timeout_s, coverage, timeouts):
+        def __init__(self):
             self.tests = {}
             self.collect_errors = []
             self.coverage = {}
             self.raw = {}  # nodeid -> what the test function itself did: passed / failed / skipped
             self.tampered = []
-            self.test_timeout_s = test_timeout_s
-            self.timeouts = timeouts  # per test id, from the baseline's durations; else test_timeout_s
-            self.want_coverage = coverage
+
+        def configure(self, data):
+            """What the test loop needs of the job (set at the gate: a prestarted run learns it only there)."""
+            self.test_timeout_s = float(data.get("test_timeout_s", 5))
+            self.timeouts = data.get("test_timeouts") or {}  # per test id, from the baseline's durations
+            self.want_coverage = data.get("coverage", True)
 
         @staticmethod
         def _line_tracer(lines):
@@ -169,6 +172,39 @@ def _recorder_class(pytest):
                                          "the outcome)" % (test_id, "failed" if raw == "failed" else "was skipped"))
 
     return Recorder
+
+
+# What the run uses of its data before its tests run (pytest's configuration and collection): a run started ahead
+# of its job (sandbox.job.Preload.prestart) goes on only for a job that has the same.
+_BEFORE_TESTS = ("paths", "project_root", "site_paths", "plugin_autoload")
+
+
+def _gate_class(pytest):
+    class Gate:
+        """Where the run starts to depend on its job: just before the test loop. In a cold sandbox the job is there
+        already; a prestarted one ran pytest's configuration and collection ahead, on the previous job's files
+        and data, and takes the job here if that gives what a cold run gives (sandbox/_job_child.py)."""
+
+        def __init__(self, channel, data, recorder, watch):
+            self.channel, self.data, self.recorder, self.watch = channel, data, recorder, watch
+            self.job = None
+            self.opened_at = None
+
+        def open(self):
+            if self.job is None:
+                data = self.data
+                self.job = self.channel.begin(lambda job: all(job.get(k) == data.get(k) for k in _BEFORE_TESTS),
+                                              likely=data.get("changed", ()))
+                self.opened_at = _clock()
+                self.recorder.configure(self.job)
+            return self.job
+
+        @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+        def pytest_runtestloop(self, session):
+            self.open()
+            yield
+
+    return Gate
 
 
 def _imports():
@@ -297,18 +333,15 @@ class _AtexitWatch:
     runs (the job ends with os._exit after its report) and could not reach the channel; but a patch that adds
     one is trying to, while the project's own hooks (tqdm registers one) are its business."""
 
-    def __init__(self, changed):
+    def __init__(self):
         import atexit
 
-        self.found = []
+        self.callers = []
         self._atexit = atexit
         self._register = atexit.register
-        watched = {os.path.join(ROOT, path) for path in changed}
 
         def register(function, *args, **kwargs):
-            caller = os.path.realpath(sys._getframe(1).f_code.co_filename)
-            if caller in watched:
-                self.found.append("the patch registers an atexit hook (%s)" % caller[len(ROOT):])
+            self.callers.append(os.path.realpath(sys._getframe(1).f_code.co_filename))
             return self._register(function, *args, **kwargs)
 
         atexit.register = register
@@ -316,6 +349,11 @@ class _AtexitWatch:
 
     def close(self):
         self._atexit.register = self._register
+
+    def found(self, changed):
+        watched = {os.path.join(ROOT, path) for path in changed}
+        return ["the patch registers an atexit hook (%s)" % caller[len(ROOT):] for caller in self.callers
+                if caller in watched]
 
 
 def main(data, channel):
@@ -331,19 +369,20 @@ def main(data, channel):
     from _semcoder_job import use_workspace
 
     use_workspace(data.get("project_root"))
-    recorder = _recorder_class(pytest)(float(data.get("test_timeout_s", 5)), data.get("coverage", True),
-                                       data.get("test_timeouts") or {})
+    recorder = _recorder_class(pytest)()
     snapshot = _snapshot(pytest)
-    watch = _AtexitWatch(data.get("atexit_files", []))
+    watch = _AtexitWatch()
+    gate = _gate_class(pytest)(channel, data, recorder, watch)
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark", "--rootdir", ".",
             *data.get("paths", [])]
     try:
-        exit_code = pytest.main(args, plugins=[recorder])
+        exit_code = pytest.main(args, plugins=[recorder, gate])
     finally:
         watch.close()
     ran = _clock()
+    data = gate.open()  # the job's (pytest may have ended before its test loop: a usage or collection error)
     recorder.cross_check()
-    tampered = recorder.tampered + _compare(snapshot) + watch.found
+    tampered = recorder.tampered + _compare(snapshot) + watch.found(data.get("atexit_files", []))
     coverage = {test: sorted(lines) for test, lines in recorder.coverage.items()}
     record = {"exit_code": int(exit_code), "tests": list(recorder.tests.values()),
               "collect_errors": recorder.collect_errors, "coverage": coverage, "tampered": tampered}
@@ -353,11 +392,16 @@ def main(data, channel):
 
     preloaded = getattr(_semcoder_job, "PRELOADED", None)  # a warm sandbox's: how many modules it had imported ahead
     record["preloaded"] = len(preloaded["modules"]) if preloaded else 0
+    prestarted = getattr(_semcoder_job, "PRESTARTED", None)  # a prestarted sandbox's: files whose functions it swapped
+    if prestarted is not None:
+        record["prestarted"] = {"swapped": list(prestarted["swapped"]), "take_s": prestarted["take_s"]}
     rewrite = getattr(sys.modules.get("_pytest.assertion.rewrite"), "_rewrite_test", None)
     record["rewritten_ahead"] = getattr(getattr(rewrite, "__code__", None), "co_filename", "") == "<preload>"
     # Where the run's time went (benchmarks/candidate_test_time.py --phases): importing pytest, its configuration
     # and collection (the project's imports), running the tests (calls: the tests' own call phases).
     collected = getattr(recorder, "collected_at", ran)
+    if prestarted is not None:  # configuration and collection ran before the job came
+        started = imported = collected = min(gate.opened_at, ran)
     record["phases"] = {"import_s": imported - started, "collect_s": collected - imported, "run_s": ran - collected,
                         "calls_s": sum(entry["duration_s"] for entry in recorder.tests.values())}
     channel.send(record)

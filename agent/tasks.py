@@ -340,8 +340,11 @@ class TestRunner:
         # Files whose change adds atexit: registrations from them are the patch's (the project's own are not).
         atexit_files = sorted(path for path, text in files.items() if task.files.get(path) is not text
                               and text.count("atexit") > task.files.get(path, "").count("atexit"))
+        # The files this candidate changes: a sandbox that starts the next run ahead reads them while it waits.
+        changed = sorted(path for path, text in files.items() if task.files.get(path) is not text)
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
-                "project_root": task.root, "atexit_files": atexit_files, "coverage": coverage, **self._env}
+                "project_root": task.root, "atexit_files": atexit_files, "coverage": coverage, "changed": changed,
+                **self._env}
         digest = self._digest(task)
         learn = warm and digest not in self._imports and (files is task.files or files == task.files)
         if learn:
@@ -392,7 +395,7 @@ class TestRunner:
             return Preload(modules=[name for name in learnt["modules"] if preloadable(name)],
                            avoid=[name for name in learnt["avoid"] if preloadable(name)], compile=learnt["compile"],
                            site_paths=self._env["site_paths"], site_pth=self._env["plugin_autoload"],
-                           prepare=self._prepare, prepare_data=learnt["rewrite"])
+                           prepare=self._prepare, prepare_data=learnt["rewrite"], prestart=True)
         except ValueError:  # a name that is not a module name: no preload rather than a wrong one
             return None
 

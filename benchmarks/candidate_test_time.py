@@ -209,7 +209,7 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
         runner.run(task, [task.files], baseline=True)  # what the repair loop runs first
         for number in (-2, -1):
             submit(candidate(task, case, number)).result()
-        plains, walls, jobs, phases = [], [], [], []
+        plains, walls, jobs, phases, warmth = [], [], [], [], []
         for number in range(1, runs + 1):
             plains.append(plain.run())
             start = time.perf_counter()  # what TestRunner.run(task, [files]) does, keeping the driver's record
@@ -219,6 +219,7 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
             jobs.append(report.duration_s)
             record = result.records[0] if result.ok and result.records else {}
             phases.append(record.get("phases"))
+            warmth.append(result.execution.warm.split(":")[0] or "cold")
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
@@ -226,7 +227,8 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
     phase = {key: statistics.median(p[key] for p in timed) for key in timed[0]} if timed else {}
     return {"plain_s": statistics.median(plains), "ours_s": statistics.median(walls), "job_s": statistics.median(jobs),
             "plain": plain.counts, "ours": counts, "problem": report.problem,
-            "preloaded": record.get("preloaded", "-"), "phases": phase}
+            "preloaded": record.get("preloaded", "-"), "phases": phase,
+            "warm": ",".join(f"{warmth.count(kind)} {kind}" for kind in dict.fromkeys(warmth))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     records = {c["id"]: c for c in json.loads(CASES_FILE.read_text(encoding="utf-8"))}
     rows = []
     print(f"{'case':16} {'tests':>5} {'plain pytest s':>14} {'ours s':>7} {'(job s)':>8} {'ratio':>6} "
-          f"{'preloaded':>9}  outcomes")
+          f"{'preloaded':>9} {'sandbox':>14}  outcomes")
     with tempfile.TemporaryDirectory(prefix="candidate-time-") as scratch_dir:
         scratch = Path(scratch_dir)
         for name in wanted:
@@ -264,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
                 note += f"; problem: {row['problem'][:120]}"
             ratio = row["ours_s"] / row["plain_s"]
             print(f"{name:16} {tests:>5} {row['plain_s']:>14.3f} {row['ours_s']:>7.3f} {row['job_s']:>8.3f} "
-                  f"{ratio:>6.2f} {row['preloaded']!s:>9}  {note}", flush=True)
+                  f"{ratio:>6.2f} {row['preloaded']!s:>9} {row['warm']:>14}  {note}", flush=True)
             rows.append({"case": name, "tests": tests, "ratio": ratio, **row})
     if args.phases:
         print(f"\n{'case':16} {'ours s':>7} {'import pytest':>13} {'collect':>8} {'run':>6} {'(calls)':>8} {'rest':>6}")

@@ -15,6 +15,12 @@ previous job's listed files (a code object is used only for a byte-identical fil
 environment's modules (the runtime's ``preload``), with stdio on /dev/null and no working dir. A job with
 that spec then starts in a process that has them; any other job, or a preload that failed, died or hung,
 gets a cold child, and a spec whose preload failed is not tried again.
+
+Prestarted children: when a job's spec allows it (``Preload.prestart``), no job was waiting behind it, and it ran
+to its end, one waiting child is given the free working dir and runs the job's program ahead of the next job, on
+that job's files and data, up to the program's gate (the job runtime's ``prestarted_serve``). The next job goes to
+it there; it takes the job only where that gives what a cold start gives, else it declines and the job runs on a
+cold child, as if it had come first. The result says which way a job ran (``warm``).
 """
 
 import _signal as signal  # the `signal` module would import enum, which costs milliseconds
@@ -29,6 +35,8 @@ import time
 _HEADER = struct.Struct("!I")
 _READ_CHUNK = 65536
 _SETUP_FAILED = 125
+_DECLINED = 123  # a prestarted child that could not take its job (the server runs it on a cold child)
+_PIPE_BYTES = 1 << 20  # a prestarted child's output pipes: what it prints before its job waits there
 _KILL_GRACE_S = 5.0
 _PRELOAD_CPU_S = 60  # CPU seconds a preload may use (its RLIMIT_CPU); the job's own budget starts at go
 _PRELOAD_PATIENCE_S = 30.0  # how long after its fork a warm child may still be preloading when its job comes
@@ -345,7 +353,8 @@ def _preload(config, fds, slot, warm, files, shared):
         except BaseException:
             pass
     os.write(fds["warm"], b"1")
-    os.close(fds["warm"])
+    if not spec.get("prestart"):
+        os.close(fds["warm"])
 
 
 _SHARE_AFTER = 8  # a child that had to compile more files than this shares its code objects with the next ones
@@ -438,7 +447,7 @@ def _start_job(config, fds, slot, warm):
     return job
 
 
-def _child(config, fds, slot, warm, files, shared):
+def _child(config, fds, slot, warm, files, shared, prestart):
     """Runs in the pre-forked child; never returns."""
     try:
         _prepare_child(config, fds, slot, warm)
@@ -449,7 +458,13 @@ def _child(config, fds, slot, warm, files, shared):
             _preload(config, fds, slot, warm, files, shared)
         except BaseException:
             os._exit(_SETUP_FAILED)  # the server sees it die and runs the job on a cold child
-    if os.read(fds["go"], 1) != b"1":
+    signal_byte = os.read(fds["go"], 1)
+    if signal_byte == b"w" and prestart is not None:
+        try:
+            _prestart(config, fds, warm, prestart)
+        finally:
+            os._exit(_SETUP_FAILED)
+    if signal_byte != b"1":
         os._exit(0)  # the server is shutting down
     os.close(fds["go"])
     try:
@@ -462,6 +477,55 @@ def _child(config, fds, slot, warm, files, shared):
         exit_code = _finalize(_run_program(job["code"], path, job["argv"]))
     finally:
         os._exit(exit_code)
+
+
+def _prestart(config, fds, warm, prestart):
+    """A warm child runs the previous job's program in the working dir on that job's files and data, before its
+    own job exists (the job runtime's _serve_prestarted says how the job is then taken or declined). Its output
+    goes where the job's goes: a cold start would print the same."""
+    workdir = os.path.join(config["scratch"], "work")
+    os.chdir(workdir)
+    job_file = warm["spec"]["prestart"]["job_file"]
+    files = {name: data for name, data in prestart["files"].items() if name != job_file}
+    data = marshal.loads(prestart["files"][job_file])["data"]  # that job's data; its key is not used
+    _write_files(workdir, files)
+    _write_files(workdir, {prestart["program"]: prestart["code"].encode("utf-8", "surrogatepass")})
+    os.dup2(fds["stdout"], 1)
+    os.dup2(fds["stderr"], 2)
+    os.close(fds["stdout"])
+    os.close(fds["stderr"])
+    _fresh_stdio()
+
+    def await_job(refuse=None):
+        if refuse is not None:  # before the job is sent: the server runs it on a cold child
+            os.write(fds["warm"], b"x" + refuse.encode("utf-8", "replace")[:400])
+            os._exit(_DECLINED)
+        os.write(fds["warm"], b"g")  # at the gate
+        os.close(fds["warm"])
+        if os.read(fds["go"], 1) != b"1":
+            os._exit(0)  # the server is shutting down
+        os.close(fds["go"])
+        job = _read_job(fds["job"])
+        os.close(fds["job"])
+        return job
+
+    def commit(job, writes):
+        _start_cpu_budget(job)
+        _write_files(workdir, writes)
+        os.write(fds["ready"], b"1")
+        os.close(fds["ready"])
+
+    def decline(reason):
+        os.write(fds["ready"], b"d" + reason.encode("utf-8", "replace")[:400])
+        os._exit(_DECLINED)
+
+    runtime = sys.modules[warm["spec"]["module"]]
+    runtime.serve = runtime.prestarted_serve({
+        "data": data, "files": files, "code": prestart["code"], "program": prestart["program"],
+        "argv": prestart["argv"], "await_job": await_job, "commit": commit, "decline": decline,
+        "watch": runtime._Watch(os.path.realpath(workdir) + os.sep)})
+    path = os.path.join(workdir, prestart["program"])
+    os._exit(_finalize(_run_program(prestart["code"], path, prestart["argv"])))
 
 
 def _setup_failed(exc):
@@ -642,11 +706,17 @@ class _Forked:
     """A child forked ahead of its job, waiting on its go pipe, with the server's ends of its pipes. `warm`: what
     it is preloading for (None: a cold child)."""
 
-    def __init__(self, config, slot, warm=None, files=None, shared=None):
+    def __init__(self, config, slot, warm=None, files=None, shared=None, prestart=None):
         self.slot = slot
         self.warm = warm
         self.files = files
         self.preloaded = False
+        self.prestart = prestart if warm is not None and warm["spec"].get("prestart") else None
+        self.prestarted = False  # running its program ahead in the working dir (see _prestart)
+        self.at_gate = False
+        self.waited = 0.0  # how long its job waited for it to reach the gate
+        self.refused = ""  # why it would not take a job (said at its gate)
+        self.note = ""  # for a cold child that runs a job a prestarted one could not take: why
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         self.ready_r, ready_w = os.pipe()
@@ -656,10 +726,18 @@ class _Forked:
         self.job_fd = os.memfd_create("job")
         child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd,
                      "warm": warm_w, "code": self.code_fd}
+        if self.prestart is not None:
+            import fcntl
+
+            for fd in (stdout_w, stderr_w):
+                try:  # noqa: SIM105 (contextlib is an import the fork server does not pay for)
+                    fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
+                except OSError:
+                    pass
         self.born = time.monotonic()
         self.pid = os.fork()
         if self.pid == 0:
-            _child(config, child_fds, slot, warm, files or {}, shared)
+            _child(config, child_fds, slot, warm, files or {}, shared, self.prestart)
         for fd in (stdout_w, stderr_w, ready_w, go_r, warm_w):
             if fd is not None:
                 os.close(fd)
@@ -679,6 +757,25 @@ class _Forked:
             self.preloaded = self.warm_r in ready and os.read(self.warm_r, 1) == b"1"
         return self.preloaded and self.alive()
 
+    def start_ahead(self, config):
+        """Gives this waiting child the working dir to run its program ahead of its job (see _prestart)."""
+        _make_workdir(config, self.slot)
+        os.write(self.go_w, b"w")
+        self.prestarted = True
+        self.prestart_sent = time.monotonic()
+
+    def wait_gate(self, patience=_PRELOAD_PATIENCE_S):
+        """A prestarted child: True once its program waits for the job (waiting until `patience` after it started)."""
+        if not self.at_gate:
+            asked = time.monotonic()
+            remaining = max(0.0, self.prestart_sent + patience - asked)
+            ready = select.select([self.warm_r, self.pidfd], [], [], remaining)[0]
+            said = os.read(self.warm_r, 512) if self.warm_r in ready else b""
+            self.at_gate = said == b"g"
+            self.refused = said[1:].decode("utf-8", "replace") if said[:1] == b"x" else ""
+            self.waited = time.monotonic() - asked
+        return self.at_gate and self.alive()
+
     def shared_code(self):
         """What this (preloaded) child compiled for the next ones to reuse, with the files it compiled from, or None."""
         size = os.fstat(self.code_fd).st_size
@@ -694,11 +791,13 @@ class _Forked:
         if self.warm is not None:
             _kill_tree(config, self.pid, spared, self.slot)
             _reap_leftovers(config, self.pid, spared, self.slot)
+        if self.prestarted:
+            _wipe(config["scratch"])  # its working dir: the next job's must start empty
         self.close()
 
     def go(self, config, job):
         """Hands the job over and starts it; returns the start time."""
-        job["workdir"] = _make_workdir(config, self.slot)
+        job["workdir"] = os.path.join(config["scratch"], "work") if self.prestarted else _make_workdir(config, self.slot)
         if self.warm is not None:
             self.cpu_before = _cpu_used(self.pid)  # the preload's: not the job's to account for
         os.write(self.job_fd, marshal.dumps(job))
@@ -733,14 +832,22 @@ def run_job(config, job, child, spared):
     clean = _reap_leftovers(config, child.pid, spared, child.slot)
     if _drain(child.streams, job["output"], time.monotonic() + _KILL_GRACE_S) and fired is None:
         fired = "output_limit"
-    setup_ok = os.read(child.ready_r, 1) == b"1"
+    setup = os.read(child.ready_r, 512)
     stdout_r, stderr_r = child.streams
     child.close()
     _wipe(config["scratch"])
     if config.get("shm"):  # the sandbox's private /dev/shm: nothing a job leaves there reaches the next
         _wipe(config["shm"])
+    if child.prestarted and setup[:1] != b"1" and clean:
+        # It declined the job (or died before taking it): the job runs on a cold child, as if it had come first.
+        cold = run_job(config, job, _Forked(config, child.slot), spared)
+        cold["warm"] = "declined: " + (setup[1:].decode("utf-8", "replace") if setup[:1] == b"d" else
+                                       "the prestarted child died before its job")
+        return cold
     return {
-        "setup_ok": setup_ok,
+        "warm": child.note or ("prestarted" + (": waited %.2f s for it" % child.waited if child.waited >= 0.01 else "")
+                               if child.prestarted else "preloaded" if child.warm is not None else ""),
+        "setup_ok": setup[:1] == b"1",
         "fired": fired,
         "exit_code": _exit_code(wait_status),
         "cpu_s": max(0.0, usage.ru_utime + usage.ru_stime - child.cpu_before),
@@ -816,7 +923,8 @@ def _fork(config, slot, warm, state):
             warm = None
     if warm is None:
         return _Forked(config, slot)
-    return _Forked(config, slot, warm, state["files"], state["code"])
+    prestart = state["prestart"] if state["prestart"] is not None and state["prestart"][0] == warm else None
+    return _Forked(config, slot, warm, state["files"], state["code"], prestart and prestart[1])
 
 
 def _child_for(config, job, waiting, state):
@@ -824,7 +932,21 @@ def _child_for(config, job, waiting, state):
     for its preload to finish); otherwise the oldest cold child, or a cold one forked now in the slot of a child
     that cannot take the job."""
     want = _warm_of(job, state)
+    ahead = [index for index, child in enumerate(waiting) if child.prestarted]
+    if ahead and waiting[ahead[0]].warm != want:  # the job is not the kind it runs ahead for
+        child = waiting.pop(ahead[0])
+        child.discard(config, _spared(config, waiting, child.slot))
+        waiting.insert(ahead[0], _Forked(config, child.slot))
+        ahead = []
     matching = [index for index, child in enumerate(waiting) if want is not None and child.warm == want]
+    if ahead:
+        child = waiting.pop(ahead[0])
+        if child.wait_preloaded() and child.wait_gate():
+            return child
+        child.discard(config, _spared(config, waiting, child.slot))  # refused, hung or died ahead: this job runs cold
+        cold = _Forked(config, child.slot)
+        cold.note = "declined: " + (child.refused or "the prestarted child did not reach its gate")
+        return cold
     if matching:
         done = [index for index in matching if waiting[index].wait_preloaded(patience=0)]
         child = waiting.pop((done or matching)[0])
@@ -841,18 +963,26 @@ def _child_for(config, job, waiting, state):
     return _Forked(config, child.slot)
 
 
-def _refill(config, job, child, waiting, state):
+def _refill(config, job, result, child, waiting, state):
     """After a job: its slot gets a child for the same kind of job; after a job with a warm spec, every waiting
-    child is made one for that spec (the next job most likely has it too)."""
+    child is made one for that spec (the next job most likely has it too). After one that may be prestarted and
+    ran to its end, the children forked now may run it ahead of the next job, on its files and data."""
     want = _warm_of(job, state)
     if want is not None:
         state["files"] = job["files"]  # what the next preload compiles ahead (used only where byte-identical)
+        if want["spec"].get("prestart") and result["exit_code"] == 0 and result["fired"] is None:
+            state["prestart"] = (want, {key: job[key] for key in ("files", "program", "code", "argv")})
     waiting.append(_fork(config, child.slot, want, state))
     if want is not None:
         for index, other in enumerate(waiting):
             if other.warm != want:
                 other.discard(config, _spared(config, waiting[:index] + waiting[index + 1:], other.slot))
                 waiting[index] = _fork(config, other.slot, want, state)
+    newest = state["prestart"] and state["prestart"][1]
+    ahead = next((other for other in waiting if other.prestart is not None and other.prestart is newest),
+                 next((other for other in waiting if other.prestart is not None), None))
+    if ahead is not None and not job.get("queued") and not any(other.prestarted for other in waiting):
+        ahead.start_ahead(config)  # the working dir is free until the next job (none was waiting behind this one)
 
 
 def main():
@@ -864,7 +994,7 @@ def main():
     _start(config)
     # Two children wait in turn, so one warms up (or preloads) while the other runs a job.
     waiting = [_Forked(config, 0), _Forked(config, 1)]
-    state = {"files": {}, "code": None, "failed": []}
+    state = {"files": {}, "code": None, "failed": [], "prestart": None}
     _write_msg(proto_out, {"ready": True})
     while (job := _read_msg(proto_in)) is not None:
         child = _child_for(config, job, waiting, state)
@@ -872,7 +1002,7 @@ def main():
         _write_msg(proto_out, result)
         if not result["clean"]:
             return  # something survived the kill: let the supervisor replace this worker
-        _refill(config, job, child, waiting, state)
+        _refill(config, job, result, child, waiting, state)
     for child in waiting:
         os.close(child.go_w)  # EOF on its go pipe: the waiting child exits
 

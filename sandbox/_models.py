@@ -70,6 +70,9 @@ class ExecResult(BaseModel):
     stderr_truncated: bool = False
     duration_s: float
     isolation: Isolation
+    warm: str = Field("", description="How a warm sandbox ran it: '' (a cold child), 'preloaded' (its environment "
+                      "imported ahead), 'prestarted' (its program run ahead, sandbox/job.py Preload.prestart) or "
+                      "'declined: WHY' (a prestarted child could not take it: it ran cold).")
 
     @property
     def ok(self) -> bool:

@@ -45,13 +45,14 @@ class _LocalSlot(threading.Thread):
         while (item := self._jobs.get()[2]) is not _STOP:
             request, future, warm = item
             if future.set_running_or_notify_cancel():
-                self._serve(request, future, warm)
+                self._serve(request, future, warm, queued=not self._jobs.empty())
         if self._worker:
             self._worker.close()
 
-    def _serve(self, request: ExecRequest, future: Future[ExecResult], warm: dict[str, object] | None) -> None:
+    def _serve(self, request: ExecRequest, future: Future[ExecResult], warm: dict[str, object] | None,
+               queued: bool = False) -> None:
         try:
-            future.set_result(self._execute(request, warm))
+            future.set_result(self._execute(request, warm, queued))
         except BaseException as exc:
             future.set_exception(exc)
 
@@ -69,12 +70,12 @@ class _LocalSlot(threading.Thread):
             self._worker = self._fresh_worker(request.limits.file_size_mb)
         return self._worker
 
-    def _execute(self, request: ExecRequest, warm: dict[str, object] | None) -> ExecResult:
+    def _execute(self, request: ExecRequest, warm: dict[str, object] | None, queued: bool = False) -> ExecResult:
         """A worker that dies mid-job is replaced and the job retried once on a fresh one."""
         for attempt in (1, 2):
             worker = self._usable_worker(request)
             try:
-                return self._backend.result(request, worker.execute(request, warm))
+                return self._backend.result(request, worker.execute(request, warm, queued))
             except WorkerDied:
                 worker.close()
                 self._worker = None

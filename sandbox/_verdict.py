@@ -48,5 +48,6 @@ def to_result(evidence: dict[str, object], limits: Limits, isolation: Isolation,
     stderr, stderr_truncated = _text(evidence["stderr"], limits.output_bytes)  # type: ignore[arg-type]
     return ExecResult(status=status, exit_code=exit_code, stdout=stdout, stderr=stderr,  # type: ignore[arg-type]
                       stdout_truncated=stdout_truncated, stderr_truncated=stderr_truncated,
-                      duration_s=float(evidence["duration_s"]), isolation=isolation)  # type: ignore[arg-type]
+                      duration_s=float(evidence["duration_s"]), isolation=isolation,  # type: ignore[arg-type]
+                      warm=str(evidence.get("warm", "")))
 

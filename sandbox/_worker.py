@@ -189,10 +189,12 @@ class LocalWorker:
             self._read_msg(time.monotonic() + _START_TIMEOUT_S)
             self._ready = True
 
-    def execute(self, request: ExecRequest, warm: dict[str, object] | None = None) -> dict[str, object]:
+    def execute(self, request: ExecRequest, warm: dict[str, object] | None = None,
+                queued: bool = False) -> dict[str, object]:
         """Runs one request; returns the fork server's raw evidence (see _fork_server.run_job). `warm`: the job's
-        preload spec (sandbox.job.warm_spec), so that the children forked after it are preloaded for the next."""
-        self._send(job_message(request, self.support, warm))
+        preload spec (sandbox.job.warm_spec), so that the children forked after it are preloaded for the next.
+        `queued`: other jobs were waiting when this one started (the next one will not leave time to start ahead)."""
+        self._send({**job_message(request, self.support, warm), "queued": queued})
         self.wait_ready()
         deadline = time.monotonic() + request.limits.wall_time_s + _ANSWER_GRACE_S
         evidence = self._read_msg(deadline)

@@ -17,7 +17,8 @@ imports before the job arrives, in a child that already has the job's uid and li
 objects it may compile ahead from the worker's previous job (used only for byte-identical files). The first job
 with a preload runs cold; the children forked after it are prepared for the next job with the same preload,
 environment and limits. Results are those of a cold run: a preload that fails, crashes or hangs only means a cold
-start (sandbox/_fork_server.py).
+start (sandbox/_fork_server.py). A preload may also let the sandbox start the job's program before the job exists
+(``Preload.prestart``: the program calls ``channel.begin(same)`` where it starts to need its job).
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ class Preload(BaseModel):
     prepare: str = Field("", description="The job program's own preparation, run after the imports: source "
                          "defining prepare(data, files, workdir) (files: the worker's previous job's, bytes).")
     prepare_data: Any = None
+    prestart: bool = Field(False, description="The program may start before its job exists, in the job's working "
+                           "dir on the previous job's files and data, and calls `channel.begin(same)` where its work "
+                           "starts to depend on the job: there the job is taken if running on gives what a cold "
+                           "start gives, else it runs cold (sandbox/_job_child.py, prestarted jobs).")
 
     @field_validator("modules", "avoid")
     @classmethod
@@ -152,7 +157,8 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
             "data": {"modules": modules, "avoid": list(job.preload.avoid), "site_paths": list(job.preload.site_paths),
                      "site_pth": job.preload.site_pth, "prepare": job.preload.prepare,
                      "prepare_data": job.preload.prepare_data},
-            "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")]}
+            "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")],
+            "prestart": {"job_file": JOB_FILE} if job.preload.prestart else None}
 
 
 def _top_level_names(files: dict[str, bytes | str]) -> set[str]:

@@ -92,15 +92,19 @@ def test_candidates_run_warm_and_report_exactly_what_a_cold_run_reports(tmp_path
         assert "decimal" in learnt["modules"] and "statistics" in learnt["modules"]
         assert "shop.prices" not in learnt["modules"] and "shop/prices.py" in learnt["compile"]
         assert not any(name.startswith(("shop", "tests")) for name in learnt["modules"])
-        warm, rewritten_ahead = [], []
+        warm, rewritten_ahead, kinds = [], [], []
         for files in candidates * 2:  # the first with a preload runs cold and prepares the next ones
             result = runner._submit(task, files).result()
             warm.append((result.records[0]["preloaded"], parse_report(result, set(task.editable))))
             rewritten_ahead.append(result.records[0]["rewritten_ahead"])
+            kinds.append(result.execution.warm.split(":")[0])
         cold = [parse_report(runner._submit(task, files, warm=False).result(), set(task.editable))
                 for files in candidates * 2]
     assert baseline.records[0]["preloaded"] == 0
     assert all(preloaded > 0 for preloaded, _ in warm[1:]), [preloaded for preloaded, _ in warm]
+    # after the first, each candidate's run was started ahead, on the previous candidate's files (its collection
+    # done before the candidate came), and took the candidate's changed function bodies over
+    assert kinds == [""] + ["prestarted"] * 5, kinds
     # the test file's asserts were rewritten ahead (pytest >= 5 here), and the messages below are still the same.
     # Not every time: on a loaded machine a job may take a child whose preparation has not finished, and then
     # pytest rewrites as usual (seen once in a full CI-like run); the reports must be the same either way.
