@@ -35,15 +35,23 @@ class Environment(BaseModel):
         return f"{self.python} (from {self.source})"
 
 
-def detect(root: Path | None, explicit: str | None = None) -> Environment:
-    """The environment a project's tests should run in (see the module's docstring)."""
-    if explicit:
+def detect(root: Path | None, explicit: str | None = None, *, activated: bool = True) -> Environment:
+    """The environment a project's tests should run in (see the module's docstring).
+
+    `activated`: whether $VIRTUAL_ENV counts (the user's shell activated it for the project); a server's own
+    $VIRTUAL_ENV is semcoder's, so `semcoder serve` detects without it.
+    """
+    if explicit is not None:
         path = Path(explicit).expanduser()
-        if not (path.is_dir() and _interpreter(path)) and not (path.is_file() and os.access(path, os.X_OK)):
+        try:
+            usable = (path.is_dir() and _interpreter(path)) or (path.is_file() and os.access(path, os.X_OK))
+        except (OSError, ValueError):  # a name too long, a NUL byte: not a path at all
+            usable = False
+        if not usable:
             raise TaskError(f"--python {explicit}: not an interpreter or a virtual environment "
-                                    "(a folder with bin/python)")
+                            "(a folder with bin/python)")
         return Environment(python=str(path.absolute()), source="--python")
-    active = os.environ.get("VIRTUAL_ENV")
+    active = os.environ.get("VIRTUAL_ENV") if activated else None
     if active and _interpreter(Path(active)):
         return Environment(python=active, source="VIRTUAL_ENV")
     if root is not None:

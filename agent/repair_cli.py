@@ -14,12 +14,12 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from agent.diff import ApplyError, apply_files, unified_diff
-from agent.environment import detect as detect_environment
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
 from agent.persistence import RunStore, open_store
+from agent.repair_settings import RunSetup, cli_parameters, given, parse, prepare
 from agent.state import Attempt, RunConfig
-from agent.tasks import Task, TaskError, function_task, project_task, with_targets
-from sandbox import RESERVED_ENV, SandboxError
+from agent.tasks import Task, TaskError, function_task, project_task
+from sandbox import SandboxError
 
 _EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
 
@@ -31,68 +31,38 @@ class RepairOutcome(dict):
     def of(cls, status: str, run_id: str = "", iterations: int = 0, diff: str = "", passed: int = 0,
            total: int = 0, stop_reason: str = "", confirmation: str = "",
            rejected: list[dict[str, Any]] | None = None, isolation: dict[str, Any] | None = None,
-           notes: list[str] | None = None) -> RepairOutcome:
+           notes: list[str] | None = None, setup: RunSetup | None = None) -> RepairOutcome:
         return cls(status=status, run_id=run_id, iterations=iterations, diff=diff, tests_passed=passed,
                    tests_total=total, stop_reason=stop_reason, confirmation=confirmation, rejected=rejected or [],
-                   isolation=isolation or {}, notes=notes or [])
+                   isolation=isolation or {}, notes=notes or [], setup=setup.model_dump() if setup else {})
 
 
 @click.command("repair", context_settings={"ignore_unknown_options": True})
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--tests", "tests", type=click.Path(path_type=Path),
               help="Function-level: the pytest file that imports PATH by its file stem.")
-@click.option("--model", default="none", show_default=True,
-              help="'none' (mutation engine only) or BACKEND:NAME, e.g. openai:semcoder_s_1030.")
-@click.option("--patcher", type=click.Choice(["model", "mutation", "both"]), default=None,
-              help="Patch source (default: mutation without a model, both with one).")
-@click.option("--feedback", type=click.Choice(["semcoder", "trace", "blocks"]), default="semcoder",
-              show_default=True, help="What the model sees of the failing test.")
-@click.option("--max-iterations", type=int, default=8, show_default=True)
-@click.option("--max-tokens", type=int, default=200_000, show_default=True)
-@click.option("--max-time", type=float, default=600.0, show_default=True, help="Seconds.")
-@click.option("--samples", type=int, default=4, show_default=True, help="Model completions per step.")
-@click.option("--mutants-per-step", type=int, default=12, show_default=True)
-@click.option("--max-new-tokens", type=int, default=512, show_default=True, help="Per completion.")
-@click.option("--temperature", type=float, default=0.6, show_default=True)
+@cli_parameters
 @click.option("--db", type=click.Path(path_type=Path), default=None,
               help="Run database (default: ~/.cache/semcoder/runs.sqlite).")
 @click.option("--resume", "resume_id", default=None, help="Continue the run with this id.")
 @click.option("--apply", "apply_fix", is_flag=True, help="Write the diff into the files (default: only print it).")
-@click.option("--python", "python", default=None, metavar="PATH",
-              help="The project's interpreter or venv (default: $VIRTUAL_ENV, .venv/, venv/, env/, poetry's, "
-                   "else semcoder's own).")
-@click.option("--env", "env", multiple=True, metavar="NAME=VALUE",
-              help=f"{Task.model_fields['env'].description} Repeatable.")
-@click.option("--allow-suspicious", is_flag=True, help=RunConfig.model_fields["allow_suspicious"].description)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
-def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path | None, model: str, patcher: str | None, feedback: str,
-                   max_iterations: int, max_tokens: int, max_time: float, samples: int, mutants_per_step: int,
-                   max_new_tokens: int, temperature: float, db: Path | None, resume_id: str | None, apply_fix: bool,
-                   python: str | None, env: tuple[str, ...], allow_suspicious: bool, as_json: bool) -> None:
+def repair_command(path: Path | None, tests: Path | None, db: Path | None, resume_id: str | None, apply_fix: bool,
+                   as_json: bool, **settings: Any) -> None:
     """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR.
 
     Anything after `--` goes to pytest as the test selection (node ids, paths, -k EXPR), e.g.
-    `semcoder repair . -- tests/test_io.py -k "not slow"`.
+    `semcoder repair . -- tests/test_io.py -k "not slow"`. The settings are the API's (agent/repair_settings.py).
     """
     console = Console(stderr=True, quiet=as_json)
     try:
         if resume_id is None:
-            config = _run_config(model, patcher, feedback, max_iterations, max_tokens, max_time, samples,
-                                 mutants_per_step).model_copy(
-                update={"max_new_tokens": max_new_tokens, "temperature": temperature,
-                        "allow_suspicious": allow_suspicious})
-            task = _load_task(path, tests)
-            if pytest_args:
-                task = with_targets(task, pytest_args)
-            if env:
-                task = task.model_copy(update={"env": _env_pairs(env)})
-            environment = detect_environment(Path(task.root) if task.root else None, python)
-            config = config.model_copy(update={"python": environment.python})
+            chosen = parse(given(settings))
+            task, config, environment = prepare(chosen, _load_task(path, tests))
             console.print(f"tests run with {environment.describe()}")
             for note in task.notes:
                 console.print(f"note: {note}")
-    except (TaskError, ValueError) as exc:
+    except TaskError as exc:
         _fail(str(exc), as_json)
     with open_store(db) as store:
         if resume_id is not None:
@@ -116,19 +86,6 @@ def repair_command(path: Path | None, pytest_args: tuple[str, ...], tests: Path 
     sys.exit(_EXIT[outcome["status"]])
 
 
-def _env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise TaskError(f"--env {pair!r}: expected NAME=VALUE")
-        if name in RESERVED_ENV:
-            raise TaskError(f"--env {name}: the sandbox sets {name} itself (a private directory, the project's "
-                            "interpreter)")
-        env[name] = value
-    return env
-
-
 def _load_task(path: Path | None, tests: Path | None) -> Task:
     if path is None:
         raise TaskError("give a FILE.py with --tests, a project DIR, or --resume RUN_ID")
@@ -137,15 +94,6 @@ def _load_task(path: Path | None, tests: Path | None) -> Task:
     if path.is_file():
         raise TaskError(f"{path} is a file: pass its tests with --tests TEST_FILE.py (or give a project directory)")
     return project_task(path)
-
-
-def _run_config(model: str, patcher: str | None, feedback: str, max_iterations: int, max_tokens: int,
-                max_time: float, samples: int, mutants_per_step: int) -> RunConfig:
-    if patcher in ("model", "both") and model == "none":
-        raise ValueError(f"--patcher {patcher} needs a model: pass --model BACKEND:NAME")
-    return RunConfig(model=model, patcher=patcher or ("mutation" if model == "none" else "both"),
-                     feedback=feedback, max_iterations=max_iterations, max_tokens=max_tokens,
-                     max_time_s=max_time, samples=samples, mutants_per_step=mutants_per_step)
 
 
 def _resume(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
@@ -211,7 +159,7 @@ def outcome_of(state: dict[str, Any], isolation: dict[str, Any] | None = None) -
                             best.passed if best else 0, best.total if best else 0,
                             stop_reason=state.get("stop_reason", ""),
                             confirmation=best.confirmation if best is not None else "", rejected=rejected,
-                            isolation=isolation, notes=task.notes)
+                            isolation=isolation, notes=task.notes, setup=RunSetup.of(task, RunConfig(**state["config"])))
 
 
 def _apply(store: RunStore, outcome: RepairOutcome, console: Console, as_json: bool) -> None:

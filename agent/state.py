@@ -29,16 +29,18 @@ class RunConfig(BaseModel):
                                    "test only, the real trace of it, or LDB-style block states.")
     max_iterations: int = Field(8, ge=0, description="Patch steps (each tests a batch of candidates).")
     max_tokens: int = Field(200_000, ge=0, description="Model tokens (prompt + completion) over the whole run.")
-    max_time_s: float = Field(600.0, gt=0, description="Wall time of the run, summed over its nodes.")
+    max_time_s: float = Field(600.0, gt=0, description="Wall time of the run in seconds, summed over its nodes.")
     samples: int = Field(4, ge=1, description="Completions sampled per model step (n), each a candidate patch.")
     mutants_per_step: int = Field(12, ge=1, description="Mutants tested per mutation step.")
     temperature: float = Field(0.6, ge=0, description="Model sampling temperature (the paper: 0.6 HumanEval, 0.8 MBPP).")
     top_p: float = Field(0.95, gt=0, le=1, description="Model nucleus sampling mass.")
     max_new_tokens: int = Field(512, ge=1, description="Most tokens per completion.")
-    test_timeout_s: float = Field(5.0, gt=0, description="Per-test time limit in the sandbox (catches infinite loops).")
+    test_timeout_s: float = Field(5.0, gt=0, description="Per-test time limit in seconds in the sandbox (catches "
+                                  "infinite loops); a slow test gets 3x its time in the original's run, plus 1 s.")
     workers: int | None = Field(None, ge=1, description="Sandbox processes run in parallel (None: CPU count).")
-    python: str | None = Field(None, description="The project's interpreter or venv its tests run with (None: "
-                               "semcoder's own); `semcoder repair` detects one (agent/environment.py).")
+    python: str | None = Field(None, description="The project's interpreter or venv its tests run with. Not given: "
+                               "detected ($VIRTUAL_ENV for the command line, else .venv/, venv/, env/ at the project "
+                               "root, poetry's environment), else semcoder's own (agent/environment.py).")
     allow_suspicious: bool = Field(False, description="Test candidates whose diff adds what a bug fix does not need "
                                    "(atexit, gc, ctypes, pytest internals, os._exit, ...); rejected by default.")
 

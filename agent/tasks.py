@@ -44,8 +44,10 @@ class Task(BaseModel):
     editable: list[str] = Field(description="Files a patch may change (never test files).")
     test_paths: list[str] = Field(default_factory=list, description="Arguments to pytest; empty: its discovery.")
     root: str | None = Field(None, description="The project directory a diff applies to (--apply).")
-    problem: str = Field("", description="Natural-language description of what the code should do.")
-    entry_point: str | None = Field(None, description="Function-level: the function under repair.")
+    problem: str = Field("", description="What the code should do, in words (shown to the model; function-level "
+                         "default: the function's docstring).")
+    entry_point: str | None = Field(None, description="Function-level: the function under repair (default: the last "
+                                    "top-level function of the file).")
     notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
                              "not parse, ...).")
     data: dict[str, str] = Field(default_factory=dict, description="Files that are not UTF-8 text (fixtures, "
@@ -55,7 +57,8 @@ class Task(BaseModel):
                                "are in test_paths: the other tests there guard against regressions, and those that "
                                "already failed are left alone); empty: every failing test.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables the tests run under "
-                                "(`--env NAME=VALUE`: a locale, a settings module), on top of the sandbox's own.")
+                                "(a locale, a settings module), on top of the sandbox's own; HOME, TMPDIR and PATH "
+                                "stay the sandbox's.")
 
 
 class TestOutcome(BaseModel):

@@ -10,7 +10,7 @@ Backends: "local" (bubblewrap namespaces, cgroups, seccomp, a dedicated uid; the
 
 from sandbox._api import BACKENDS, backend_named, run
 from sandbox._backend import Backend
-from sandbox._host import isolation_report
+from sandbox._host import isolation_report, project_python
 from sandbox._models import RESERVED_ENV, ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
 from sandbox._pool import Pool
 from sandbox.job import Job, JobResult, JobRunner, run_job
@@ -31,6 +31,7 @@ __all__ = [
     "Status",
     "backend_named",
     "isolation_report",
+    "project_python",
     "run",
     "run_job",
 ]

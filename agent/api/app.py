@@ -14,11 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 import sandbox
 from agent.api._db import open_database
+from agent.api.intake import Forbidden
 from agent.api.limits import BodyLimit
 from agent.api.manager import RunManager
 from agent.api.routes import public, v1
 from agent.api.settings import ApiSettings
 from agent.api.store import RunBook
+from agent.repair_settings import describe
+from agent.tasks import TaskError
 
 log = logging.getLogger("semcoder.api")
 
@@ -36,6 +39,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(v1)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(TaskError, _refused)
     return app
 
 
@@ -46,7 +50,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = stack.enter_context(open_database(settings.db_url))
         pool = stack.enter_context(sandbox.Pool(workers=settings.sandbox_workers, backend=settings.sandbox_backend))
         book = RunBook(database)
-        manager = RunManager(book, pool, settings.max_concurrent_runs)
+        manager = RunManager(book, pool, settings.max_concurrent_runs, sandbox_workers=settings.sandbox_workers)
         app.state.book, app.state.manager = book, manager
         app.state.database_kind = "sqlite" if settings.db_url.startswith("sqlite") else "postgres"
         resumed = manager.start()
@@ -59,8 +63,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _validation_error(request: object, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 body, minus echoed inputs (a request may carry a whole project)."""
+    """422: `detail` is the message `semcoder repair` prints for the same settings; `errors` FastAPI's list, minus
+    echoed inputs (a request may carry a whole project)."""
     assert isinstance(exc, RequestValidationError)
     errors = [{key: value for key, value in error.items() if key not in ("input", "ctx", "url")}
               for error in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
+    return JSONResponse({"detail": describe(errors), "errors": errors}, status_code=422)
+
+
+async def _refused(request: object, exc: Exception) -> JSONResponse:
+    """The one error hierarchy of bad input (agent.tasks.TaskError): 403 for what the server may not touch
+    (Forbidden), 422 for the rest, with the message the command line prints."""
+    return JSONResponse({"detail": str(exc)}, status_code=403 if isinstance(exc, Forbidden) else 422)

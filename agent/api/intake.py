@@ -1,59 +1,97 @@
-"""A request becomes a Task: the same loaders as `semcoder repair`, behind the server's rules.
+"""A request becomes a run's task and config: the same loaders and the same `prepare` as `semcoder repair`, behind
+the server's rules.
 
-Project paths must resolve (symlinks followed) inside an allowed root; archives are unpacked member by member
-into a private temporary directory, refusing links, devices, absolute paths and `..`, within a size cap.
-Either way the Task is a snapshot, so a run never reads the server's files again.
+Project paths must resolve (symlinks followed) inside an allowed root, and so must a given `python` (up to its
+last component: a venv's bin/python links to an installed interpreter elsewhere); archives are unpacked member by
+member into a private temporary directory, refusing links, devices, absolute paths and `..`, within a size cap.
+Either way the Task is a snapshot, so a run never reads the server's files again. The project's interpreter is
+detected as the command line detects it, except that the server's own $VIRTUAL_ENV is semcoder's, not the
+project's.
 """
 
 from __future__ import annotations
 
-import ast
 import base64
 import binascii
 import io
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.api.schemas import RepairRequest
+from agent.api.settings import ApiSettings
+from agent.environment import Environment
+from agent.repair_settings import prepare
+from agent.state import RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
 
 SOLUTION, TESTS = "solution.py", "test_solution.py"
 
 
-class Forbidden(Exception):
-    """The request names something this server may not touch (403)."""
+class Forbidden(TaskError):
+    """The request names something this server may not touch (403; any other TaskError is 422)."""
 
 
-def task_from(request: RepairRequest, allowed_roots: list[Path], max_archive_bytes: int) -> tuple[Task, str]:
-    """The task and a short label of its target; TaskError (422) or Forbidden (403) otherwise."""
+class Accepted(NamedTuple):
+    task: Task
+    config: RunConfig
+    environment: Environment
+    target: str = ""  # a short label of what is repaired: the project path, 'archive' or 'solution.py'
+
+
+def accept(request: RepairRequest, settings: ApiSettings) -> Accepted:
+    """The run's inputs; TaskError (422) or Forbidden (403) otherwise."""
+    if request.python is not None:
+        _allowed_python(request.python, settings.allowed_roots)
+    task, target = _task(request, settings.allowed_roots, settings.max_archive_bytes)
+    task, config, environment = prepare(request, task, activated=False)
+    if config.python is not None and settings.sandbox_backend != "local":
+        if environment.source == "--python":
+            raise TaskError(f"--python {request.python}: a project's own Python runs on the local sandbox backend "
+                            f"only; this server's is {settings.sandbox_backend!r}, which runs its image's interpreter")
+        task = task.model_copy(update={"notes": [*task.notes, f"the project's environment {environment.python} "
+                                                 f"(from {environment.source}) is not used: the "
+                                                 f"{settings.sandbox_backend} sandbox runs its image's interpreter"]})
+        config, environment = config.model_copy(update={"python": None}), Environment()
+    return Accepted(task, config, environment, target)
+
+
+def _task(request: RepairRequest, allowed_roots: list[Path], max_archive_bytes: int) -> tuple[Task, str]:
     if request.code is not None:
         return _function_task(request), SOLUTION
     if request.project_path is not None:
         root = _allowed(Path(request.project_path), allowed_roots)
-        return _with_problem(project_task(root), request.problem), str(root)
+        return project_task(root), str(root)
     with tempfile.TemporaryDirectory(prefix="semcoder-upload-") as scratch:
         _unpack(request.project_archive or "", Path(scratch), max_archive_bytes)
         task = project_task(Path(scratch))
-    return _with_problem(task.model_copy(update={"root": None}), request.problem), "archive"
+    return task.model_copy(update={"root": None}), "archive"
 
 
 def _function_task(request: RepairRequest) -> Task:
     with tempfile.TemporaryDirectory(prefix="semcoder-function-") as scratch:
         (Path(scratch) / SOLUTION).write_text(request.code or "", encoding="utf-8")
         (Path(scratch) / TESTS).write_text(request.tests or "", encoding="utf-8")
-        task = function_task(Path(scratch) / SOLUTION, Path(scratch) / TESTS, problem=request.problem)
-    if request.entry_point is not None:
-        defined = {node.name for node in ast.parse(task.files[SOLUTION]).body
-                   if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
-        if request.entry_point not in defined:
-            raise TaskError(f"entry_point {request.entry_point!r} is not a function defined in code")
-        task = task.model_copy(update={"entry_point": request.entry_point})
+        task = function_task(Path(scratch) / SOLUTION, Path(scratch) / TESTS)
     return task.model_copy(update={"root": None})  # nothing on disk to apply a diff to
 
 
-def _with_problem(task: Task, problem: str) -> Task:
-    return task.model_copy(update={"problem": problem}) if problem else task
+def _allowed_python(python: str, roots: list[Path]) -> None:
+    """A given interpreter or venv must lie under an allowed root: the server runs it (to ask what it is, and in
+    the sandbox), so a client may only name one the server's owner put there."""
+    if not roots:
+        raise Forbidden("this server accepts no python paths (no allowed roots configured)")
+    path = Path(python)
+    if not path.is_absolute():
+        raise TaskError(f"--python must be an absolute path on the server, got {python!r}")
+    try:
+        # A venv dir resolves whole; an interpreter file is a venv's link to an installed Python: its directory does.
+        located = path.resolve() if path.name in ("", ".", "..") or path.is_dir() else path.parent.resolve() / path.name
+    except (OSError, RuntimeError) as exc:
+        raise TaskError(f"--python {python}: {exc}") from None
+    if not any(located == root or located.is_relative_to(root) for root in roots):
+        raise Forbidden(f"--python {python} is outside the allowed roots ({', '.join(map(str, roots))})")
 
 
 def _allowed(path: Path, roots: list[Path]) -> Path:

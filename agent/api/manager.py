@@ -8,6 +8,7 @@ resumes from its last checkpoint, so finished nodes are not redone. Cancel and s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 
 import sandbox
 from agent.api.store import Progress, RunBook
+from agent.environment import Environment
 from agent.graph import build_graph, initial_state, open_deps, thread_config
 from agent.repair_cli import outcome_of
 from agent.state import RunConfig
@@ -25,9 +27,13 @@ CANCELLED = "cancelled by request"
 
 
 class RunManager:
-    def __init__(self, book: RunBook, pool: sandbox.Pool, concurrency: int) -> None:
+    """`pool` is the shared one, on semcoder's own interpreter; a run on a project's own (RunConfig.python) gets a
+    pool of `sandbox_workers` on that interpreter for its duration."""
+
+    def __init__(self, book: RunBook, pool: sandbox.Pool, concurrency: int, sandbox_workers: int = 2) -> None:
         self._book = book
         self._pool = pool
+        self._sandbox_workers = sandbox_workers
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
         self._active: set[str] = set()
@@ -57,10 +63,12 @@ class RunManager:
     def running(self) -> int:
         return len(self._active)
 
-    def submit(self, task: Task, config: RunConfig, target: str) -> str:
+    def submit(self, task: Task, config: RunConfig, target: str, environment: Environment | None = None) -> str:
         run_id = self._book.create(task, config, target)
-        self._book.append_event(run_id, "queued", {"kind": task.kind, "target": target,
-                                                   "config": config.model_dump(mode="json")})
+        environment = environment or Environment(python=config.python)
+        self._book.append_event(run_id, "queued", {
+            "kind": task.kind, "target": target, "config": config.model_dump(mode="json"),
+            "environment": {**environment.model_dump(), "description": environment.describe()}})
         self._queue.put(run_id)
         return run_id
 
@@ -92,13 +100,19 @@ class RunManager:
                 return  # cancelled while queued, or the server is shutting down
             self._active.add(run_id)
         task, config = self._book.inputs(run_id)
-        with open_deps(config, pool=self._pool) as deps:
+        with contextlib.ExitStack() as stack:
+            pool = self._pool if config.python is None else stack.enter_context(
+                sandbox.Pool(workers=self._sandbox_workers, python=config.python))
+            deps = stack.enter_context(open_deps(config, pool=pool))
+            isolation = deps.isolation
+            self._book.record_isolation(run_id, isolation)
             graph = build_graph(deps, self._book.db.checkpointer)
             events = _EventCopier(self._book, run_id)
             values = self._state(graph, run_id)
             events.copy(values)  # entries a crash saved but did not report
             self._book.append_event(run_id, "started", {"resumed": bool(values),
-                                                        "iteration": values.get("iteration", 0)})
+                                                        "iteration": values.get("iteration", 0),
+                                                        "isolation": isolation})
             inputs = None if values else initial_state(run_id, task, config)
             for _update in graph.stream(inputs, thread_config(run_id), stream_mode="updates", durability="sync"):
                 values = self._state(graph, run_id)

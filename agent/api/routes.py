@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import StreamingResponse
 
 from agent.api.auth import require_token
-from agent.api.intake import Forbidden, task_from
+from agent.api.intake import accept
 from agent.api.schemas import (
     TERMINAL,
     ErrorBody,
@@ -25,10 +25,10 @@ from agent.api.schemas import (
 from agent.api.sse import event_stream
 from agent.api.store import RunRow
 from agent.models import api_base
-from agent.tasks import TaskError
 
 _ERRORS = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
-           422: {"model": ErrorBody, "description": "The request is not a valid task."}}
+           422: {"model": ErrorBody, "description": "The request is not a valid task (`detail`: the message "
+                                                    "`semcoder repair` prints for the same settings)."}}
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No run with this id."}}
 
 public = APIRouter()
@@ -44,7 +44,7 @@ def health(request: Request) -> Health:
 
 
 @v1.post("/repairs", response_model=Repair, status_code=status.HTTP_202_ACCEPTED, tags=["repairs"],
-         responses={403: {"model": ErrorBody, "description": "project_path outside the allowed roots."},
+         responses={403: {"model": ErrorBody, "description": "project_path or python outside the allowed roots."},
                     413: {"model": ErrorBody, "description": "Request body too large."},
                     429: {"model": ErrorBody, "description": "Too many unfinished runs."}})
 def create_repair(body: RepairRequest, request: Request) -> Repair:
@@ -52,13 +52,8 @@ def create_repair(body: RepairRequest, request: Request) -> Repair:
     state = request.app.state
     if state.book.count_unfinished() >= state.settings.max_queued_runs:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many unfinished runs; retry later")
-    try:
-        task, target = task_from(body, state.settings.allowed_roots, state.settings.max_archive_bytes)
-    except Forbidden as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
-    except TaskError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    run_id = state.manager.submit(task, body.run_config(), target)
+    accepted = accept(body, state.settings)  # TaskError: 422, Forbidden: 403 (app.py)
+    run_id = state.manager.submit(accepted.task, accepted.config, accepted.target, accepted.environment)
     return _repair(_row(request, run_id))
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from agent.api._db import Database
 from agent.api.schemas import Event, RunStatus
+from agent.repair_settings import RunSetup
 from agent.state import RunConfig
 from agent.tasks import Task
 
@@ -23,14 +24,17 @@ _SCHEMA = (
         status TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, task TEXT NOT NULL, config TEXT NOT NULL,
         iterations INTEGER NOT NULL DEFAULT 0, executions INTEGER NOT NULL DEFAULT 0,
         tests_passed INTEGER NOT NULL DEFAULT 0, tests_total INTEGER NOT NULL DEFAULT 0,
-        stop_reason TEXT NOT NULL DEFAULT '', diff TEXT NOT NULL DEFAULT '')""",
+        stop_reason TEXT NOT NULL DEFAULT '', diff TEXT NOT NULL DEFAULT '',
+        setup TEXT NOT NULL DEFAULT '{}', isolation TEXT NOT NULL DEFAULT '{}')""",
     """CREATE TABLE IF NOT EXISTS semcoder_api_events (
         run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
         created DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, seq))""",
 )
+# Columns later versions added, for a table an earlier server created (JSON objects).
+_ADDED = ("setup", "isolation")
 UNFINISHED: tuple[RunStatus, ...] = ("queued", "running")
 _COLUMNS = ("run_id", "created", "updated", "status", "kind", "target", "iterations", "executions", "tests_passed",
-            "tests_total", "stop_reason", "diff")
+            "tests_total", "stop_reason", "diff", *_ADDED)
 
 
 class RunRow(BaseModel):
@@ -46,6 +50,8 @@ class RunRow(BaseModel):
     tests_total: int
     stop_reason: str
     diff: str
+    setup: RunSetup
+    isolation: dict[str, Any]
 
 
 class Progress(BaseModel):
@@ -63,15 +69,27 @@ class RunBook:
         self._latest: dict[str, int] = {}  # run -> newest event id this process wrote: lets SSE skip queries
         for statement in _SCHEMA:
             db.execute(statement)
+        for column in _ADDED:
+            try:
+                db.execute(f"ALTER TABLE semcoder_api_runs ADD COLUMN {column} TEXT NOT NULL DEFAULT '{{}}'")
+            except Exception as exc:  # sqlite3.OperationalError / psycopg DuplicateColumn: it is there already
+                if "duplicate" not in str(exc).lower() and "already exists" not in str(exc).lower():
+                    raise
 
     def create(self, task: Task, config: RunConfig, target: str) -> str:
         run_id = uuid.uuid4().hex[:16]
         now = time.time()
         self.db.execute(
-            "INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, config) "
-            "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-            (run_id, now, now, task.kind, target, task.model_dump_json(), config.model_dump_json()))
+            "INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, config, setup) "
+            "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+            (run_id, now, now, task.kind, target, task.model_dump_json(), config.model_dump_json(),
+             RunSetup.of(task, config).model_dump_json()))
         return run_id
+
+    def record_isolation(self, run_id: str, isolation: dict[str, Any]) -> None:
+        """The sandbox a run's tests got (its pool's isolation report), once a worker opened it."""
+        self.db.execute("UPDATE semcoder_api_runs SET isolation = ? WHERE run_id = ?",
+                        (json.dumps(isolation, default=str), run_id))
 
     def get(self, run_id: str) -> RunRow | None:
         rows = self.db.fetch(f"SELECT {', '.join(_COLUMNS)} FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
@@ -157,4 +175,5 @@ class RunBook:
 
 
 def _row(values: tuple[Any, ...]) -> RunRow:
-    return RunRow(**dict(zip(_COLUMNS, values, strict=True)))
+    row = dict(zip(_COLUMNS, values, strict=True))
+    return RunRow(**{**row, **{column: json.loads(row[column] or "{}") for column in _ADDED}})

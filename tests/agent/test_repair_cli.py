@@ -52,7 +52,8 @@ def test_function_level_two_bugs_by_hill_climbing(tmp_path):
                             "--db", str(tmp_path.parent / "runs.sqlite"))
     assert code == 0, err
     assert set(out) == {"status", "run_id", "iterations", "diff", "tests_passed", "tests_total", "stop_reason",
-                        "confirmation", "rejected", "isolation", "notes"}
+                        "confirmation", "rejected", "isolation", "notes", "setup"}
+    assert out["setup"] == {"python": None, "targets": [], "test_paths": ["test_grades.py"], "env": []}
     assert (out["status"], out["tests_passed"], out["tests_total"]) == ("fixed", 4, 4)
     assert out["confirmation"] == "4 by the plugin-free runner"
     assert out["isolation"]["level"] in ("full", "partial") and out["isolation"]["backend"] == "local"
