@@ -175,6 +175,15 @@ def _write_files(workdir, files):
             handle.write(content)
 
 
+def _write_links(workdir, links):
+    """The request's tree around its files: symlinks into the read-only tree, or the tree's own relative links
+    (sandbox/_tree.py). Made as the job's uid; nothing here follows them, and _wipe unlinks them."""
+    for name, target in links.items():
+        path = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+
+
 def _fresh_stdio():
     import io
 
@@ -432,6 +441,7 @@ def _start_job(config, fds, slot, warm):
     _read_locale(job)
     os.chdir(job["workdir"])
     _write_files(job["workdir"], job["files"])
+    _write_links(job["workdir"], job.get("links") or {})
     _write_files(job["workdir"], {job["program"]: job["code"].encode("utf-8", "surrogatepass")})
     os.write(fds["ready"], b"1")
     os.close(fds["ready"])
