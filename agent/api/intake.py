@@ -2,7 +2,8 @@
 
 Project paths must resolve (symlinks followed) inside an allowed root; archives are unpacked member by member
 into a private temporary directory, refusing links, devices, absolute paths and `..`, within a size cap.
-Either way the Task is a snapshot, so a run never reads the server's files again.
+A project path's Task snapshots its source and config, and its test runs see the rest of the project read-only
+in the sandbox (agent.tasks.project_tree); an archive's Task holds everything (its directory goes away).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def task_from(request: RepairRequest, allowed_roots: list[Path], max_archive_byt
         return _with_problem(project_task(root), request.problem), str(root)
     with tempfile.TemporaryDirectory(prefix="semcoder-upload-") as scratch:
         _unpack(request.project_archive or "", Path(scratch), max_archive_bytes)
-        task = project_task(Path(scratch))
+        task = project_task(Path(scratch), linked=False)
     return _with_problem(task.model_copy(update={"root": None}), request.problem), "archive"
 
 
