@@ -1,8 +1,10 @@
 """What to repair and how to test it: a workspace of files, the editable ones, and pytest in the sandbox.
 
 Both task kinds reduce to the same thing. A function-level task is a two-file workspace (the target
-and a pytest file importing it by its stem); a project-level task is a snapshot of a directory. The
-original files are never touched: every test run happens in a fresh sandbox working dir.
+and a pytest file importing it by its stem); a project-level task is a snapshot of a directory's Python
+source and config (what a patch may change and what pytest reads), and every test run also sees the rest of
+the directory, read-only and linked, never copied (`project_tree`, sandbox/_tree.py). The original files are
+never touched: every test run happens in a fresh sandbox working dir.
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from agent.verdict import Confirmation, Confirmer
 from sandbox import Job, JobResult, JobRunner
 from sandbox.job import Preload, outer_limits, preloadable
 
+# Folders whose files are never snapshotted (they are linked into the workspace whole, like any other folder).
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "node_modules", ".tox", ".nox",
               ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist", ".eggs"}
-MAX_PROJECT_BYTES = 8_000_000
-MAX_DATA_BYTES = 16_000_000  # of files that are not text (fixtures): beyond it they are left out, with a note
+# What the snapshot holds (Task.files): Python source and config text, each file up to MAX_SOURCE_FILE_BYTES. The
+# rest of a project (data, fixtures, docs, larger or non-UTF-8 files) is never read: test runs see it linked.
+SOURCE_SUFFIXES = (".py", ".pyi", ".cfg", ".ini", ".toml")
+MAX_SOURCE_FILE_BYTES = 1_000_000
+MAX_PROJECT_BYTES = 8_000_000  # of the snapshot's text; the rest of the project has no limit
+MAX_DATA_BYTES = 16_000_000  # an uploaded archive's other files (Task.data): beyond it they are left out, with a note
 
 
 class TaskError(ValueError):
@@ -40,7 +47,9 @@ class Task(BaseModel):
     """One repair job, complete enough to resume it with nothing else."""
 
     kind: Literal["function", "project"]
-    files: dict[str, str] = Field(description="The workspace: relative path -> text (the original snapshot).")
+    files: dict[str, str] = Field(description="The workspace: relative path -> text (the original snapshot; of a "
+                                  "project on disk, its source and config: test runs see the rest linked, "
+                                  "see project_tree).")
     editable: list[str] = Field(description="Files a patch may change (never test files).")
     test_paths: list[str] = Field(default_factory=list, description="Arguments to pytest; empty: its discovery.")
     root: str | None = Field(None, description="The project directory a diff applies to (--apply).")
@@ -50,9 +59,9 @@ class Task(BaseModel):
                                     "top-level function of the file).")
     notes: list[str] = Field(default_factory=list, description="What the task left out and why (files that do "
                              "not parse, ...).")
-    data: dict[str, str] = Field(default_factory=dict, description="Files that are not UTF-8 text (fixtures, "
-                                 "archives, images), relative path -> base64: the tests read them, patches never "
-                                 "change them.")
+    data: dict[str, str] = Field(default_factory=dict, description="An unpacked archive's other files (fixtures, "
+                                 "data), relative path -> base64: the tests read them, patches never change them. "
+                                 "Empty for a project on disk: its tests see those files linked from `root`.")
     targets: list[str] = Field(default_factory=list, description="The node ids the user asked to repair (their files "
                                "are in test_paths: the other tests there guard against regressions, and those that "
                                "already failed are left alone); empty: every failing test.")
@@ -120,8 +129,14 @@ _VALUED_OPTIONS = {"-k", "-m", "-o", "-p", "-c", "-W", "--deselect", "--ignore",
 
 
 def data_files(task: Task) -> dict[str, bytes]:
-    """The task's non-text files as bytes, for a workspace."""
+    """The task's other files as bytes, for a workspace (an uploaded archive's; a project on disk has none)."""
     return {path: base64.b64decode(encoded) for path, encoded in task.data.items()}
+
+
+def project_tree(task: Task) -> str | None:
+    """The directory a project task's test runs see read-only around the workspace (sandbox/_tree.py): its root.
+    None for a function task (its two files are the whole workspace) and for an archive's task (no root)."""
+    return task.root if task.kind == "project" and task.root else None
 
 
 def with_targets(task: Task, selection: Sequence[str]) -> Task:
@@ -172,11 +187,13 @@ def function_task(target: Path, tests: Path, problem: str = "") -> Task:
                 problem=problem or _docstring(files[target.name], entry), entry_point=entry)
 
 
-def project_task(root: Path) -> Task:
-    """A snapshot of a project directory; the editable files are its Python files that are not tests."""
+def project_task(root: Path, *, linked: bool = True) -> Task:
+    """A snapshot of a project directory's source and config; the editable files are its Python files that are not
+    tests. `linked`: its test runs see the rest of the directory in place (read-only, linked); otherwise (an archive
+    unpacked into a directory that goes away) the rest is read into `Task.data`, up to MAX_DATA_BYTES."""
     if not root.is_dir():
         raise TaskError(f"no such directory: {root}")
-    files, data, notes = _snapshot(root.resolve())
+    files, data, notes = _snapshot(root.resolve(), linked)
     python = [p for p in files if p.endswith(".py")]
     tests = [p for p in python if is_test_file(p)]
     if not tests:
@@ -201,38 +218,92 @@ def is_test_file(path: str) -> bool:
     return name.startswith("test_") or name.endswith("_test.py") or "tests" in parts or "test" in parts
 
 
-def _snapshot(root: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
-    """(text files, other files as base64, notes): a test fixture that is not text is part of the workspace too."""
+def _snapshot(root: Path, linked: bool = True) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(source and config text, other files as base64 when not `linked`, notes). Walks the tree without following
+    symlinks and reads only the files the snapshot keeps: a data file of any size costs one stat."""
     files: dict[str, str] = {}
     data: dict[str, str] = {}
     total = data_total = 0
-    left_out: list[str] = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part in _SKIP_DIRS or part.endswith(".egg-info") for part in relative.parts) or not path.is_file():
-            continue
+    left_out: list[str] = []  # not linked: unreadable, or past MAX_DATA_BYTES
+    as_data: list[str] = []  # source-like files kept out of the snapshot (too large, not UTF-8): linked instead
+    outside: list[str] = []  # symlinks that leave the tree
+    private: list[str] = []  # entries other users may not read: the sandbox's own uid cannot either
+    real_root = str(root)
+    if linked and root.stat().st_mode & 0o005 != 0o005:
+        private.append(".")
+    pending = [""]
+    while pending:
+        directory = pending.pop()
         try:
-            raw = path.read_bytes()
+            entries = sorted(os.scandir(root / directory), key=lambda entry: entry.name)
         except OSError:
-            left_out.append(relative.as_posix())
+            left_out.append(directory)
             continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            if data_total + len(raw) > MAX_DATA_BYTES:
-                left_out.append(relative.as_posix())
-            else:
-                data_total += len(raw)
-                data[relative.as_posix()] = base64.b64encode(raw).decode("ascii")
-            continue
-        total += len(text)
-        if total > MAX_PROJECT_BYTES:
-            raise TaskError(f"{root} holds more than {MAX_PROJECT_BYTES} bytes of text; point at a smaller project")
-        files[relative.as_posix()] = text
-    notes = [f"left out of the workspace (unreadable, or past {MAX_DATA_BYTES} bytes of non-text files): "
-             + ", ".join(left_out[:10]) + (f" and {len(left_out) - 10} more" if len(left_out) > 10 else "")] \
-        if left_out else []
-    return files, data, notes
+        for entry in entries:
+            relative = f"{directory}/{entry.name}" if directory else entry.name
+            try:
+                if entry.is_symlink():
+                    resolved = os.path.realpath(entry.path)
+                    if resolved != real_root and not resolved.startswith(real_root + os.sep):
+                        outside.append(relative)
+                    continue  # a link is never snapshotted: the workspace keeps it as a link
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if entry.is_dir(follow_symlinks=False):
+                    if linked and mode & 0o005 != 0o005:
+                        private.append(relative + "/")
+                    if entry.name not in _SKIP_DIRS and not entry.name.endswith(".egg-info"):
+                        pending.append(relative)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                size = entry.stat(follow_symlinks=False).st_size
+                text = None
+                if entry.name.endswith(SOURCE_SUFFIXES):
+                    if size <= MAX_SOURCE_FILE_BYTES:
+                        text = _utf8(Path(entry.path).read_bytes())
+                    if text is None:
+                        as_data.append(relative)
+                if text is None and linked and not mode & 0o004:
+                    private.append(relative)
+                elif text is not None:
+                    total += len(text)
+                    if total > MAX_PROJECT_BYTES:
+                        raise TaskError(f"{root} holds more than {MAX_PROJECT_BYTES} bytes of Python source and config "
+                                        f"(*{', *'.join(SOURCE_SUFFIXES)} files), the most a repair snapshots; point "
+                                        f"at the package or subproject to repair (data, docs and other files do not "
+                                        f"count)")
+                    files[relative] = text
+                elif not linked:
+                    if data_total + size > MAX_DATA_BYTES:
+                        left_out.append(relative)
+                    else:
+                        data_total += size
+                        data[relative] = base64.b64encode(Path(entry.path).read_bytes()).decode("ascii")
+            except OSError:
+                left_out.append(relative)
+    notes = [_listed(f"left out of the workspace (unreadable, or past {MAX_DATA_BYTES} bytes of other files)",
+                     left_out)] if left_out else []
+    if as_data:
+        notes.append(_listed(f"not part of the snapshot (over {MAX_SOURCE_FILE_BYTES} bytes, or not UTF-8): never "
+                             f"edited, {'linked' if linked else 'copied'} as data", as_data))
+    if outside:
+        notes.append(_listed("symlinks that point outside the project do not reach their targets in the sandbox "
+                             "(it sees only the project)", outside))
+    if private:
+        notes.append(_listed("not readable by other users, so neither by the sandbox's uid (it reads the project "
+                             "read-only, as another user; `chmod o+rX` them if the tests need them)", private))
+    return dict(sorted(files.items())), dict(sorted(data.items())), notes
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _listed(what: str, paths: list[str]) -> str:
+    return f"{what}: " + ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
 
 
 def _read_text(path: Path) -> str:
@@ -333,7 +404,7 @@ class TestRunner:
                                 set(task.editable))
 
         return self._confirmer.confirm({**data_files(task), **workspace}, test_ids, pytest_run, task.root, task.env,
-                                       limits.per_test)
+                                       limits.per_test, tree=project_tree(task))
 
     def _submit(self, task: Task, files: dict[str, str], urgent: bool = False,
                 limits: _Limits | None = None, warm: bool = True, coverage: bool = True) -> Future[JobResult]:
@@ -354,7 +425,7 @@ class TestRunner:
             data["report_imports"] = True
         preload = self._preload(digest, task, files) if warm else None
         future = self.pool.submit_job(Job(program=self._driver, data=data, files={**data_files(task), **files}, env=task.env,
-                                          limits=self.limits, preload=preload), urgent=urgent)
+                                          limits=self.limits, preload=preload, tree=project_tree(task)), urgent=urgent)
         if learn:
             future.add_done_callback(lambda done: self._learn(digest, done))
         return future

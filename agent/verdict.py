@@ -129,15 +129,16 @@ class Confirmer:
 
     def confirm(self, workspace: dict[str, str], test_ids: list[str], pytest_run,
                 project_root: str | None = None, env: dict[str, str] | None = None,
-                timeouts: dict[str, float] | None = None) -> Confirmation:
+                timeouts: dict[str, float] | None = None, tree: str | None = None) -> Confirmation:
         """`pytest_run(ids)` runs the ids the runner could not call faithfully in a fresh pytest job and
-        returns their TestReport (the caller's own driver, so its tamper checks apply there too)."""
+        returns their TestReport (the caller's own driver, so its tamper checks apply there too). `tree`: the
+        project the job sees read-only around the workspace, as the runs it confirms did (sandbox.Job.tree)."""
         if not test_ids:
             return Confirmation(confirmed=False, failures=["no test to confirm"])
         data = {"tests": test_ids, "test_timeout_s": self._timeout, "test_timeouts": timeouts or {}, "site_paths": self._site_paths,
                 "project_env": self._project_env, "project_root": project_root}
         result = self._pool.submit_job(Job(program=self._program, data=data, files=dict(workspace), env=env or {},
-                                           limits=self._limits), urgent=True).result()
+                                           limits=self._limits, tree=tree), urgent=True).result()
         if not result.ok:
             return Confirmation(confirmed=False, failures=[f"the confirmation run failed: {result.problem}"])
         seen = {r["id"]: r for r in result.records if _is_record(r)}

@@ -12,6 +12,12 @@ For each case, side by side in one run:
   traces every run). `(job s)` is the sandbox's own time for the job (from go to exit), `preloaded`
   how many modules the sandbox had imported ahead for the last run (`-`: a driver that does not say).
 
+`sandbox` says how the sandbox ran our jobs (sandbox.ExecResult.warm): `prestarted` (pytest's configuration and
+collection were run ahead, on the previous candidate's files, while the loop did other things: here the plain run
+between two of ours, plus `--gap` seconds, the time a repair step spends generating the next candidate; `waited`
+is how long a job waited for that to finish, part of `ours s`), `declined`, `preloaded` (only the environment
+imported ahead) or `cold`.
+
 `--cold` runs ours without a preload (what the warm sandbox buys, against the same code otherwise).
 `--phases` adds where our time went (medians, from the driver's own clock): importing pytest (with site-packages),
 pytest's configuration and collection (the project's imports), the test run (of it, the tests' own call phases,
@@ -192,7 +198,7 @@ def candidate(task: Task, case: Case, number: int) -> dict[str, str]:
     return files
 
 
-def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool = False) -> dict:
+def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool = False, gap: float = 0.0) -> dict:
     """Plain pytest and our per-candidate run, alternately (the machine's load drifts), each median of `runs` after
     the warm-up: plain's first run (page cache, its .pyc files), our baseline run and two candidates."""
     task = project_task(copy).model_copy(update={"test_paths": case.tests})
@@ -209,9 +215,10 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
         runner.run(task, [task.files], baseline=True)  # what the repair loop runs first
         for number in (-2, -1):
             submit(candidate(task, case, number)).result()
-        plains, walls, jobs, phases, warmth = [], [], [], [], []
+        plains, walls, jobs, phases, warmth, waited = [], [], [], [], [], []
         for number in range(1, runs + 1):
             plains.append(plain.run())
+            time.sleep(gap)
             start = time.perf_counter()  # what TestRunner.run(task, [files]) does, keeping the driver's record
             result = submit(candidate(task, case, number)).result()
             report = parse_report(result, set(task.editable))
@@ -220,6 +227,8 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
             record = result.records[0] if result.ok and result.records else {}
             phases.append(record.get("phases"))
             warmth.append(result.execution.warm.split(":")[0] or "cold")
+            waited.append(float(re.search(r"waited ([0-9.]+) s", result.execution.warm).group(1))
+                          if "waited" in result.execution.warm else 0.0)
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
@@ -228,7 +237,8 @@ def measure(case: Case, copy: Path, runs: int, cold: bool = False, traced: bool 
     return {"plain_s": statistics.median(plains), "ours_s": statistics.median(walls), "job_s": statistics.median(jobs),
             "plain": plain.counts, "ours": counts, "problem": report.problem,
             "preloaded": record.get("preloaded", "-"), "phases": phase,
-            "warm": ",".join(f"{warmth.count(kind)} {kind}" for kind in dict.fromkeys(warmth))}
+            "warm": ",".join(f"{warmth.count(kind)} {kind}" for kind in dict.fromkeys(warmth)),
+            "waited_s": statistics.median(waited)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -240,12 +250,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--phases", action="store_true", help="also say where our time went")
     parser.add_argument("--cold", action="store_true", help="our runs without a preload (every job on a cold child)")
     parser.add_argument("--coverage", action="store_true", help="our runs with per-test line coverage")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds between the plain run and ours (a repair "
+                        "step's own time before its next candidate)")
     args = parser.parse_args(argv)
     wanted = args.only or ["synthetic", *DEFAULT_CASES]
     records = {c["id"]: c for c in json.loads(CASES_FILE.read_text(encoding="utf-8"))}
     rows = []
     print(f"{'case':16} {'tests':>5} {'plain pytest s':>14} {'ours s':>7} {'(job s)':>8} {'ratio':>6} "
-          f"{'preloaded':>9} {'sandbox':>14}  outcomes")
+          f"{'preloaded':>9} {'sandbox':>14} {'waited':>6}  outcomes")
     with tempfile.TemporaryDirectory(prefix="candidate-time-") as scratch_dir:
         scratch = Path(scratch_dir)
         for name in wanted:
@@ -256,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             copy = scratch / name / "tree"
             shutil.copytree(case.tree, copy, symlinks=True)
-            row = measure(case, copy, args.runs, cold=args.cold, traced=args.coverage)
+            row = measure(case, copy, args.runs, cold=args.cold, traced=args.coverage, gap=args.gap)
             plain_counts, our_counts = row["plain"], row["ours"]
             same = {k: v for k, v in plain_counts.items() if v} == {
                 k: v for k, v in our_counts.items() if k != "skipped"}
@@ -266,7 +278,8 @@ def main(argv: list[str] | None = None) -> None:
                 note += f"; problem: {row['problem'][:120]}"
             ratio = row["ours_s"] / row["plain_s"]
             print(f"{name:16} {tests:>5} {row['plain_s']:>14.3f} {row['ours_s']:>7.3f} {row['job_s']:>8.3f} "
-                  f"{ratio:>6.2f} {row['preloaded']!s:>9} {row['warm']:>14}  {note}", flush=True)
+                  f"{ratio:>6.2f} {row['preloaded']!s:>9} {row['warm']:>14} {row['waited_s']:>6.2f}  {note}",
+                  flush=True)
             rows.append({"case": name, "tests": tests, "ratio": ratio, **row})
     if args.phases:
         print(f"\n{'case':16} {'ours s':>7} {'import pytest':>13} {'collect':>8} {'run':>6} {'(calls)':>8} {'rest':>6}")

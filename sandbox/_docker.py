@@ -1,7 +1,9 @@
 """Docker backend: every request runs in a fresh, locked-down container of the sandbox image.
 
 The container has no network, a read-only root filesystem, a size-capped tmpfs as its working dir, no
-capabilities, no-new-privileges, pids/memory/CPU limits and an unprivileged user (sandbox/Dockerfile).
+capabilities, no-new-privileges, pids/memory/CPU limits and an unprivileged user (sandbox/Dockerfile). A request's
+tree (a project) is bind-mounted read-only at /project, as the local backend binds it, and linked into the working
+dir around the request's files; the engine must see the tree's path (a local engine, not a remote DOCKER_HOST).
 The request travels over the container's attach connection (sandbox/_docker_io.py).
 
 The result is the supervisor's own account: which limit this process enforced, the container's exit
@@ -27,7 +29,7 @@ import docker
 import docker.errors
 import requests
 import urllib3
-from docker.types import Ulimit
+from docker.types import Mount, Ulimit
 
 from sandbox._docker_io import (
     BOOTSTRAP,
@@ -39,6 +41,7 @@ from sandbox._docker_io import (
     raw_socket,
 )
 from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
+from sandbox._tree import TREE_IN_SANDBOX
 
 DEFAULT_IMAGE = "semcoder-sandbox:latest"
 CONTAINER_LABEL = "semcoder.sandbox"  # on every container we create: `docker ps -a --filter label=...`
@@ -82,7 +85,8 @@ class DockerBackend:
         _require_image(self._api, image)
         # Every container of this backend carries it, so close() can sweep what a crash left behind.
         self.session_label = f"{CONTAINER_LABEL}={uuid.uuid4().hex}"
-        self._spares: dict[Limits, list[_Container]] = {}
+        # Spares by what a container is made with: the limits and the tree it binds.
+        self._spares: dict[tuple[Limits, str | None], list[_Container]] = {}
         self._spares_lock = threading.Lock()
         self._closed = False
         self._spare_starter = ThreadPoolExecutor(1, thread_name_prefix="docker-spare") if keep_spares else None
@@ -93,10 +97,11 @@ class DockerBackend:
 
     def execute(self, request: ExecRequest) -> ExecResult:
         payload = encode_request(request)  # bad input fails before any container exists
-        container = self._take_spare(request.limits) or self._start_container(request.limits)
+        kind = (request.limits, request.tree)
+        container = self._take_spare(kind) or self._start_container(kind)
         if self._spare_starter is not None:
             with contextlib.suppress(RuntimeError):  # closed, or the interpreter is exiting: no spare needed
-                self._spare_starter.submit(self._add_spare, request.limits)
+                self._spare_starter.submit(self._add_spare, kind)
         try:
             result = self._run(container, payload, request.limits)
         except BaseException:
@@ -125,9 +130,10 @@ class DockerBackend:
         finally:
             self._api.close()
 
-    def _start_container(self, limits: Limits) -> _Container:
+    def _start_container(self, kind: tuple[Limits, str | None]) -> _Container:
         """Created, attached before it starts (so no output is lost), started: its bootstrap waits on stdin."""
-        host_config = self._api.create_host_config(**_host_config_options(limits, self._cpus))
+        limits, tree = kind
+        host_config = self._api.create_host_config(**_host_config_options(limits, self._cpus, tree))
         with _engine_errors("create a container"):
             created = self._api.create_container(
                 self._image,
@@ -154,10 +160,10 @@ class DockerBackend:
             raise
         return container
 
-    def _take_spare(self, limits: Limits) -> _Container | None:
+    def _take_spare(self, kind: tuple[Limits, str | None]) -> _Container | None:
         while True:
             with self._spares_lock:
-                kept = self._spares.get(limits)
+                kept = self._spares.get(kind)
                 if not kept:
                     return None
                 container = kept.pop()
@@ -165,23 +171,23 @@ class DockerBackend:
                 return container
             self._discard(container)  # it died or spoke before any request: not fit to serve one
 
-    def _add_spare(self, limits: Limits) -> None:
+    def _add_spare(self, kind: tuple[Limits, str | None]) -> None:
         """Runs on the spare starter thread. A failure here only costs the next request a cold start,
         which then reports the engine's problem itself."""
         with self._spares_lock:
-            if self._closed or len(self._spares.get(limits, [])) >= _MAX_SPARES:
+            if self._closed or len(self._spares.get(kind, [])) >= _MAX_SPARES:
                 return
         try:
-            container = self._start_container(limits)
+            container = self._start_container(kind)
         except SandboxError:
             return
         with self._spares_lock:
             if self._closed:
                 unwanted = [container]
             else:
-                # Only the latest limits keep spares: a caller that changes limits leaves none idle.
-                unwanted = [c for key, kept in self._spares.items() if key != limits for c in kept]
-                self._spares = {limits: [*self._spares.get(limits, []), container]}
+                # Only the latest limits and tree keep spares: a caller that changes them leaves none idle.
+                unwanted = [c for key, kept in self._spares.items() if key != kind for c in kept]
+                self._spares = {kind: [*self._spares.get(kind, []), container]}
         for spare in unwanted:
             self._discard(spare)
 
@@ -300,7 +306,7 @@ def _is_read_timeout(exc: BaseException | None) -> bool:
     )
 
 
-def _host_config_options(limits: Limits, cpus: float) -> dict[str, Any]:
+def _host_config_options(limits: Limits, cpus: float, tree: str | None = None) -> dict[str, Any]:
     memory = f"{limits.memory_mb}m"
     cpu_seconds = math.ceil(limits.cpu_time_s)
     file_bytes = limits.file_size_mb * 1024 * 1024
@@ -321,6 +327,7 @@ def _host_config_options(limits: Limits, cpus: float) -> dict[str, Any]:
             Ulimit(name="cpu", soft=cpu_seconds, hard=cpu_seconds),
             Ulimit(name="fsize", soft=file_bytes, hard=file_bytes),
         ],
+        "mounts": [Mount(TREE_IN_SANDBOX, tree, type="bind", read_only=True)] if tree else [],
     }
 
 

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from sandbox._models import ExecRequest, Status
+from sandbox._tree import links
 
 HEADER_DIGITS = 16  # the request's length, in decimal, ahead of its JSON
 _CHUNK = 65536
@@ -55,6 +56,9 @@ try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "wb") as f:
             f.write(base64.b64decode(content))
+    for path, target in request.pop("links").items():  # the request's tree around its files (sandbox/_tree.py)
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.symlink(target, path)
     main_path = os.path.abspath(request["program"])
     with open(main_path, "w", encoding="utf-8", errors="surrogatepass") as f:
         f.write(request["code"])
@@ -85,9 +89,12 @@ def encode_request(request: ExecRequest) -> bytes:
         _check_relative(path)
         data = content.encode("utf-8") if isinstance(content, str) else content
         files[path] = base64.b64encode(data).decode("ascii")
+    # The tree is bound read-only at the same path as in the local backend (DockerBackend binds request.tree).
+    linked = links(request.tree, request.files) if request.tree else {}
     # Same naming as the local backend: the program is main.py beside its files unless a file takes that name.
-    program = "__main__.py" if "main.py" in request.files else "main.py"
-    body = json.dumps({"code": request.code, "files": files, "program": program, "argv": request.argv,
+    program = "__main__.py" if "main.py" in request.files or "main.py" in linked else "main.py"
+    linked.pop(program, None)
+    body = json.dumps({"code": request.code, "files": files, "links": linked, "program": program, "argv": request.argv,
                        "env": request.env})
     encoded = body.encode("utf-8")
     return f"{len(encoded):0{HEADER_DIGITS}d}".encode("ascii") + encoded + request.stdin

@@ -183,6 +183,15 @@ def _write_files(workdir, files):
             handle.write(content)
 
 
+def _write_links(workdir, links):
+    """The request's tree around its files: symlinks into the read-only tree, or the tree's own relative links
+    (sandbox/_tree.py). Made as the job's uid; nothing here follows them, and _wipe unlinks them."""
+    for name, target in links.items():
+        path = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.symlink(target, path)
+
+
 def _fresh_stdio():
     import io
 
@@ -441,6 +450,7 @@ def _start_job(config, fds, slot, warm):
     _read_locale(job)
     os.chdir(job["workdir"])
     _write_files(job["workdir"], job["files"])
+    _write_links(job["workdir"], job.get("links") or {})
     _write_files(job["workdir"], {job["program"]: job["code"].encode("utf-8", "surrogatepass")})
     os.write(fds["ready"], b"1")
     os.close(fds["ready"])
@@ -489,6 +499,7 @@ def _prestart(config, fds, warm, prestart):
     files = {name: data for name, data in prestart["files"].items() if name != job_file}
     data = marshal.loads(prestart["files"][job_file])["data"]  # that job's data; its key is not used
     _write_files(workdir, files)
+    _write_links(workdir, prestart["links"] or {})
     _write_files(workdir, {prestart["program"]: prestart["code"].encode("utf-8", "surrogatepass")})
     os.dup2(fds["stdout"], 1)
     os.dup2(fds["stderr"], 2)
@@ -521,7 +532,8 @@ def _prestart(config, fds, warm, prestart):
 
     runtime = sys.modules[warm["spec"]["module"]]
     runtime.serve = runtime.prestarted_serve({
-        "data": data, "files": files, "code": prestart["code"], "program": prestart["program"],
+        "data": data, "files": files, "links": prestart["links"] or {}, "code": prestart["code"],
+        "program": prestart["program"],
         "argv": prestart["argv"], "await_job": await_job, "commit": commit, "decline": decline,
         "watch": runtime._Watch(os.path.realpath(workdir) + os.sep)})
     path = os.path.join(workdir, prestart["program"])
@@ -971,7 +983,7 @@ def _refill(config, job, result, child, waiting, state):
     if want is not None:
         state["files"] = job["files"]  # what the next preload compiles ahead (used only where byte-identical)
         if want["spec"].get("prestart") and result["exit_code"] == 0 and result["fired"] is None:
-            state["prestart"] = (want, {key: job[key] for key in ("files", "program", "code", "argv")})
+            state["prestart"] = (want, {key: job.get(key) for key in ("files", "links", "program", "code", "argv")})
     waiting.append(_fork(config, child.slot, want, state))
     if want is not None:
         for index, other in enumerate(waiting):

@@ -444,7 +444,7 @@ def _check_job(job, hooks, watch, data, same, read):
     before, files = hooks["files"], job["files"]
     if (job["code"], job["program"], list(job["argv"])) != (hooks["code"], hooks["program"], list(hooks["argv"])):
         return "another program", None, None
-    if set(files) != set(before) | {JOB_FILE}:
+    if set(files) != set(before) | {JOB_FILE} or (job.get("links") or {}) != hooks["links"]:
         return "another set of files", None, None
     job_data = _loads(files[JOB_FILE])["data"]
     if not (same(job_data) if same is not None else job_data == data):

@@ -47,6 +47,15 @@ class ExecRequest(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables on top of the sandbox's "
                                 "own (a test suite's locale, its settings); HOME, TMPDIR and PATH stay the sandbox's.")
     limits: Limits = Field(default_factory=Limits)
+    tree: str | None = Field(None, description="A host directory (absolute) the run sees read-only at /project, its "
+                             "entries linked into the working dir around `files` (sandbox/_tree.py has the rule).")
+
+    @field_validator("tree")
+    @classmethod
+    def _tree_path(cls, tree: str | None) -> str | None:
+        if tree is not None and (not tree.startswith("/") or "\0" in tree):
+            raise ValueError(f"ExecRequest.tree: {tree!r} must be an absolute path")
+        return tree if tree is None else tree.rstrip("/") or "/"
 
     @field_validator("env")
     @classmethod

@@ -56,18 +56,21 @@ class _LocalSlot(threading.Thread):
         except BaseException as exc:
             future.set_exception(exc)
 
-    def _fresh_worker(self, workdir_mb: int) -> LocalWorker:
-        worker = self._backend.new_worker(workdir_mb)
+    def _fresh_worker(self, workdir_mb: int, tree: str | None = None) -> LocalWorker:
+        worker = self._backend.new_worker(workdir_mb, tree)
         worker.wait_ready()
         return worker
 
     def _usable_worker(self, request: ExecRequest) -> LocalWorker:
+        """A worker binds one tree for its life: a request with another gets a fresh worker (one without a tree may
+        run on a worker that has one: it sees that tree, read-only, and no links into it)."""
         worker = self._worker
-        if worker is None or not worker.alive or worker.workdir_mb != request.limits.file_size_mb:
+        if worker is None or not worker.alive or worker.workdir_mb != request.limits.file_size_mb \
+                or (request.tree is not None and worker.tree != request.tree):
             if worker is not None:
                 worker.close()
             self._worker = None
-            self._worker = self._fresh_worker(request.limits.file_size_mb)
+            self._worker = self._fresh_worker(request.limits.file_size_mb, request.tree)
         return self._worker
 
     def _execute(self, request: ExecRequest, warm: dict[str, object] | None, queued: bool = False) -> ExecResult:

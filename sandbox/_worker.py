@@ -16,6 +16,7 @@ from sandbox import _reaper, _seccomp
 from sandbox._cgroups import CgroupSlot
 from sandbox._host import HostSupport
 from sandbox._models import ExecRequest, SandboxError
+from sandbox._tree import TREE_IN_SANDBOX, links
 
 _HEADER = struct.Struct("!I")
 _SERVER = Path(__file__).with_name("_fork_server.py")
@@ -60,7 +61,8 @@ def _parents_traversable(path: str) -> list[str]:
     return args
 
 
-def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, seccomp_fd: int) -> list[str]:
+def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, seccomp_fd: int,
+               tree: str | None = None) -> list[str]:
     assert support.bwrap
     args = [support.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--hostname", "sandbox", "--die-with-parent", "--new-session", "--as-pid-1",
@@ -79,6 +81,8 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
              "--ro-bind", str(_SERVER), _SERVER_IN_SANDBOX]
     if support.venv_prefix:
         args += [*_parents_traversable(support.venv_prefix), "--ro-bind", support.venv_prefix, support.venv_prefix]
+    if tree is not None:  # the project, read-only; jobs link its entries into their working dirs (sandbox/_tree.py)
+        args += ["--ro-bind", tree, TREE_IN_SANDBOX]
     if slot:
         for controller, directory in slot.dirs.items():
             args += ["--bind", str(directory), f"{_CGROUP_IN_SANDBOX}/{controller}"]
@@ -97,9 +101,10 @@ def _seccomp_pipe() -> int:
 class LocalWorker:
     """A warm sandbox: one fork server inside bubblewrap (or, partially isolated, without it)."""
 
-    def __init__(self, support: HostSupport, workdir_mb: int) -> None:
+    def __init__(self, support: HostSupport, workdir_mb: int, tree: str | None = None) -> None:
         self.support = support
         self.workdir_mb = workdir_mb
+        self.tree = tree  # bound read-only at /project for this worker's life (None: no tree)
         # One dedicated uid per job slot of the fork server (it keeps two children, used in turn): the job running in
         # one slot never has the uid of the child waiting (and maybe preloading) in the other.
         self.uids = [_dedicated_uid(), _dedicated_uid()] if support.dedicated_uid else [-1, -1]
@@ -132,7 +137,7 @@ class LocalWorker:
     def _spawn(self) -> subprocess.Popen[bytes]:
         in_bwrap = self.support.bwrap is not None
         seccomp_fd = _seccomp_pipe() if in_bwrap and self.support.seccomp else -1
-        prefix = bwrap_argv(self.support, self._slot, self.workdir_mb, seccomp_fd) if in_bwrap else []
+        prefix = bwrap_argv(self.support, self._slot, self.workdir_mb, seccomp_fd, self.tree) if in_bwrap else []
         server = _SERVER_IN_SANDBOX if in_bwrap else str(_SERVER)
         config = marshal.dumps(self._server_config(in_bwrap)).hex()
         argv = [*prefix, self.support.python, "-I", "-S", server, config]
@@ -194,6 +199,8 @@ class LocalWorker:
         """Runs one request; returns the fork server's raw evidence (see _fork_server.run_job). `warm`: the job's
         preload spec (sandbox.job.warm_spec), so that the children forked after it are preloaded for the next.
         `queued`: other jobs were waiting when this one started (the next one will not leave time to start ahead)."""
+        if request.tree is not None and request.tree != self.tree:
+            raise SandboxError(f"this worker has {self.tree or 'no tree'} bound, not the request's {request.tree}")
         self._send({**job_message(request, self.support, warm), "queued": queued})
         self.wait_ready()
         deadline = time.monotonic() + request.limits.wall_time_s + _ANSWER_GRACE_S
@@ -261,8 +268,8 @@ def _make_host_scratch() -> str:
     return scratch
 
 
-def _program_name(files: dict[str, bytes | str]) -> str:
-    return "__main__.py" if "main.py" in files else "main.py"
+def _program_name(files: dict[str, bytes | str], linked: dict[str, str]) -> str:
+    return "__main__.py" if "main.py" in files or "main.py" in linked else "main.py"
 
 
 def _checked_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
@@ -277,12 +284,18 @@ def _checked_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
 
 def job_message(request: ExecRequest, support: HostSupport, warm: dict[str, object] | None = None) -> dict[str, object]:
     limits = request.limits
+    files = _checked_files(request.files)
+    # Without bubblewrap nothing is bound: the links reach the tree at its host path.
+    linked = links(request.tree, files, TREE_IN_SANDBOX if support.bwrap else request.tree) if request.tree else {}
+    program = _program_name(request.files, linked)
+    linked.pop(program, None)  # the program takes its name, as a file of the request would
     return {
         "code": request.code,
         "stdin": bytes(request.stdin),
         "warm": warm,
-        "files": _checked_files(request.files),
-        "program": _program_name(request.files),
+        "files": files,
+        "links": linked,
+        "program": program,
         "argv": list(request.argv),
         # HOME and TMPDIR (the private working dir) are set by the fork server. USER/LOGNAME: there is no
         # /etc/passwd inside, and getpass.getuser() (tempfile, many test suites) needs a name.

@@ -26,6 +26,7 @@ from __future__ import annotations
 import marshal
 import re
 import secrets
+from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sandbox import _job_child
+from sandbox import _job_child, _tree
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Status
 
 RUNTIME_FILE = _job_child.MODULE + ".py"
@@ -95,6 +96,8 @@ class Job(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables (ExecRequest.env).")
     limits: Limits = Field(default_factory=Limits)
     preload: Preload | None = Field(None, description="What a warm sandbox may import ahead (see Preload).")
+    tree: str | None = Field(None, description="A host directory the job sees read-only, its entries linked around "
+                             "`files` in the working dir (ExecRequest.tree).")
 
 
 class JobResult(BaseModel):
@@ -142,7 +145,7 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
     # Guarded: multiprocessing's spawn (and forkserver) children import the main module as __mp_main__, and one
     # of those must not serve the job again (its file is gone, its channel is the parent's).
     code = _LAUNCH + job.program + "\nif __name__ == '__main__':\n    _semcoder_serve(main)\n"
-    return ExecRequest(code=code, files=files, env=job.env, limits=job.limits), key
+    return ExecRequest(code=code, files=files, env=job.env, limits=job.limits, tree=job.tree), key
 
 
 def warm_spec(job: Job) -> dict[str, Any] | None:
@@ -150,7 +153,7 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
     bound before any module of the environment runs), the call that preloads, and the files to compile ahead."""
     if job.preload is None:
         return None
-    provided = _top_level_names(job.files)
+    provided = _top_level_names([*job.files, *(_tree.links(job.tree, job.files) if job.tree else ())])
     modules = [name for name in job.preload.modules
                if name.split(".")[0] not in provided and name.split(".")[0] not in _NEVER_PRELOADED]
     return {"module": _job_child.MODULE, "file": RUNTIME_FILE, "source": _runtime_source(), "call": "preload",
@@ -161,8 +164,9 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
             "prestart": {"job_file": JOB_FILE} if job.preload.prestart else None}
 
 
-def _top_level_names(files: dict[str, bytes | str]) -> set[str]:
-    """The top-level module names a job's files could provide from its working dir (or a src/ layout)."""
+def _top_level_names(files: Iterable[str]) -> set[str]:
+    """The top-level module names a job's files (and its tree's links) could provide from its working dir (or a
+    src/ layout)."""
     names = set()
     for path in files:
         parts = path.split("/")

@@ -4,9 +4,10 @@ the server's rules.
 Project paths must resolve (symlinks followed) inside an allowed root, and so must a given `python` (up to its
 last component: a venv's bin/python links to an installed interpreter elsewhere); archives are unpacked member by
 member into a private temporary directory, refusing links, devices, absolute paths and `..`, within a size cap.
-Either way the Task is a snapshot, so a run never reads the server's files again. The project's interpreter is
-detected as the command line detects it, except that the server's own $VIRTUAL_ENV is semcoder's, not the
-project's.
+A project path's Task snapshots its source and config, and its test runs see the rest of the project read-only in
+the sandbox (agent.tasks.project_tree); an archive's Task holds everything (its directory goes away). The
+project's interpreter is detected as the command line detects it, except that the server's own $VIRTUAL_ENV is
+semcoder's, not the project's.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _task(request: RepairRequest, allowed_roots: list[Path], max_archive_bytes: 
         return project_task(root), str(root)
     with tempfile.TemporaryDirectory(prefix="semcoder-upload-") as scratch:
         _unpack(request.project_archive or "", Path(scratch), max_archive_bytes)
-        task = project_task(Path(scratch))
+        task = project_task(Path(scratch), linked=False)
     return task.model_copy(update={"root": None}), "archive"
 
 

@@ -157,7 +157,7 @@ def test_node_ids_are_targets_and_old_failures_in_their_files_are_left_alone(tmp
                               "def test_broken():\n    assert False, 'broken before and after'\n"})
     (root / "tests" / "blob.bin").write_bytes(bytes([0, 255, 254]))
     task = with_targets(project_task(root), ["tests/test_calc.py::test_two"]).model_copy(update={"env": {"MODE": "x"}})
-    assert task.test_paths == ["tests/test_calc.py"] and "tests/blob.bin" in task.data
+    assert task.test_paths == ["tests/test_calc.py"] and "tests/blob.bin" not in task.files | task.data  # linked
     final = run_graph(task, RunConfig(mutants_per_step=6))
     assert final["baseline_ignored"] == ["tests/test_calc.py::test_broken"]
     assert "tests/test_calc.py::test_fixture_and_env" in final["baseline_passing"]
