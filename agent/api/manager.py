@@ -16,6 +16,7 @@ from typing import Any
 import sandbox
 from agent.api.store import Progress, RunBook
 from agent.graph import build_graph, initial_state, open_deps, thread_config
+from agent.persistence import TaskSnapshots, load_task
 from agent.repair_cli import outcome_of
 from agent.state import RunConfig
 from agent.tasks import Task
@@ -92,18 +93,19 @@ class RunManager:
                 return  # cancelled while queued, or the server is shutting down
             self._active.add(run_id)
         task, config = self._book.inputs(run_id)
-        with open_deps(config, pool=self._pool) as deps:
+        snapshots = self._book.db.snapshots
+        with open_deps(config, snapshots, pool=self._pool) as deps:
             graph = build_graph(deps, self._book.db.checkpointer)
             events = _EventCopier(self._book, run_id)
             values = self._state(graph, run_id)
             events.copy(values)  # entries a crash saved but did not report
             self._book.append_event(run_id, "started", {"resumed": bool(values),
                                                         "iteration": values.get("iteration", 0)})
-            inputs = None if values else initial_state(run_id, task, config)
+            inputs = None if values else initial_state(run_id, task, config, snapshots)
             for _update in graph.stream(inputs, thread_config(run_id), stream_mode="updates", durability="sync"):
                 values = self._state(graph, run_id)
                 events.copy(values)
-                self._book.record_progress(run_id, progress_of(values))
+                self._book.record_progress(run_id, progress_of(values, snapshots))
                 if run_id in self._cancelled or self._stopping.is_set():
                     break
             finished = not graph.get_state(thread_config(run_id)).next
@@ -117,8 +119,9 @@ class RunManager:
         if run_id in self._cancelled:
             self._report_cancel(run_id, values)
         elif finished:
-            outcome = outcome_of(values)
-            self._end(run_id, outcome["status"], progress_of(values))
+            snapshots = self._book.db.snapshots
+            outcome = outcome_of(values, load_task(values, snapshots))
+            self._end(run_id, outcome["status"], progress_of(values, snapshots))
         # else: shutting down mid-run; the run stays 'running' and resumes on the next start
 
     def _end(self, run_id: str, status: str, progress: Progress) -> None:
@@ -128,7 +131,7 @@ class RunManager:
             self._report_cancel(run_id, None)
 
     def _report_cancel(self, run_id: str, values: dict[str, Any] | None) -> None:
-        progress = progress_of(values) if values else None
+        progress = progress_of(values, self._book.db.snapshots) if values else None
         if progress is not None:
             self._book.record_progress(run_id, progress)
         known = progress.model_dump() if progress else {}
@@ -149,10 +152,10 @@ class _EventCopier:
             self._copied += 1
 
 
-def progress_of(values: dict[str, Any]) -> Progress:
-    if not values.get("task"):
+def progress_of(values: dict[str, Any], snapshots: TaskSnapshots) -> Progress:
+    if not values.get("task_sha256"):
         return Progress(iterations=0, executions=0, tests_passed=0, tests_total=0, diff="")
-    outcome = outcome_of(values)
+    outcome = outcome_of(values, load_task(values, snapshots))
     return Progress(iterations=outcome["iterations"], executions=values.get("executions", 0),
                     tests_passed=outcome["tests_passed"], tests_total=outcome["tests_total"], diff=outcome["diff"],
                     stop_reason=values.get("stop_reason", ""))
