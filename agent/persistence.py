@@ -78,8 +78,11 @@ class TaskSnapshots:
         """Stores `task` unless a snapshot of the same content is there; returns its sha256."""
         text = canonical_json(task)
         digest = _sha256(text)
-        self._db.execute("INSERT INTO semcoder_snapshots (sha256, task, created) VALUES (?, ?, ?) "
-                         "ON CONFLICT (sha256) DO NOTHING", (digest, text, time.time()))
+        with self._lock:
+            known = digest in self._cache  # stored or read by this process: no second upload of megabytes
+        if not known:
+            self._db.execute("INSERT INTO semcoder_snapshots (sha256, task, created) VALUES (?, ?, ?) "
+                             "ON CONFLICT (sha256) DO NOTHING", (digest, text, time.time()))
         self._remember(digest, task)
         return digest
 
@@ -90,6 +93,7 @@ class TaskSnapshots:
                 return self._cache[digest]
         rows = self._db.fetch("SELECT task FROM semcoder_snapshots WHERE sha256 = ?", (digest,))
         if not rows:
+            # (cut: an API run row from before snapshots holds the task itself where its hash is now)
             raise SnapshotError(f"the run's task snapshot {digest[:64]} is not in this database")
         text = rows[0][0]
         if _sha256(text) != digest:
