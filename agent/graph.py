@@ -4,7 +4,8 @@
 
 `build_graph` takes the dependencies and any checkpointer, so a CLI, a server or a benchmark compiles
 the same graph and can `invoke`, `stream(..., stream_mode="updates")` or resume it (`invoke(None, ...)`).
-A run's whole input (task and config) is in its state: `open_deps(config)` rebuilds the rest.
+A run's input is in its state (the config, and the hash of its task, whose snapshot is in the run store):
+`open_deps(config, snapshots)` rebuilds the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from agent.nodes.generate import generate
 from agent.nodes.patch import patch
 from agent.nodes.reason import reason
 from agent.nodes.trace import trace
-from agent.routing import route_after_execute, route_after_patch, route_after_trace, route_start
+from agent.persistence import TaskSnapshots
+from agent.routing import (
+    generates_first,
+    route_after_execute,
+    route_after_patch,
+    route_after_trace,
+    route_start,
+)
 from agent.state import RepairState, RunConfig
 from agent.tasks import Task, TestRunner
 
@@ -54,9 +62,11 @@ def run_values(checkpointer: BaseCheckpointSaver, run_id: str) -> dict[str, Any]
     return dict(build_graph(None, checkpointer).get_state(thread_config(run_id)).values)
 
 
-def initial_state(run_id: str, task: Task, config: RunConfig) -> RepairState:
-    return {"run_id": run_id, "task": task.model_dump(mode="json"), "config": config.model_dump(mode="json"),
-            "iteration": 0, "best": None, "candidates": [], "status": "running", "stop_reason": ""}
+def initial_state(run_id: str, task: Task, config: RunConfig, snapshots: TaskSnapshots) -> RepairState:
+    """Stores the task's snapshot (once per content) and names it in the state."""
+    return {"run_id": run_id, "task_sha256": snapshots.put(task), "generate_first": generates_first(task),
+            "config": config.model_dump(mode="json"), "iteration": 0, "best": None, "candidates": [],
+            "status": "running", "stop_reason": ""}
 
 
 def thread_config(run_id: str) -> dict[str, Any]:
@@ -64,8 +74,9 @@ def thread_config(run_id: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_deps(config: RunConfig, pool: sandbox.Pool | None = None) -> Iterator[NodeDeps]:
-    """The sandbox pool and, if the config names one, the model; both released on exit.
+def open_deps(config: RunConfig, snapshots: TaskSnapshots, pool: sandbox.Pool | None = None) -> Iterator[NodeDeps]:
+    """The sandbox pool and, if the config names one, the model; both released on exit. `snapshots`: the run
+    store's, where nodes load the task.
 
     A server running many runs passes its one shared `pool` (left open), so sandbox processes stay bounded.
     """
@@ -73,7 +84,8 @@ def open_deps(config: RunConfig, pool: sandbox.Pool | None = None) -> Iterator[N
     try:
         with contextlib.nullcontext(pool) if pool is not None else sandbox.Pool(workers=config.workers,
                                                                                 python=config.python) as used:
-            yield NodeDeps(runner=TestRunner(used, test_timeout_s=config.test_timeout_s), model=model)
+            yield NodeDeps(runner=TestRunner(used, test_timeout_s=config.test_timeout_s), snapshots=snapshots,
+                           model=model)
     finally:
         if model is not None:
             model.close()

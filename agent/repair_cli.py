@@ -15,7 +15,7 @@ from rich.table import Table
 
 from agent.diff import ApplyError, apply_files, unified_diff
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
-from agent.persistence import RunStore, open_store
+from agent.persistence import RunStore, load_task, open_store
 from agent.repair_settings import RunSetup, cli_parameters, given, parse, prepare
 from agent.state import Attempt, RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
@@ -68,14 +68,15 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
         if resume_id is not None:
             try:
                 outcome = _resume(store, resume_id, console)
-            except click.ClickException as exc:
-                _fail(exc.message, as_json)
+            except (click.ClickException, TaskError) as exc:  # TaskError: its snapshot is missing or was changed
+                _fail(str(exc), as_json)
         else:
             run_id = uuid.uuid4().hex[:12]
             store.record_start(run_id, str(Path(task.root or '.') if task.kind == 'project' else path.resolve()), task.kind)
             console.print(f"run [bold]{run_id}[/] started ({task.kind}-level, {len(task.editable)} editable files)")
             try:
-                outcome = _drive(store, run_id, initial_state(run_id, task, config), config, console)
+                outcome = _drive(store, run_id, initial_state(run_id, task, config, store.snapshots), config,
+                                 console)
             except SandboxError as exc:  # the sandbox cannot run this project's environment: say why, no traceback
                 store.record_outcome(run_id, status="error", iterations=0, tests_passed=0, tests_total=0,
                                      stop_reason=str(exc))
@@ -102,6 +103,7 @@ def _resume(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
     values = run_values(store.checkpointer, run_id)
     if not values:
         raise click.ClickException(f"run {run_id} has no checkpoint to resume from")
+    load_task(values, store.snapshots)  # a missing or changed snapshot stops here, before the sandbox starts
     console.print(f"resuming run [bold]{run_id}[/] at iteration {values.get('iteration', 0)}")
     return _drive(store, run_id, None, RunConfig(**values["config"]), console, values)
 
@@ -109,7 +111,7 @@ def _resume(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
 def _drive(store: RunStore, run_id: str, inputs: dict[str, Any] | None, config: RunConfig, console: Console,
            known: dict[str, Any] | None = None) -> RepairOutcome:
     progress = _Progress(known or inputs or {})
-    with open_deps(config) as deps:
+    with open_deps(config, store.snapshots) as deps:
         isolation = deps.isolation
         if isolation.get("level") != "full":
             console.print(f"[yellow]warning[/]: the sandbox has PARTIAL isolation here (missing: "
@@ -120,7 +122,7 @@ def _drive(store: RunStore, run_id: str, inputs: dict[str, Any] | None, config: 
                 for node, change in update.items():
                     status.update(progress.line(node, change or {}))
         state = graph.get_state(thread_config(run_id)).values
-    outcome = outcome_of(state, isolation)
+    outcome = outcome_of(state, load_task(state, store.snapshots), isolation)
     store.record_outcome(run_id, status=outcome["status"], iterations=outcome["iterations"],
                          tests_passed=outcome["tests_passed"], tests_total=outcome["tests_total"],
                          stop_reason=state.get("stop_reason", ""))
@@ -147,8 +149,8 @@ class _Progress:
         return f"{Attempt(**best).passed}/{Attempt(**best).total}" if best else ""
 
 
-def outcome_of(state: dict[str, Any], isolation: dict[str, Any] | None = None) -> RepairOutcome:
-    task = Task(**state["task"])
+def outcome_of(state: dict[str, Any], task: Task, isolation: dict[str, Any] | None = None) -> RepairOutcome:
+    """The run's outcome from its state and task (load_task)."""
     best = Attempt(**state["best"]) if state.get("best") else None
     status = state.get("status", "running")
     if status == "running":
@@ -165,7 +167,7 @@ def outcome_of(state: dict[str, Any], isolation: dict[str, Any] | None = None) -
 def _apply(store: RunStore, outcome: RepairOutcome, console: Console, as_json: bool) -> None:
     values = run_values(store.checkpointer, outcome["run_id"])
     try:
-        written = apply_files(Task(**values["task"]), Attempt(**values["best"]).files)
+        written = apply_files(load_task(values, store.snapshots), Attempt(**values["best"]).files)
     except (ApplyError, OSError) as exc:
         _fail(f"could not apply the diff: {exc}", as_json, outcome)
     console.print("applied to " + ", ".join(str(p) for p in written))

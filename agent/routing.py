@@ -7,13 +7,16 @@ from typing import Any, Literal
 
 from agent.budget import exhausted
 from agent.state import RunConfig
+from agent.tasks import Task
+
+
+def generates_first(task: Task) -> bool:
+    """Write the code first when a function-level task has none (a project's empty __init__.py is code)."""
+    return task.kind == "function" and not task.files.get(task.editable[0], "").strip()
 
 
 def route_start(state: Mapping[str, Any]) -> Literal["generate", "execute"]:
-    """Write the code first when a function-level task has none (a project's empty __init__.py is code)."""
-    task = state["task"]
-    empty = not task["files"].get(task["editable"][0], "").strip()
-    return "generate" if task.get("kind") == "function" and empty else "execute"
+    return "generate" if state.get("generate_first") else "execute"
 
 
 def route_after_execute(state: Mapping[str, Any]) -> Literal["trace", "finish"]:

@@ -1,4 +1,4 @@
-"""The graph's state: the run's full input (task and config) plus everything the loop has learned.
+"""The graph's state: the run's input (its task's hash, and config) plus everything the loop has learned.
 
 Values are plain JSON-able data (pydantic models are dumped at node boundaries) so that any
 checkpointer (SQLite, Postgres) can store and reload a run without a type allowlist. Counters and
@@ -108,7 +108,8 @@ class Focus(BaseModel):
 
 class RepairState(TypedDict, total=False):
     run_id: str
-    task: dict[str, Any]
+    task_sha256: str  # the task's snapshot, stored once beside the checkpoints (agent/persistence.load_task)
+    generate_first: bool  # a function-level task with no code yet: the model writes it first
     config: dict[str, Any]
     iteration: int
     best: dict[str, Any] | None

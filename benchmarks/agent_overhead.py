@@ -65,16 +65,15 @@ def measure(workdir: Path, feedback: str, checkpointed: bool, iterations: int, m
     model_time, sandbox_time = Stopwatch(), Stopwatch()
     runner = TestRunner(pool)
     runner.run = sandbox_time.wrap(runner.run)  # type: ignore[method-assign]
-    deps = NodeDeps(runner=runner, model=None)
-    deps.tracer.trace = sandbox_time.wrap(deps.tracer.trace)  # type: ignore[union-attr]  # traced in the sandbox too
     model = SlowModel(model_seconds, config.samples)
     model.complete = model_time.wrap(model.complete)  # type: ignore[method-assign]
-    deps.model = model
     with open_store(workdir / f"{uuid.uuid4().hex}.sqlite") as store:
+        deps = NodeDeps(runner=runner, snapshots=store.snapshots, model=model)
+        deps.tracer.trace = sandbox_time.wrap(deps.tracer.trace)  # type: ignore[union-attr]  # traced in the sandbox too
         graph = build_graph(deps, store.checkpointer if checkpointed else None)
         run_id = uuid.uuid4().hex
         start = time.perf_counter()
-        final = graph.invoke(initial_state(run_id, task, config),
+        final = graph.invoke(initial_state(run_id, task, config, store.snapshots),
                              thread_config(run_id) if checkpointed else {"recursion_limit": 10_000},
                              durability="sync" if checkpointed else None)
         total = time.perf_counter() - start

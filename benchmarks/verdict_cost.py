@@ -29,6 +29,7 @@ from agent.graph import build_graph, initial_state
 from agent.models import Completion, GenerationRequest, GenerationResult, Usage
 from agent.nodes import NodeDeps
 from agent.nodes import execute as execute_node
+from agent.persistence import RunStore
 from agent.state import RunConfig
 from agent.tasks import TestRunner, function_task, project_task
 from agent.verdict import Confirmation
@@ -57,13 +58,15 @@ class UncheckedRunner(TestRunner):
 
 def one_run(pool: sandbox.Pool, task, config: RunConfig, model, checked: bool) -> float:
     runner = (TestRunner if checked else UncheckedRunner)(pool, test_timeout_s=config.test_timeout_s)
-    graph = build_graph(NodeDeps(runner=runner, model=model))
+    snapshots = RunStore.in_memory().snapshots
+    graph = build_graph(NodeDeps(runner=runner, snapshots=snapshots, model=model))
     screen = execute_node.screen
     if not checked:
         execute_node.screen = lambda *args, **kwargs: []
     try:
         start = time.perf_counter()
-        final = graph.invoke(initial_state(uuid.uuid4().hex[:8], task, config), {"recursion_limit": 1000})
+        final = graph.invoke(initial_state(uuid.uuid4().hex[:8], task, config, snapshots),
+                             {"recursion_limit": 1000})
         seconds = time.perf_counter() - start
     finally:
         execute_node.screen = screen

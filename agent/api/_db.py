@@ -8,39 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent.persistence import RunStore
+from agent.persistence import RunStore, Sql, TaskSnapshots
 
 
-class Database(Protocol):
+class Database(Sql, Protocol):
     checkpointer: BaseCheckpointSaver
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Runs one statement in its own transaction; returns the rows it changed."""
-
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-
-class SqliteDatabase:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        store = RunStore(connection)  # the same checkpointer setup as `semcoder repair`
-        self.checkpointer = store.checkpointer
-        self._connection = connection
-        self._lock: threading.Lock = store.checkpointer.lock
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock, self._connection:
-            return self._connection.execute(sql, tuple(params)).rowcount
-
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._connection.execute(sql, tuple(params)).fetchall()
+    snapshots: TaskSnapshots
 
 
 class PostgresDatabase:
@@ -50,6 +29,7 @@ class PostgresDatabase:
         self._pool = pool
         self.checkpointer = PostgresSaver(pool)
         self.checkpointer.setup()
+        self.snapshots = TaskSnapshots(self)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._pool.connection() as connection:
@@ -81,7 +61,7 @@ def _open_sqlite(path: Path) -> Iterator[Database]:
     # check_same_thread=False: runs write checkpoints from worker threads; every use holds the lock.
     with contextlib.closing(sqlite3.connect(str(path), check_same_thread=False, timeout=30)) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
-        yield SqliteDatabase(connection)
+        yield RunStore(connection)  # the same checkpointer, lock and snapshots as `semcoder repair`
 
 
 def _open_postgres(url: str) -> Iterator[Database]:

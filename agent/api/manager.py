@@ -18,6 +18,7 @@ import sandbox
 from agent.api.store import Progress, RunBook
 from agent.environment import Environment
 from agent.graph import build_graph, initial_state, open_deps, thread_config
+from agent.persistence import TaskSnapshots, load_task
 from agent.repair_cli import outcome_of
 from agent.state import RunConfig
 from agent.tasks import Task
@@ -100,10 +101,11 @@ class RunManager:
                 return  # cancelled while queued, or the server is shutting down
             self._active.add(run_id)
         task, config = self._book.inputs(run_id)
+        snapshots = self._book.db.snapshots
         with contextlib.ExitStack() as stack:
             pool = self._pool if config.python is None else stack.enter_context(
                 sandbox.Pool(workers=self._sandbox_workers, python=config.python))
-            deps = stack.enter_context(open_deps(config, pool=pool))
+            deps = stack.enter_context(open_deps(config, snapshots, pool=pool))
             isolation = deps.isolation
             self._book.record_isolation(run_id, isolation)
             graph = build_graph(deps, self._book.db.checkpointer)
@@ -113,11 +115,11 @@ class RunManager:
             self._book.append_event(run_id, "started", {"resumed": bool(values),
                                                         "iteration": values.get("iteration", 0),
                                                         "isolation": isolation})
-            inputs = None if values else initial_state(run_id, task, config)
+            inputs = None if values else initial_state(run_id, task, config, snapshots)
             for _update in graph.stream(inputs, thread_config(run_id), stream_mode="updates", durability="sync"):
                 values = self._state(graph, run_id)
                 events.copy(values)
-                self._book.record_progress(run_id, progress_of(values))
+                self._book.record_progress(run_id, progress_of(values, snapshots))
                 if run_id in self._cancelled or self._stopping.is_set():
                     break
             finished = not graph.get_state(thread_config(run_id)).next
@@ -131,8 +133,9 @@ class RunManager:
         if run_id in self._cancelled:
             self._report_cancel(run_id, values)
         elif finished:
-            outcome = outcome_of(values)
-            self._end(run_id, outcome["status"], progress_of(values))
+            snapshots = self._book.db.snapshots
+            outcome = outcome_of(values, load_task(values, snapshots))
+            self._end(run_id, outcome["status"], progress_of(values, snapshots))
         # else: shutting down mid-run; the run stays 'running' and resumes on the next start
 
     def _end(self, run_id: str, status: str, progress: Progress) -> None:
@@ -142,7 +145,7 @@ class RunManager:
             self._report_cancel(run_id, None)
 
     def _report_cancel(self, run_id: str, values: dict[str, Any] | None) -> None:
-        progress = progress_of(values) if values else None
+        progress = progress_of(values, self._book.db.snapshots) if values else None
         if progress is not None:
             self._book.record_progress(run_id, progress)
         known = progress.model_dump() if progress else {}
@@ -163,10 +166,10 @@ class _EventCopier:
             self._copied += 1
 
 
-def progress_of(values: dict[str, Any]) -> Progress:
-    if not values.get("task"):
+def progress_of(values: dict[str, Any], snapshots: TaskSnapshots) -> Progress:
+    if not values.get("task_sha256"):
         return Progress(iterations=0, executions=0, tests_passed=0, tests_total=0, diff="")
-    outcome = outcome_of(values)
+    outcome = outcome_of(values, load_task(values, snapshots))
     return Progress(iterations=outcome["iterations"], executions=values.get("executions", 0),
                     tests_passed=outcome["tests_passed"], tests_total=outcome["tests_total"], diff=outcome["diff"],
                     stop_reason=values.get("stop_reason", ""))

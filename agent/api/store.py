@@ -1,5 +1,8 @@
 """The server's tables beside the checkpointer: one row per run (its input, status and outcome) and its events.
 
+A run's task is in the run store's snapshots (agent/persistence.py); its row's `task` holds the snapshot's
+sha256 (the column keeps its name, which it had when it held the task itself, so a database made before still takes new runs).
+
 Status changes out of queued/running are conditional, so a run ends exactly once (finish vs cancel races).
 """
 
@@ -82,7 +85,7 @@ class RunBook:
         self.db.execute(
             "INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, config, setup) "
             "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (run_id, now, now, task.kind, target, task.model_dump_json(), config.model_dump_json(),
+            (run_id, now, now, task.kind, target, self.db.snapshots.put(task), config.model_dump_json(),
              RunSetup.of(task, config).model_dump_json()))
         return run_id
 
@@ -111,8 +114,9 @@ class RunBook:
         return self.db.fetch("SELECT COUNT(*) FROM semcoder_api_runs WHERE status IN ('queued', 'running')")[0][0]
 
     def inputs(self, run_id: str) -> tuple[Task, RunConfig]:
-        task, config = self.db.fetch("SELECT task, config FROM semcoder_api_runs WHERE run_id = ?", (run_id,))[0]
-        return Task.model_validate_json(task), RunConfig.model_validate_json(config)
+        digest, config = self.db.fetch("SELECT task, config FROM semcoder_api_runs WHERE run_id = ?",
+                                       (run_id,))[0]
+        return self.db.snapshots.get(digest), RunConfig.model_validate_json(config)
 
     def mark_running(self, run_id: str) -> bool:
         return self._transition(run_id, "running", ("queued", "running"))

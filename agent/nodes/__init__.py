@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.completion import Model
+from agent.persistence import TaskSnapshots
 from agent.tasks import TestRunner
 from sandbox.tracer import Trace, trace_call
 
@@ -34,10 +35,12 @@ class PoolTracer:
 class NodeDeps:
     """What nodes need from the world; rebuilt from the run's config on resume, never checkpointed.
 
-    The tracer defaults to the test runner's own pool: untrusted code never runs by another path.
+    The tracer defaults to the test runner's own pool: untrusted code never runs by another path. Nodes load
+    the run's task from `snapshots` (agent/persistence.load_task): the state holds only its hash.
     """
 
     runner: TestRunner
+    snapshots: TaskSnapshots
     model: Model | None = None
     clock: Callable[[], float] = field(default=time.monotonic)
     tracer: Tracer | None = None

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.nodes import NodeDeps, candidate_key
+from agent.persistence import load_task
 from agent.state import Attempt, Candidate, RunConfig
 from agent.tasks import Task, TestReport, environment_problem, is_target, is_test_file, missing_name
 from agent.verdict import screen
 
 
 def execute(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    task, config = Task(**state["task"]), RunConfig(**state["config"])
+    task, config = load_task(state, deps.snapshots), RunConfig(**state["config"])
     first = state.get("best") is None
     candidates = [Candidate(**c) for c in state.get("candidates") or []]
     if first and not candidates:

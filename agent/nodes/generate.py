@@ -7,13 +7,13 @@ from typing import Any
 
 from agent.nodes import NodeDeps
 from agent.parsing import ParseError, extract_code_block
+from agent.persistence import load_task
 from agent.prompts import nl2code_prompt
 from agent.state import Candidate, RunConfig
-from agent.tasks import Task
 
 
 def generate(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    task, config = Task(**state["task"]), RunConfig(**state["config"])
+    task, config = load_task(state, deps.snapshots), RunConfig(**state["config"])
     if deps.model is None:
         return {"status": "error", "stop_reason": "the task has no code and no model was given to write it"}
     from agent.models import GenerationRequest

@@ -9,13 +9,14 @@ from agent.localize import Suspect
 from agent.mutation import mutants_at
 from agent.nodes import NodeDeps, candidate_key
 from agent.parsing import ParseError, parse_refined
+from agent.persistence import load_task
 from agent.splice import SpliceError, apply_refined, split_by_file
 from agent.state import Attempt, Candidate, Focus, RunConfig
 from agent.tasks import Task
 
 
 def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    task, config, best = Task(**state["task"]), RunConfig(**state["config"]), Attempt(**state["best"])
+    task, config, best = load_task(state, deps.snapshots), RunConfig(**state["config"]), Attempt(**state["best"])
     seen = set(state.get("tried") or [])
     candidates, notes = [], []
     if config.uses_model:

@@ -13,8 +13,8 @@ from agent.feedback import refine_prompt
 from agent.localize import function_source, missing_name_source, receiver_context
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
+from agent.persistence import load_task
 from agent.state import Attempt, Focus, RunConfig
-from agent.tasks import Task
 
 
 def shown_code(source: str, function: str | None) -> str:
@@ -25,7 +25,7 @@ def shown_code(source: str, function: str | None) -> str:
 def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     from agent.models import GenerationRequest
 
-    task, config = Task(**state["task"]), RunConfig(**state["config"])
+    task, config = load_task(state, deps.snapshots), RunConfig(**state["config"])
     best, focus = Attempt(**state["best"]), Focus(**state["focus"])
     assert deps.model is not None, "routing sends runs without a model past reason"
     source = best.files.get(focus.file, task.files[focus.file])

@@ -10,6 +10,7 @@ from agent.failing_test import FailedTest, called_function, describe
 from agent.feedback import render_trace, test_block
 from agent.localize import Suspect, rank_functions, rank_lines
 from agent.nodes import NodeDeps
+from agent.persistence import load_task
 from agent.state import Attempt, Focus, RunConfig
 from agent.tasks import Task, TestReport, missing_name, narrowed_to
 
@@ -17,7 +18,7 @@ MAX_SUSPECTS = 50
 
 
 def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    task, config, best = Task(**state["task"]), RunConfig(**state["config"]), Attempt(**state["best"])
+    task, config, best = load_task(state, deps.snapshots), RunConfig(**state["config"]), Attempt(**state["best"])
     sources = {**task.files, **best.files}
     started = time.monotonic()
     spectrum = _with_coverage(state, task, best, deps)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import sandbox  # noqa: E402
 from agent.graph import run_values  # noqa: E402
-from agent.persistence import open_store  # noqa: E402
+from agent.persistence import load_task, open_store  # noqa: E402
 from agent.tasks import Task, TestRunner  # noqa: E402
 from benchmarks.realbugs import oracle  # noqa: E402
 
@@ -94,11 +94,12 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
     row |= {"status": out["status"], "iterations": out["iterations"], "why": out["stop_reason"][:200]}
     with open_store(db) as store:
         values = run_values(store.checkpointer, out["run_id"]) if out["run_id"] else {}
+        task = load_task(values, store.snapshots) if values.get("best") else None
     row["tokens"] = values.get("tokens_used", 0)
     row["own_pct"] = loop_share(values)
     row["own_s"], row["node_s"] = loop_seconds(values)
     row["rank"] = localization_rank(case, values)
-    row["judged_fixed"] = judge(case, venv, values) if values.get("best") else False
+    row["judged_fixed"] = judge(case, venv, values, task) if task is not None else False
     return row
 
 
@@ -129,9 +130,8 @@ def localization_rank(case: dict, values: dict) -> int | None:
     return None
 
 
-def judge(case: dict, venv: Path, values: dict) -> bool:
+def judge(case: dict, venv: Path, values: dict, task: Task) -> bool:
     """The upstream fixed version's tests of the bug's files, in the sandbox on the project's interpreter."""
-    task = Task(**values["task"])
     workspace = {**task.files, **values["best"]["files"]}
     # A parametrized test by its function's id; old pytest's Class::()::test ids are not valid arguments.
     selection = [*PYTEST_OPTIONS, *(t.replace("::()", "") for t in [*case["failing_tests"], *case["regression_tests"]])]

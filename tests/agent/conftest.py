@@ -9,6 +9,7 @@ import pytest
 
 from agent.graph import build_graph, initial_state, thread_config
 from agent.nodes import NodeDeps
+from agent.persistence import RunStore
 from agent.state import RunConfig
 from agent.tasks import Task, TestRunner
 
@@ -23,12 +24,14 @@ def pool():
 
 @pytest.fixture
 def run_graph(pool):
-    def run(task: Task, config: RunConfig, model: Any = None, checkpointer: Any = None) -> dict[str, Any]:
-        deps = NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), model=model)
-        graph = build_graph(deps, checkpointer)
+    def run(task: Task, config: RunConfig, model: Any = None, store: RunStore | None = None) -> dict[str, Any]:
+        """Without a `store`, the run's task snapshot is kept in memory and nothing is checkpointed."""
+        snapshots = (store or RunStore.in_memory()).snapshots
+        deps = NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), snapshots=snapshots,
+                        model=model)
+        graph = build_graph(deps, store.checkpointer if store else None)
         run_id = uuid.uuid4().hex[:8]
-        if checkpointer is None:
-            return graph.invoke(initial_state(run_id, task, config), {"recursion_limit": 1000})
-        return graph.invoke(initial_state(run_id, task, config), thread_config(run_id))
+        return graph.invoke(initial_state(run_id, task, config, snapshots),
+                            thread_config(run_id) if store else {"recursion_limit": 1000})
 
     return run

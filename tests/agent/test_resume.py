@@ -51,6 +51,8 @@ def test_resume_after_kill_9(tmp_path):
     with open_store(db) as store:
         killed = run_values(store.checkpointer, run_id)
         assert store.find(run_id).status == "running"
+        # The checkpoint names the task by its hash; the next process reads it from the snapshot table.
+        assert store.snapshots.get(killed["task_sha256"]).files["grades.py"] == GRADES and "task" not in killed
     assert killed["status"] == "running" and killed["executions"] >= 2
 
     resumed = subprocess.run([*SEMCODER, "repair", "--resume", run_id, "--db", str(db), "--json"], cwd=ROOT,

@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 
 from agent.budget import exhausted
-from agent.routing import route_after_execute, route_after_patch, route_after_trace, route_start
+from agent.routing import (
+    generates_first,
+    route_after_execute,
+    route_after_patch,
+    route_after_trace,
+    route_start,
+)
 from agent.state import RunConfig
+from agent.tasks import Task
 
 NO_MODEL = RunConfig().model_dump()
 WITH_MODEL = RunConfig(model="openai:m", patcher="model").model_dump()
@@ -21,18 +28,18 @@ def report(*outcomes: str) -> dict[str, Any]:
 
 
 def state(config=NO_MODEL, **values: Any) -> dict[str, Any]:
-    base = {"task": {"kind": "function", "files": {"a.py": "x = 1\n"}, "editable": ["a.py"]}, "config": config, "iteration": 0,
+    base = {"task_sha256": "0" * 64, "generate_first": False, "config": config, "iteration": 0,
             "status": "running", "best": {"files": {}, "origin": "original", "report": report("passed", "failed")}}
     return base | values
 
 
 def test_start_generates_only_without_code():
+    assert not generates_first(Task(kind="function", files={"a.py": "x = 1\n"}, editable=["a.py"]))
+    assert generates_first(Task(kind="function", files={"a.py": "  \n"}, editable=["a.py"]))
+    assert not generates_first(Task(kind="project", files={"p/__init__.py": "", "p/m.py": "x = 1\n"},
+                                    editable=["p/__init__.py", "p/m.py"]))
     assert route_start(state()) == "execute"
-    empty = state(task={"kind": "function", "files": {"a.py": "  \n"}, "editable": ["a.py"]})
-    assert route_start(empty) == "generate"
-    package = state(task={"kind": "project", "files": {"p/__init__.py": "", "p/m.py": "x = 1\n"},
-                          "editable": ["p/__init__.py", "p/m.py"]})
-    assert route_start(package) == "execute"
+    assert route_start(state(generate_first=True)) == "generate"
 
 
 @pytest.mark.parametrize(

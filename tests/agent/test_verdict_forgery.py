@@ -17,6 +17,7 @@ from agent_helpers import ScriptedModel, refined, write
 
 from agent.graph import build_graph, initial_state
 from agent.nodes import NodeDeps
+from agent.persistence import RunStore
 from agent.state import Attempt, RunConfig
 from agent.tasks import TestRunner, function_task, project_task
 
@@ -109,8 +110,10 @@ def backend_pool(request):
 
 def _run(backend_pool, task, config: RunConfig, model=None) -> dict:
     _, pool = backend_pool
-    deps = NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), model=model)
-    final = build_graph(deps).invoke(initial_state(uuid.uuid4().hex[:8], task, config), {"recursion_limit": 1000})
+    snapshots = RunStore.in_memory().snapshots
+    deps = NodeDeps(runner=TestRunner(pool, test_timeout_s=config.test_timeout_s), snapshots=snapshots, model=model)
+    final = build_graph(deps).invoke(initial_state(uuid.uuid4().hex[:8], task, config, snapshots),
+                                     {"recursion_limit": 1000})
     return final
 
 
