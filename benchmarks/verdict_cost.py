@@ -52,7 +52,7 @@ class FixingModel:
 class UncheckedRunner(TestRunner):
     """The same test runs, without the confirmation (every pass taken as it is)."""
 
-    def confirm(self, task, workspace, test_ids):  # type: ignore[override]
+    def confirm(self, task, workspace, test_ids, timeouts=None):  # type: ignore[override]
         return Confirmation(confirmed=True, by_runner=len(test_ids))
 
 
