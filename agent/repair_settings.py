@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 import sandbox
+from agent.edits import EditSetting
 from agent.environment import Environment, detect
 from agent.state import FeedbackMode, Patcher, RunConfig
 from agent.tasks import Task, TaskError, with_targets
@@ -65,6 +66,7 @@ class RepairSettings(BaseModel):
     max_new_tokens: Annotated[int, _RUN["max_new_tokens"], Field(le=32_768)]
     test_timeout_s: Annotated[float, _RUN["test_timeout_s"], Field(le=120), Flag("--test-timeout", "SECONDS")]
     allow_suspicious: Annotated[bool, _RUN["allow_suspicious"]]
+    edit_format: Annotated[EditSetting, _RUN["edit_format"]]
     python: Annotated[str | None, _RUN["python"], Field(min_length=1, max_length=4096), Flag("--python", "PATH")]
     env: Annotated[dict[str, str], _TASK["env"], Field(max_length=200), Flag("--env", "NAME=VALUE")]
     pytest_args: Annotated[list[str], Field(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field
 
+from agent.edits import SHORT_FILE_LINES, EditSetting
 from agent.tasks import TestReport
 
 Patcher = Literal["model", "mutation", "both"]
@@ -43,6 +44,11 @@ class RunConfig(BaseModel):
                                "root, poetry's environment), else semcoder's own (agent/environment.py).")
     allow_suspicious: bool = Field(False, description="Test candidates whose diff adds what a bug fix does not need "
                                    "(atexit, gc, ctypes, pytest internals, os._exit, ...); rejected by default.")
+    edit_format: EditSetting = Field("auto", description="How the model's answer edits the code: the whole function, "
+                                     "SEARCH/REPLACE blocks or a unified diff; auto: the whole function for SemCoder "
+                                     f"and short files, blocks for a chat model on a file over {SHORT_FILE_LINES} lines. A block or "
+                                     "hunk that does not apply falls back to the answer's whole function, if it has "
+                                     "one; else the next prompt of a chat model says what failed.")
 
     @property
     def uses_model(self) -> bool:

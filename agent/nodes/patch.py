@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.edits import EditFormat, EditResult, EditTarget, apply_edit, chosen_format
 from agent.localize import Suspect
 from agent.mutation import mutants_at
 from agent.nodes import NodeDeps, candidate_key
-from agent.parsing import ParseError, parse_refined
 from agent.persistence import load_task
-from agent.splice import SpliceError, apply_refined, split_by_file
 from agent.state import Attempt, Candidate, Focus, RunConfig
 from agent.tasks import Task
 
@@ -18,9 +17,13 @@ from agent.tasks import Task
 def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config, best = load_task(state, deps.snapshots), RunConfig(**state["config"]), Attempt(**state["best"])
     seen = set(state.get("tried") or [])
-    candidates, notes = [], []
+    candidates: list[Candidate] = []
+    answers: dict[str, Any] = {}
     if config.uses_model:
-        candidates, notes = model_candidates(state.get("completions") or [], best, Focus(**state["focus"]), task)
+        focus = Focus(**state["focus"])
+        fmt = chosen_format(config.edit_format, deps.dialect, current(task, best, focus.file))
+        candidates, results = model_candidates(state.get("completions") or [], best, focus, task, fmt)
+        answers = answers_entry(fmt, results)
     if config.uses_mutation:
         suspects = [Suspect(**s) for s in state.get("suspects") or []]
         candidates += mutation_candidates(task, best, suspects, seen, config.mutants_per_step)
@@ -32,11 +35,35 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     update: dict[str, Any] = {
         "iteration": state.get("iteration", 0) + 1, "completions": [],
         "candidates": [c.model_dump() for c in fresh.values()],
-        "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": notes}]}
-    if config.uses_model and state.get("focus") and not any(c.origin.startswith("model") for c in fresh.values()):
-        focus = state["focus"]  # every answer was unusable or changed nothing: look elsewhere next
+        "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": [],
+                     **answers}]}
+    if config.uses_model and state.get("focus") and not any(c.origin.startswith("model") for c in fresh.values()) \
+            and not (answers.get("feedback") and deps.dialect == "chat" and not previous_feedback(state)):
+        # Every answer was unusable or changed nothing: look elsewhere next. An answer a chat model can correct
+        # from the note it gets (a block that did not match) is a slip of form: the same focus once more.
+        focus = state["focus"]
         update["fruitless"] = [f"{focus['file']}::{focus['function']}", *focus.get("also", [])]
     return update
+
+
+def answers_entry(fmt: EditFormat, results: list[EditResult]) -> dict[str, Any]:
+    """What the history keeps of a step's answers: the format, the problems of those that could not be applied
+    (the first is fed back when none could), fallbacks taken, and the answers' reasoning."""
+    entry: dict[str, Any] = {"edit_format": fmt, "rejected": [
+        f"sample {i}: {r.problem.kind}: {r.problem.message}" for i, r in enumerate(results) if r.problem]}
+    if results and all(r.problem for r in results):
+        entry["feedback"] = results[0].problem.message  # type: ignore[union-attr]
+    if fallbacks := [f"sample {i}: {note}" for i, r in enumerate(results) for note in r.notes]:
+        entry["fallbacks"] = fallbacks
+    if any(r.reasoning for r in results):
+        entry["reasoning"] = [r.reasoning for r in results]
+    return entry
+
+
+def previous_feedback(state: Mapping[str, Any]) -> str:
+    """The problem of the last patch step's answers, none of which could be applied ('' if one could)."""
+    last = next((h for h in reversed(state.get("history") or []) if h.get("node") == "patch"), {})
+    return last.get("feedback", "")
 
 
 def current(task: Task, best: Attempt, path: str) -> str:
@@ -50,27 +77,20 @@ def changes(task: Task, files: dict[str, str]) -> dict[str, str]:
     return {path: text for path, text in files.items() if task.files.get(path) != text}
 
 
-def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Focus,
-                     task: Task) -> tuple[list[Candidate], list[str]]:
-    """Each answer's refined code, spliced into the focus file; unusable answers are noted, not raised."""
-    candidates, notes = [], []
+def model_candidates(completions: list[dict[str, str]], best: Attempt, focus: Focus, task: Task,
+                     fmt: EditFormat) -> tuple[list[Candidate], list[EditResult]]:
+    """Each answer applied in `fmt` to the editable files as the best attempt has them; an answer that cannot be
+    applied yields no candidate and its result says why (nothing is raised)."""
+    files = {path: current(task, best, path) for path in task.editable}
+    target = EditTarget.model_validate(focus, from_attributes=True)
+    candidates, results = [], []
     for index, completion in enumerate(completions):
-        code = parse_refined(completion["text"], finish_reason=completion["finish_reason"])
-        if isinstance(code, ParseError):
-            notes.append(f"sample {index}: {code.problem}: {code.detail}")
-            continue
-        parts = {focus.file: code} if focus.whole_file else split_by_file(
-            code, focus.file, {path: current(task, best, path) for path in task.editable})
-        try:
-            patched = {path: apply_refined(current(task, best, path), part,
-                                           (None if focus.whole_file else focus.function) if path == focus.file else "")
-                       for path, part in parts.items() if path != focus.file or len(parts) == 1
-                       or any(not line.startswith(("import ", "from ")) for line in part.splitlines() if line.strip())}
-        except SpliceError as exc:
-            notes.append(f"sample {index}: {exc}")
-            continue
-        candidates.append(Candidate(files=changes(task, {**best.files, **patched}), origin=f"model sample {index}"))
-    return candidates, notes
+        result = apply_edit(completion["text"], fmt, files, target, finish_reason=completion["finish_reason"])
+        results.append(result)
+        if result.problem is None:
+            candidates.append(Candidate(files=changes(task, {**best.files, **result.files}),
+                                        origin=f"model sample {index}"))
+    return candidates, results
 
 
 def mutation_candidates(task: Task, best: Attempt, suspects: list[Suspect], seen: set[str],

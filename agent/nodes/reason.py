@@ -1,7 +1,7 @@
 """reason: the model simulates the failing execution, finds the root cause and writes refined code.
 
 SemCoder answers in one completion (monologue, then [Refined]); the rationale is kept in the state
-and the patch node parses the code out of it.
+and the patch node applies the edit it makes (agent/edits.py: a whole function, blocks or a diff).
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agent.edits import EditFormat, chosen_format, instructions, retry_note
 from agent.feedback import refine_prompt
 from agent.localize import function_source, missing_name_source, receiver_context
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
+from agent.nodes.patch import previous_feedback
 from agent.persistence import load_task
 from agent.state import Attempt, Focus, RunConfig
 
@@ -38,9 +40,17 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         for shown in focus.also:  # the next suspects, each under its file's name
             path, _, function = shown.partition("::")
             code += f"\n\n\n# {path}\n" + function_source(sources[path], function)
+    fmt = chosen_format(config.edit_format, deps.dialect, source)
     prompt = refine_prompt(task, code, focus, config.feedback)
+    if deps.dialect == "chat":  # SemCoder's raw prompt stays as trained (the problem stays in the history only)
+        prompt += chat_edit_note(fmt, previous_feedback(state))
     [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]
     return {"completions": texts, "tokens_used": result.usage.prompt_tokens + result.usage.completion_tokens,
-            "history": [{"node": "reason", "samples": len(texts),
+            "history": [{"node": "reason", "samples": len(texts), "edit_format": fmt,
                          "finish": [c.finish_reason for c in result.completions]}]}
+
+
+def chat_edit_note(fmt: EditFormat, problem: str) -> str:
+    """What a chat prompt adds: how to answer, and why the previous answer could not be applied."""
+    return f"\n{instructions(fmt)}\n" + (f"\n{retry_note(problem)}\n" if problem else "")
