@@ -15,7 +15,9 @@ from rich.table import Table
 
 from agent.diff import ApplyError, apply_files, unified_diff
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
+from agent.models import ModelError
 from agent.persistence import RunStore, open_store
+from agent.preflight import check_model
 from agent.repair_settings import RunSetup, cli_parameters, given, parse, prepare
 from agent.state import Attempt, RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
@@ -62,7 +64,10 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
             console.print(f"tests run with {environment.describe()}")
             for note in task.notes:
                 console.print(f"note: {note}")
-    except TaskError as exc:
+            checked = check_model(task, config)  # before the run starts: the endpoint, its route, its window
+            if checked:
+                console.print(checked)
+    except (TaskError, ModelError) as exc:  # the error boundary: what the user gave cannot work, said in one line
         _fail(str(exc), as_json)
     with open_store(db) as store:
         if resume_id is not None:
@@ -70,13 +75,16 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
                 outcome = _resume(store, resume_id, console)
             except click.ClickException as exc:
                 _fail(exc.message, as_json)
+            except (SandboxError, ModelError) as exc:
+                _fail(str(exc), as_json)
         else:
             run_id = uuid.uuid4().hex[:12]
             store.record_start(run_id, str(Path(task.root or '.') if task.kind == 'project' else path.resolve()), task.kind)
             console.print(f"run [bold]{run_id}[/] started ({task.kind}-level, {len(task.editable)} editable files)")
             try:
                 outcome = _drive(store, run_id, initial_state(run_id, task, config), config, console)
-            except SandboxError as exc:  # the sandbox cannot run this project's environment: say why, no traceback
+            except (SandboxError, ModelError) as exc:  # the sandbox cannot run this project's environment, the model
+                # server failed mid-run: say why, no traceback (a model failure leaves a checkpoint: --resume)
                 store.record_outcome(run_id, status="error", iterations=0, tests_passed=0, tests_total=0,
                                      stop_reason=str(exc))
                 _fail(str(exc), as_json)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field
 
+from agent.models._dialect import DIALECT_HELP, Dialect, Resolved, resolve_dialect
 from agent.tasks import TestReport
 
 Patcher = Literal["model", "mutation", "both"]
@@ -43,6 +44,14 @@ class RunConfig(BaseModel):
                                "root, poetry's environment), else semcoder's own (agent/environment.py).")
     allow_suspicious: bool = Field(False, description="Test candidates whose diff adds what a bug fix does not need "
                                    "(atexit, gc, ctypes, pytest internals, os._exit, ...); rejected by default.")
+    dialect: Dialect = Field("auto", description=DIALECT_HELP)
+    system_prompt: str | None = Field(None, description="The chat dialect's system message, in place of the built-in "
+                                      "one (a project's AGENTS.md is still appended to it).")
+
+    @property
+    def prompt_dialect(self) -> Resolved:
+        """The dialect the model is prompted in: `auto` resolved by the model's name or path."""
+        return resolve_dialect(self.dialect, self.model)
 
     @property
     def uses_model(self) -> bool:

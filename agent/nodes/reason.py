@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.feedback import refine_prompt
+from agent import chat_prompts
+from agent.feedback import refine_input
 from agent.localize import function_source, missing_name_source, receiver_context
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
@@ -23,8 +24,6 @@ def shown_code(source: str, function: str | None) -> str:
 
 
 def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    from agent.models import GenerationRequest
-
     task, config = Task(**state["task"]), RunConfig(**state["config"])
     best, focus = Attempt(**state["best"]), Focus(**state["focus"])
     assert deps.model is not None, "routing sends runs without a model past reason"
@@ -38,8 +37,8 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         for shown in focus.also:  # the next suspects, each under its file's name
             path, _, function = shown.partition("::")
             code += f"\n\n\n# {path}\n" + function_source(sources[path], function)
-    prompt = refine_prompt(task, code, focus, config.feedback)
-    [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
+    prompt = refine_input(task, code, focus, config)  # SemCoder's raw prompt or the chat dialect's messages
+    [result] = deps.model.complete([chat_prompts.request(prompt, sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]
     return {"completions": texts, "tokens_used": result.usage.prompt_tokens + result.usage.completion_tokens,
             "history": [{"node": "reason", "samples": len(texts),
