@@ -12,7 +12,6 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from agent.edits import Dialect
 from agent.models._protocol import GenerationRequest, GenerationResult, Generator
 
 
@@ -28,11 +27,6 @@ class LoopModel:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="semcoder-model-loop", daemon=True)
         self._thread.start()
-
-    @property
-    def dialect(self) -> Dialect:
-        """The generator's prompt dialect, where it declares one (a chat backend); else SemCoder's."""
-        return getattr(self._generator, "dialect", "semcoder")
 
     def complete(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return asyncio.run_coroutine_threadsafe(self._generator.generate(list(requests)), self._loop).result()

@@ -30,12 +30,13 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from agent.chat_prompts import WHOLE_FUNCTION_ANSWER
+from agent.models import Resolved as Dialect
 from agent.parsing import ParseError, parse_refined
 from agent.splice import SpliceError, apply_refined, split_by_file
 
 EditFormat = Literal["function", "search_replace", "udiff"]
 EditSetting = Literal["auto", "function", "search_replace", "udiff"]
-Dialect = Literal["semcoder", "chat"]
 ProblemKind = Literal["missing", "unterminated", "malformed", "no_match", "ambiguous", "outside", "does_not_fit"]
 
 SHORT_FILE_LINES = 150  # up to this, rewriting the function is cheap and the most robust answer
@@ -114,8 +115,7 @@ def chosen_format(setting: EditSetting, dialect: Dialect, source: str) -> EditFo
 
 
 _INSTRUCTIONS: dict[EditFormat, str] = {
-    "function": "Answer with the whole fixed function (its complete def, and any helper or import it needs) in one "
-                "```python block.",
+    "function": WHOLE_FUNCTION_ANSWER,
     "search_replace": "Answer with SEARCH/REPLACE blocks: the file's path on its own line, then `<<<<<<< SEARCH`, "
                       "lines copied exactly from the file (enough to match one place only), `=======`, the lines "
                       "that replace them, and `>>>>>>> REPLACE`. Use one block per change. For example:\n"
@@ -132,11 +132,6 @@ _INSTRUCTIONS: dict[EditFormat, str] = {
 def instructions(fmt: EditFormat) -> str:
     """What a chat prompt says to get an answer in `fmt` (SemCoder's raw prompt says nothing: it has [Refined])."""
     return _INSTRUCTIONS[fmt]
-
-
-def retry_note(problem: str) -> str:
-    """The chat prompt's note on the previous step's answer that could not be applied."""
-    return f"Your previous answer could not be applied: {problem}"
 
 
 # --- reasoning sections ---------------------------------------------------------------------------------------

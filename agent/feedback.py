@@ -1,4 +1,5 @@
-"""What the model sees of a failure, per feedback mode, and the refine prompt built from it.
+"""What the model sees of a failure, per feedback mode, and the refine prompt built from it (SemCoder's raw prompt,
+or the chat dialect's messages: agent/chat_prompts.py).
 
 - semcoder: the paper's protocol: the problem, the buggy code and one failed test as
   `retv = <call>` / `assert retv == <expected>`; no trace, no history.
@@ -9,10 +10,10 @@
 
 from __future__ import annotations
 
-from agent import prompts
+from agent import chat_prompts, prompts
 from agent.failing_test import FailedTest, call_for_module
 from agent.nodes import Tracer
-from agent.state import FeedbackMode, Focus
+from agent.state import FeedbackMode, Focus, RunConfig
 from agent.tasks import Task
 from sandbox.trace_render import render_blocks, render_semcoder
 
@@ -36,6 +37,24 @@ def render_trace(tracer: Tracer, mode: FeedbackMode, code: str, module_file: str
 def refine_prompt(task: Task, code: str, focus: Focus, mode: FeedbackMode) -> str:
     problem = task.problem or _problem_from_test(focus)
     return build_refine_prompt(problem, code, focus.test_block, focus.trace, mode)
+
+
+def refine_input(task: Task, code: str, focus: Focus, config: RunConfig, *,
+                 edit_instruction: str = chat_prompts.WHOLE_FUNCTION_ANSWER,
+                 apply_error: str | None = None) -> chat_prompts.Prompt:
+    """The refine prompt in the run's dialect: SemCoder's raw prompt, or the chat messages with the same content
+    (`edit_instruction` and `apply_error` apply to the chat dialect: SemCoder's answer format is its training's)."""
+    if config.prompt_dialect == "semcoder":
+        return refine_prompt(task, code, focus, config.feedback)
+    return chat_prompts.refine_messages(
+        task.problem or _problem_from_test(focus), code, focus.test_block, focus.trace, config.feedback,
+        edit_instruction=edit_instruction, apply_error=apply_error, system=config.system_prompt,
+        project_instructions=project_instructions(task))
+
+
+def project_instructions(task: Task) -> str:
+    """A project's AGENTS.md for the chat system message (capped); '' for function-level tasks."""
+    return chat_prompts.agents_instructions(task.files)[0] if task.kind == "project" else ""
 
 
 def build_refine_prompt(problem: str, code: str, failed_test_block: str, trace: str, mode: FeedbackMode) -> str:

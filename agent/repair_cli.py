@@ -15,7 +15,9 @@ from rich.table import Table
 
 from agent.diff import ApplyError, apply_files, unified_diff
 from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
+from agent.models import ModelError
 from agent.persistence import RunStore, load_task, open_store
+from agent.preflight import check_model
 from agent.repair_settings import RunSetup, cli_parameters, given, parse, prepare
 from agent.state import Attempt, RunConfig
 from agent.tasks import Task, TaskError, function_task, project_task
@@ -62,14 +64,17 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
             console.print(f"tests run with {environment.describe()}")
             for note in task.notes:
                 console.print(f"note: {note}")
-    except TaskError as exc:
+            checked = check_model(task, config)  # before the run starts: the endpoint, its route, its window
+            if checked:
+                console.print(checked)
+    except (TaskError, ModelError) as exc:  # the error boundary: what the user gave cannot work, said in one line
         _fail(str(exc), as_json)
     with open_store(db) as store:
         if resume_id is not None:
             try:
                 outcome = _resume(store, resume_id, console)
-            except (click.ClickException, TaskError) as exc:  # TaskError: its snapshot is missing or was changed
-                _fail(str(exc), as_json)
+            except (click.ClickException, TaskError, SandboxError, ModelError) as exc:  # TaskError: its snapshot is
+                _fail(str(exc), as_json)  # missing or was changed; ModelError: the server failed, say why in one line
         else:
             run_id = uuid.uuid4().hex[:12]
             store.record_start(run_id, str(Path(task.root or '.') if task.kind == 'project' else path.resolve()), task.kind)
@@ -77,7 +82,8 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
             try:
                 outcome = _drive(store, run_id, initial_state(run_id, task, config, store.snapshots), config,
                                  console)
-            except SandboxError as exc:  # the sandbox cannot run this project's environment: say why, no traceback
+            except (SandboxError, ModelError) as exc:  # the sandbox cannot run this project's environment, the model
+                # server failed mid-run: say why, no traceback (a model failure leaves a checkpoint: --resume)
                 store.record_outcome(run_id, status="error", iterations=0, tests_passed=0, tests_total=0,
                                      stop_reason=str(exc))
                 _fail(str(exc), as_json)

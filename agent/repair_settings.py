@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 import sandbox
+from agent.chat_prompts import AGENTS_FILE, agents_instructions
 from agent.edits import EditSetting
 from agent.environment import Environment, detect
+from agent.models import Dialect, resolve_dialect
 from agent.state import FeedbackMode, Patcher, RunConfig
 from agent.tasks import Task, TaskError, with_targets
 
@@ -40,6 +42,7 @@ class Flag:
 
     name: str | None
     metavar: str | None = None
+    from_file: bool = False  # the flag names a file whose text is the value (the API takes the text itself)
 
 
 def refused(message: str) -> PydanticCustomError:
@@ -67,6 +70,9 @@ class RepairSettings(BaseModel):
     test_timeout_s: Annotated[float, _RUN["test_timeout_s"], Field(le=120), Flag("--test-timeout", "SECONDS")]
     allow_suspicious: Annotated[bool, _RUN["allow_suspicious"]]
     edit_format: Annotated[EditSetting, _RUN["edit_format"]]
+    dialect: Annotated[Dialect, _RUN["dialect"]]
+    system_prompt: Annotated[str | None, _RUN["system_prompt"], Field(max_length=100_000),
+                             Flag("--system-prompt-file", "PATH", from_file=True)]
     python: Annotated[str | None, _RUN["python"], Field(min_length=1, max_length=4096), Flag("--python", "PATH")]
     env: Annotated[dict[str, str], _TASK["env"], Field(max_length=200), Flag("--env", "NAME=VALUE")]
     pytest_args: Annotated[list[str], Field(
@@ -116,6 +122,15 @@ class RepairSettings(BaseModel):
     def _patcher_has_a_model(self) -> RepairSettings:
         if self.patcher in ("model", "both") and self.model == "none":
             raise refused(f"--patcher {self.patcher} needs a model: pass --model BACKEND:NAME")
+        return self
+
+    @model_validator(mode="after")
+    def _system_prompt_is_for_chat(self) -> RepairSettings:
+        if self.system_prompt is not None and self.model != "none" and \
+                resolve_dialect(self.dialect, self.model) == "semcoder":
+            raise refused("--system-prompt-file replaces the chat dialect's system message; SemCoder's raw prompts "
+                          f"have none (the model {self.model!r} is prompted with --dialect semcoder): pass --dialect "
+                          "chat, or leave the system prompt out")
         return self
 
     def run_config(self, python: str | None) -> RunConfig:
@@ -174,6 +189,7 @@ def prepare(settings: RepairSettings, task: Task, *, activated: bool = True) -> 
 
     `activated`: whether $VIRTUAL_ENV may be the project's environment (the command line; not a server)."""
     task = settings.applied_to(task)
+    task = _with_instructions_note(task, settings)
     environment = detect(Path(task.root) if task.root else None, settings.python, activated=activated)
     if environment.python is not None:
         try:  # what the sandbox will ask of it, asked now: a bad interpreter is refused before the run starts
@@ -181,6 +197,16 @@ def prepare(settings: RepairSettings, task: Task, *, activated: bool = True) -> 
         except sandbox.SandboxError as exc:
             raise TaskError(str(exc)) from None
     return Prepared(task, settings.run_config(environment.python), environment)
+
+
+def _with_instructions_note(task: Task, settings: RepairSettings) -> Task:
+    """A project's AGENTS.md goes into the chat dialect's system message: say so, and where it is cut."""
+    if task.kind != "project" or AGENTS_FILE not in task.files or settings.model == "none" or \
+            settings.patcher == "mutation" or resolve_dialect(settings.dialect, settings.model) != "chat":
+        return task
+    _, cut = agents_instructions(task.files)
+    note = cut or f"{AGENTS_FILE} ({len(task.files[AGENTS_FILE])} characters) is appended to the model's system message"
+    return task.model_copy(update={"notes": [*task.notes, note]})
 
 
 def parse(values: Mapping[str, Any]) -> RepairSettings:
@@ -234,7 +260,10 @@ def cli_parameters(command: Callable[..., Any]) -> Callable[..., Any]:
             continue
         kind = _unwrapped(field.annotation)
         help_text = field.description or ""
-        if kind is bool:
+        if flag.from_file:
+            parameters.append(click.option(flag.name, name, default=None, metavar=flag.metavar or "PATH",
+                                           callback=_file_text, help=f"{help_text} Read from the file PATH."))
+        elif kind is bool:
             parameters.append(click.option(flag.name, name, is_flag=True, default=False, help=help_text))
         elif get_origin(kind) is dict:
             parameters.append(click.option(flag.name, name, multiple=True, metavar=flag.metavar,
@@ -251,6 +280,15 @@ def cli_parameters(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _METAVARS = {int: "INTEGER", float: "NUMBER", str: "TEXT"}
+
+
+def _file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return Path(value).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}", context, parameter) from None
 
 
 def _unwrapped(annotation: Any) -> Any:

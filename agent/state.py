@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from pydantic import BaseModel, Field
 
 from agent.edits import SHORT_FILE_LINES, EditSetting
+from agent.models._dialect import DIALECT_HELP, Dialect, Resolved, resolve_dialect
 from agent.tasks import TestReport
 
 Patcher = Literal["model", "mutation", "both"]
@@ -49,6 +50,14 @@ class RunConfig(BaseModel):
                                      f"and short files, blocks for a chat model on a file over {SHORT_FILE_LINES} lines. A block or "
                                      "hunk that does not apply falls back to the answer's whole function, if it has "
                                      "one; else the next prompt of a chat model says what failed.")
+    dialect: Dialect = Field("auto", description=DIALECT_HELP)
+    system_prompt: str | None = Field(None, description="The chat dialect's system message, in place of the built-in "
+                                      "one (a project's AGENTS.md is still appended to it).")
+
+    @property
+    def prompt_dialect(self) -> Resolved:
+        """The dialect the model is prompted in: `auto` resolved by the model's name or path."""
+        return resolve_dialect(self.dialect, self.model)
 
     @property
     def uses_model(self) -> bool:

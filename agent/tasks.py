@@ -34,6 +34,7 @@ _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", "venv", "env", "nod
 # What the snapshot holds (Task.files): Python source and config text, each file up to MAX_SOURCE_FILE_BYTES. The
 # rest of a project (data, fixtures, docs, larger or non-UTF-8 files) is never read: test runs see it linked.
 SOURCE_SUFFIXES = (".py", ".pyi", ".cfg", ".ini", ".toml")
+SNAPSHOT_NAMES = frozenset({"AGENTS.md"})  # the project's instructions for coding agents (its root's is the model's)
 MAX_SOURCE_FILE_BYTES = 1_000_000
 MAX_PROJECT_BYTES = 8_000_000  # of the snapshot's text; the rest of the project has no limit
 MAX_DATA_BYTES = 16_000_000  # an uploaded archive's other files (Task.data): beyond it they are left out, with a note
@@ -258,7 +259,7 @@ def _snapshot(root: Path, linked: bool = True) -> tuple[dict[str, str], dict[str
                     continue
                 size = entry.stat(follow_symlinks=False).st_size
                 text = None
-                if entry.name.endswith(SOURCE_SUFFIXES):
+                if entry.name.endswith(SOURCE_SUFFIXES) or relative in SNAPSHOT_NAMES:
                     if size <= MAX_SOURCE_FILE_BYTES:
                         text = _utf8(Path(entry.path).read_bytes())
                     if text is None:

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from agent import chat_prompts
 from agent.completion import Model
-from agent.models import GenerationRequest, SamplingParams
+from agent.models import Resolved, SamplingParams
 from agent.parsing import ParseError, cruxeval_prediction, extract_code_block
 from agent.prompts import MONOLOGUE_STOP, cruxeval_input_prompt, cruxeval_output_prompt, nl2code_prompt
 from evals._progress import Progress
@@ -47,7 +48,16 @@ def problem_text(task: Any) -> str:
     return f'"""\n{task.description}\n{first_assert}\n"""'
 
 
-def generation_prompt(benchmark: str, task: Any) -> str:
+def generation_prompt(benchmark: str, task: Any, dialect: Resolved = "semcoder",
+                      system: str | None = None) -> chat_prompts.Prompt:
+    """SemCoder's raw prompt, or the chat dialect's messages with the same content (`system` replaces theirs)."""
+    if dialect == "chat":
+        if benchmark == "cruxeval-o":
+            return chat_prompts.cruxeval_output_messages(task.code, task.input, system=system)
+        if benchmark == "cruxeval-i":
+            return chat_prompts.cruxeval_input_messages(task.code, task.output, system=system)
+        return chat_prompts.nl2code_messages(_INSTRUCTION.format(prompt=problem_text(task)), instruction="",
+                                             system=system)
     if benchmark == "cruxeval-o":
         return cruxeval_output_prompt(task.code, task.input)
     if benchmark == "cruxeval-i":
@@ -55,20 +65,22 @@ def generation_prompt(benchmark: str, task: Any) -> str:
     return nl2code_prompt(_INSTRUCTION.format(prompt=problem_text(task)), _RESPONSE_PREFIX)
 
 
-def generation_stop(benchmark: str) -> tuple[str, ...]:
-    return (MONOLOGUE_STOP,) if benchmark in CRUX_MODE else ()
+def generation_stop(benchmark: str, dialect: Resolved = "semcoder") -> tuple[str, ...]:
+    """SemCoder's monologues stop at [/ANSWER]; a chat answer runs to its end (an instruct model may name the tag
+    before its answer) and the parser takes the last [ANSWER]."""
+    return (MONOLOGUE_STOP,) if benchmark in CRUX_MODE and dialect == "semcoder" else ()
 
 
-def sanitize(benchmark: str, text: str, finish_reason: str | None) -> str:
+def sanitize(benchmark: str, text: str, finish_reason: str | None, dialect: Resolved = "semcoder") -> str:
     """What the scorer runs: the fenced program, or CRUXEval's predicted call or value.
 
     An unparseable program is kept as is and an unparseable CRUXEval answer becomes "": both fail,
-    as wrong answers should, and still count in n.
+    as wrong answers should, and still count in n. SemCoder's prompt opened the code fence; a chat answer opens its own.
     """
     if benchmark in CRUX_MODE:
         prediction = cruxeval_prediction(text, CRUX_MODE[benchmark], finish_reason=finish_reason)
         return "" if isinstance(prediction, ParseError) else prediction
-    code = extract_code_block(text, finish_reason=finish_reason or "stop", opened=True)
+    code = extract_code_block(text, finish_reason=finish_reason or "stop", opened=dialect == "semcoder")
     return text if isinstance(code, ParseError) else code
 
 
@@ -84,18 +96,20 @@ def read_generated(path: Path) -> dict[str, GeneratedTask]:
 
 
 def generate_missing(benchmark: str, tasks: list[Any], model: Model, params: SamplingParams, path: Path,
-                     show_progress: bool = True) -> dict[str, GeneratedTask]:
+                     show_progress: bool = True, dialect: Resolved = "semcoder",
+                     system: str | None = None) -> dict[str, GeneratedTask]:
     """Generate the tasks `path` lacks, appending each batch as soon as it is back; return all rows."""
     done = read_generated(path)
     todo = [task for task in tasks if task.task_id not in done]
     progress = Progress("generate", len(todo), enabled=show_progress)
     for start in range(0, len(todo), BATCH):
         batch = todo[start:start + BATCH]
-        results = model.complete([GenerationRequest(prompt=generation_prompt(benchmark, t), params=params) for t in batch])
+        results = model.complete([chat_prompts.request(generation_prompt(benchmark, t, dialect, system), params)
+                                  for t in batch])
         with path.open("a") as out:
             for task, result in zip(batch, results, strict=True):
                 row = GeneratedTask(task_id=task.task_id, raw=[c.text for c in result.completions],
-                                    solutions=[sanitize(benchmark, c.text, c.finish_reason)
+                                    solutions=[sanitize(benchmark, c.text, c.finish_reason, dialect)
                                                for c in result.completions])
                 out.write(json.dumps(row.model_dump()) + "\n")
                 done[task.task_id] = row

@@ -21,12 +21,13 @@ class RunReport(BaseModel):
     n_tasks: int
     n_samples_per_task: int
     feedback: str
+    dialect: str = Field("semcoder", description="How the model was prompted: semcoder (raw prompts) or chat.")
     rounds: list[RoundScore]
 
 
 def markdown_table(report: RunReport) -> str:
     lines = [f"# {report.benchmark}: {report.model} ({report.n_tasks} tasks, n={report.n_samples_per_task}, "
-             f"feedback {report.feedback})", "",
+             f"feedback {report.feedback}, {report.dialect} dialect)", "",
              "| round | pass@1 (%) | solved tasks | refined samples |", "|---:|---:|---:|---:|"]
     lines += [f"| {r.round} | {100 * r.pass_at_1:.2f} | {r.solved_tasks} | {r.refined_samples} |"
               for r in report.rounds]

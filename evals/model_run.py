@@ -7,20 +7,32 @@ Everything a round produces lands under the output directory before the next sta
 from __future__ import annotations
 
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agent import chat_prompts
 from agent.completion import LoopModel, Model
-from agent.models import ModelConfig, SamplingParams, load_model
+from agent.models import (
+    Dialect,
+    EndpointReport,
+    ModelConfig,
+    OpenAIGenerator,
+    Resolved,
+    SamplingParams,
+    check_endpoint,
+    load_model,
+    resolve_dialect,
+)
 from agent.nodes import PoolTracer
 from agent.refine import FailingTest, refine_once
-from agent.state import FeedbackMode
+from agent.state import FeedbackMode, RunConfig
 from evals._config import EvalConfig
 from evals._failing_test import assert_pairs, docstring_asserts, first_failing_tests
-from evals._generate import CRUX_MODE, generate_missing, generation_stop, problem_text
+from evals._generate import CRUX_MODE, generate_missing, generation_prompt, generation_stop, problem_text
 from evals._progress import Progress
 from evals._report import build_report
 from evals._round_report import RoundScore, RunReport, write_report
@@ -50,6 +62,13 @@ class ModelRunConfig(BaseModel):
     task_ids: tuple[str, ...] = Field((), description="Only these tasks (before --limit).")
     data: str | None = Field(None, description="Benchmark data source (default: the shipped copy).")
     refine_concurrency: int = Field(64, ge=1, description="Refinement prompts in flight at once.")
+    dialect: Dialect = RunConfig.model_fields["dialect"]
+    system_prompt: str | None = Field(None, description="The chat dialect's system message, in place of the "
+                                      "built-in one of each task.")
+
+    @property
+    def prompt_dialect(self) -> Resolved:
+        return resolve_dialect(self.dialect, self.model_name)
 
 
 def select_tasks(config: ModelRunConfig) -> list[Any]:
@@ -86,7 +105,8 @@ def _refine_one(config: ModelRunConfig, model: Model, params: SamplingParams, ta
     """The refined program, or the old one when there is no test to show or no code in the answer."""
     if test is None:
         return program
-    [candidate] = refine_once(problem_text(task), program, test, model, config.feedback, params, tracer=tracer)
+    [candidate] = refine_once(problem_text(task), program, test, model, config.feedback, params, tracer=tracer,
+                              dialect=config.prompt_dialect, system=config.system_prompt)
     return candidate.code if candidate.code is not None else program
 
 
@@ -140,9 +160,13 @@ def run_model_eval(config: ModelRunConfig, eval_config: EvalConfig | None = None
         raise ValueError(f"--model supports {', '.join(GENERATABLE)} only, not {config.benchmark}")
     if config.refine_rounds and config.benchmark not in REFINABLE:
         raise ValueError(f"--refine-rounds supports {', '.join(REFINABLE)} only, not {config.benchmark}")
+    if config.system_prompt is not None and config.prompt_dialect == "semcoder":
+        raise ValueError("--system-prompt-file replaces the chat dialect's system message; SemCoder's raw prompts "
+                         f"have none ({config.model_name!r} is prompted with --dialect semcoder): pass --dialect chat")
     eval_config = eval_config or EvalConfig()
-    config.out_dir.mkdir(parents=True, exist_ok=True)
     tasks = select_tasks(config)
+    check_model_endpoint(config, tasks, show_progress)  # before any work: the name, the route, the window
+    config.out_dir.mkdir(parents=True, exist_ok=True)
     model = LoopModel(load_model(ModelConfig(backend="openai", model=config.model_name,
                                              model_url=config.model_url)))
     try:
@@ -151,11 +175,31 @@ def run_model_eval(config: ModelRunConfig, eval_config: EvalConfig | None = None
         model.close()
 
 
+def check_model_endpoint(config: ModelRunConfig, tasks: list[Any], show_progress: bool = False) -> EndpointReport:
+    """agent.models.check_endpoint with the longest generation prompt of the run (refinement prompts are longer by
+    the program and the failed test, unknown before generation); raises EndpointError / ModelError."""
+    dialect = config.prompt_dialect
+    settings = ModelConfig(backend="openai", model=config.model_name, model_url=config.model_url)
+    generator = OpenAIGenerator(config.model_name, settings.model_url, api_key=settings.api_key.get_secret_value(),
+                                timeout_s=min(settings.timeout_s, 120.0), max_retries=settings.max_retries)
+    prompts = [generation_prompt(config.benchmark, task, dialect, config.system_prompt) for task in tasks]
+    longest = max(prompts, key=lambda p: len(p) if isinstance(p, str) else sum(len(m.content) for m in p), default=None)
+    probe = None if longest is None else chat_prompts.request(longest, SamplingParams(max_tokens=1))
+    report = check_endpoint(generator, dialect, probe, config.max_tokens, name_flag="--model-name NAME",
+                            tokens_flag="--max-tokens")
+    if show_progress:
+        print(f"model {config.model_name!r} at {generator.base_url}: --dialect {dialect}, {report.describe()}",
+              file=sys.stderr)
+    return report
+
+
 def _run(config: ModelRunConfig, eval_config: EvalConfig, tasks: list[Any], model: Model,
          show_progress: bool) -> RunReport:
+    dialect = config.prompt_dialect
     params = SamplingParams(n=config.n, temperature=config.temperature, top_p=0.95 if config.temperature else 1.0,
-                            max_tokens=config.max_tokens, stop=generation_stop(config.benchmark))
-    generated = generate_missing(config.benchmark, tasks, model, params, config.out_dir / "generations.jsonl", show_progress)
+                            max_tokens=config.max_tokens, stop=generation_stop(config.benchmark, dialect))
+    generated = generate_missing(config.benchmark, tasks, model, params, config.out_dir / "generations.jsonl",
+                                 show_progress, dialect, config.system_prompt)
     programs: Programs = {task.task_id: generated[task.task_id].solutions for task in tasks}
     with open_runner(eval_config) as runner:
         pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
@@ -171,6 +215,6 @@ def _run(config: ModelRunConfig, eval_config: EvalConfig, tasks: list[Any], mode
             pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
             rounds.append(_round_score(number, pass_at_1, passed, refined))
     report = RunReport(benchmark=config.benchmark, model=config.model_name, n_tasks=len(tasks),
-                       n_samples_per_task=config.n, feedback=config.feedback, rounds=rounds)
+                       n_samples_per_task=config.n, feedback=config.feedback, dialect=dialect, rounds=rounds)
     write_report(report, config.out_dir)
     return report

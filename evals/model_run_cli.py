@@ -5,15 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import click
 
+from agent.models import Dialect, ModelError
 from evals._config import EvalConfig
 from evals._round_report import RunReport as _RunReport
 from evals.loaders import DatasetError
 from evals.model_run import ModelRunConfig, run_model_eval
 
 _FIELDS = ModelRunConfig.model_fields
+
+
+def _file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return Path(value).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}", context, parameter) from None
+
 
 _OPTIONS = [
     click.option("--model", "model_url", default=None, help=_FIELDS["model_url"].description),
@@ -32,6 +44,10 @@ _OPTIONS = [
                  show_default=True, help=_FIELDS["out_dir"].description),
     click.option("--limit", type=click.IntRange(min=1), default=None, help=_FIELDS["limit"].description),
     click.option("--tasks", "task_ids", multiple=True, help="Only this task id (repeatable)."),
+    click.option("--dialect", type=click.Choice(get_args(Dialect)), default="auto", show_default=True,
+                 help=_FIELDS["dialect"].description),
+    click.option("--system-prompt-file", "system_prompt", default=None, metavar="PATH", callback=_file_text,
+                 help=f"{_FIELDS['system_prompt'].description} Read from the file PATH."),
 ]
 
 
@@ -51,7 +67,7 @@ def run_from_model(benchmark: str, data: str | None, eval_config: EvalConfig, qu
     try:
         config = ModelRunConfig(benchmark=benchmark, data=data, **options)
         report = run_model_eval(config, eval_config, show_progress=not quiet)
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, ValueError, ModelError) as exc:  # the error boundary: one line, no traceback
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report.model_dump()) if as_json else _summary(report))
     if not quiet:

@@ -25,10 +25,13 @@ def main() -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("--name", required=True, help="the model name clients ask for")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--max-model-len", type=int, default=None, help="report and enforce a context window")
     args = parser.parse_args()
     generator = load_model(ModelConfig(backend="transformers", model=args.checkpoint, device="cpu"))
-    uvicorn.run(build_app(generator, args.name, ServerState()), host="127.0.0.1", port=args.port,
-                log_level="warning")
+    # The checkpoint's own tokenizer renders chats (/v1/chat/completions), as vLLM would.
+    app = build_app(generator, args.name, ServerState(), tokenizer=generator.tokenizer,  # type: ignore[attr-defined]
+                    max_model_len=args.max_model_len)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

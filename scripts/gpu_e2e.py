@@ -238,7 +238,7 @@ def eval_job(args: argparse.Namespace, name: str, port: int, bench: str) -> dict
     limit = args.crux_limit if bench == "cruxeval-o" else args.heldout_limit
     command = [
         *SEMCODER, "eval", "cruxeval-o", "--model", f"http://127.0.0.1:{port}/v1", "--model-name", name,
-        "--max-tokens", str(args.max_tokens), "--out", str(out), "--workers", str(args.workers), "--json",
+        "--dialect", "semcoder", "--max-tokens", str(args.max_tokens), "--out", str(out), "--workers", str(args.workers), "--json",
         "--quiet", *(["--limit", str(limit)] if limit else []),
         *(["--data", str(args.data / "heldout" / "exec_o.jsonl")] if bench == "heldout" else []),
     ]
@@ -251,7 +251,8 @@ def eval_job(args: argparse.Namespace, name: str, port: int, bench: str) -> dict
 def repair_job(args: argparse.Namespace, port: int, patcher: str) -> dict[str, Any]:
     env = {**os.environ, "SEMCODER_MODEL_URL": f"http://127.0.0.1:{port}/v1"}
     log = logs(args) / f"repair_{patcher}.log"
-    command = [*SEMCODER, "repair", "examples/inventory", "--model", "openai:sft", "--patcher", patcher,
+    command = [*SEMCODER, "repair", "examples/inventory", "--model", "openai:sft", "--dialect", "semcoder",
+               "--patcher", patcher,
                "--db", str(args.work / f"repair_{patcher}.sqlite"), "--json", "--max-time", "240"]
     print(f"$ {' '.join(command)}  (log: {log.name})", flush=True)
     with log.open("w") as handle:

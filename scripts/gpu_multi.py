@@ -178,7 +178,7 @@ def tensor_parallel(args: argparse.Namespace) -> str:
         out = args.work / "tp_eval"
         started = time.perf_counter()
         code = run_logged([*SEMCODER, "eval", "cruxeval-o", "--model", f"http://127.0.0.1:{port}/v1", "--model-name",
-                           "sft", "--max-tokens", str(args.max_tokens), "--out", str(out), "--workers", "8",
+                           "sft", "--dialect", "semcoder", "--max-tokens", str(args.max_tokens), "--out", str(out), "--workers", "8",
                            "--quiet"], logs(args) / "eval_tp.log")
         seconds = time.perf_counter() - started
     finally:

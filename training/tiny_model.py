@@ -3,7 +3,11 @@
 Tests and the GPU check need a real checkpoint that transformers and vLLM both load, and no model hub is
 reachable, so we make one. Self-contained on purpose (torch, transformers, tokenizers only):
 
-    python -m training.tiny_model OUT_DIR [--preset test|gpu]
+    python -m training.tiny_model OUT_DIR [--preset test|gpu] [--no-chat-template]
+
+Its tokenizer carries a ChatML chat template (CHAT_TEMPLATE, as instruct models such as Qwen2.5-Coder-Instruct ship
+one), so the chat dialect and /v1/chat/completions work with it too; its markers are plain text to the tokenizer
+(no added tokens: the vocabulary is the same with or without the template).
 """
 
 from __future__ import annotations
@@ -17,6 +21,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 BOS, EOS, PAD = "<s>", "</s>", "<pad>"
+
+# ChatML, the layout of Qwen's templates, with the tokenizer's BOS first (its raw prompts start with BOS too) and EOS
+# closing each turn (so a finished answer ends generation as EOS does for a raw prompt). Jinja, rendered by
+# transformers' apply_chat_template and by vLLM's chat route alike.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + eos_token + '\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{%- endif %}"
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,9 @@ def corpus_files(count: int) -> list[str]:
     return files
 
 
-def build_tokenizer(spec: TinyModelSpec):
-    """A byte-level BPE tokenizer that adds BOS, like the DeepSeek-Coder tokenizer SemCoder uses."""
+def build_tokenizer(spec: TinyModelSpec, chat_template: str | None = CHAT_TEMPLATE):
+    """A byte-level BPE tokenizer that adds BOS, like the DeepSeek-Coder tokenizer SemCoder uses; with
+    `chat_template` (Jinja) for chat messages, None for a base model's tokenizer that has none."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -76,7 +92,10 @@ def build_tokenizer(spec: TinyModelSpec):
     tokenizer.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
     )
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD)
+    built = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD)
+    if chat_template is not None:
+        built.chat_template = chat_template
+    return built
 
 
 class BuiltModel(NamedTuple):
@@ -84,13 +103,14 @@ class BuiltModel(NamedTuple):
     parameters: int
 
 
-def build_tiny_model(out_dir: str | Path, spec: TinyModelSpec = PRESETS["test"]) -> BuiltModel:
-    """Write tokenizer and random weights to `out_dir` with `save_pretrained`."""
+def build_tiny_model(out_dir: str | Path, spec: TinyModelSpec = PRESETS["test"],
+                     chat_template: str | None = CHAT_TEMPLATE) -> BuiltModel:
+    """Write tokenizer (with `chat_template`, None for none) and random weights to `out_dir` with `save_pretrained`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     out = Path(out_dir)
-    tokenizer = build_tokenizer(spec)
+    tokenizer = build_tokenizer(spec, chat_template)
     tokenizer.save_pretrained(out)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -116,8 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="test")
+    parser.add_argument("--no-chat-template", action="store_true", help="a tokenizer without a chat template")
     args = parser.parse_args(argv)
-    built = build_tiny_model(args.out_dir, PRESETS[args.preset])
+    built = build_tiny_model(args.out_dir, PRESETS[args.preset], None if args.no_chat_template else CHAT_TEMPLATE)
     print(f"saved {built.path}: {built.parameters / 1e6:.1f}M parameters ({args.preset} preset)")
 
 

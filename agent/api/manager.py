@@ -19,6 +19,7 @@ from agent.api.store import Progress, RunBook
 from agent.environment import Environment
 from agent.graph import build_graph, initial_state, open_deps, thread_config
 from agent.persistence import TaskSnapshots, load_task
+from agent.preflight import check_model
 from agent.repair_cli import outcome_of
 from agent.state import RunConfig
 from agent.tasks import Task
@@ -101,6 +102,7 @@ class RunManager:
                 return  # cancelled while queued, or the server is shutting down
             self._active.add(run_id)
         task, config = self._book.inputs(run_id)
+        check_model(task, config)  # the model's endpoint, as `semcoder repair` checks it: a ModelError ends the run
         snapshots = self._book.db.snapshots
         with contextlib.ExitStack() as stack:
             pool = self._pool if config.python is None else stack.enter_context(

@@ -4,10 +4,15 @@ Importing this package is cheap: torch, transformers and vLLM load only when the
 """
 
 from agent.models._config import Backend, ModelConfig
+from agent.models._dialect import DIALECT_HELP, Dialect, Resolved, other_dialect, resolve_dialect, route_of
+from agent.models._endpoint import EndpointReport, check_endpoint, served_models
 from agent.models._factory import load_model
 from agent.models._openai import OpenAIGenerator, api_base
 from agent.models._protocol import (
+    ChatMessage,
     Completion,
+    ContextWindowError,
+    EndpointError,
     FinishReason,
     GenerationRequest,
     GenerationResult,
@@ -43,8 +48,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DIALECT_HELP",
     "Backend",
+    "ChatMessage",
     "Completion",
+    "ContextWindowError",
+    "Dialect",
+    "EndpointError",
+    "EndpointReport",
     "FinishReason",
     "GenerationRequest",
     "GenerationResult",
@@ -52,16 +63,22 @@ __all__ = [
     "ModelConfig",
     "ModelError",
     "OpenAIGenerator",
+    "Resolved",
     "SamplingParams",
     "ServeOptions",
     "TransformersGenerator",
     "Usage",
     "VLLMGenerator",
     "api_base",
+    "check_endpoint",
     "generate_sync",
     "load_model",
     "local_url",
+    "other_dialect",
     "require_vllm",
+    "resolve_dialect",
+    "route_of",
+    "served_models",
     "stop_server",
     "total_usage",
     "vllm_serve_command",

@@ -1,4 +1,8 @@
-"""Any OpenAI-compatible completions endpoint (a `vllm serve` server, hosted APIs) via the official client."""
+"""Any OpenAI-compatible endpoint (a `vllm serve` server, Ollama, hosted APIs) via the official client.
+
+Raw prompts go to /v1/completions, chats (`GenerationRequest.messages`) to /v1/chat/completions, with the same
+sampling, usage accounting, streaming and retries.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import openai
 from agent.models._finish import normalise_finish_reason
 from agent.models._protocol import (
     Completion,
+    ContextWindowError,
+    EndpointError,
     GenerationRequest,
     GenerationResult,
     ModelError,
@@ -28,7 +34,8 @@ class OpenAIGenerator:
     """Sends every request at once (bounded by `concurrency`) so that the server can batch them.
 
     Retries are the client's own: connection errors, timeouts, 408, 409, 429 and 5xx, with exponential
-    backoff; other 4xx fail at once. Each request is one completions call with `n` choices.
+    backoff; other 4xx fail at once. Each request is one call with `n` choices: a completions call for a raw
+    prompt, a chat completions call for messages.
     """
 
     def __init__(
@@ -90,9 +97,12 @@ class OpenAIGenerator:
         try:
             if self.stream:
                 return await self._complete_streamed(client, request)
+            if request.is_chat:
+                chat = await client.chat.completions.create(**self._arguments(request))
+                return self._chat_result(chat)
             response = await client.completions.create(**self._arguments(request))
         except openai.APIStatusError as error:
-            raise ModelError(f"{self.base_url} answered {error.status_code}: {_message(error)}") from error
+            raise status_error(self.base_url, error, request.is_chat) from error
         except openai.APIConnectionError as error:  # includes timeouts
             raise ModelError(
                 f"cannot reach {self.base_url} ({error.__class__.__name__}, {self.max_retries} retries): {error}"
@@ -112,12 +122,14 @@ class OpenAIGenerator:
         texts = [""] * n
         reasons: list[str | None] = [None] * n
         usage = None
-        stream = await client.completions.create(
+        route = client.chat.completions if request.is_chat else client.completions
+        stream = await route.create(
             **self._arguments(request), stream=True, stream_options={"include_usage": True}
         )
         async for chunk in stream:
             for choice in chunk.choices:
-                texts[choice.index] += choice.text
+                piece = (choice.delta.content or "") if request.is_chat else choice.text
+                texts[choice.index] += piece
                 reasons[choice.index] = choice.finish_reason or reasons[choice.index]
             usage = chunk.usage or usage
         completions = [
@@ -130,7 +142,7 @@ class OpenAIGenerator:
         params = request.params
         arguments: dict[str, Any] = {
             "model": self.model,
-            "prompt": request.prompt,
+            **({"messages": request.chat()} if request.is_chat else {"prompt": request.prompt}),
             "n": params.n,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -144,10 +156,40 @@ class OpenAIGenerator:
             arguments["extra_body"] = {"ignore_eos": True}  # a vLLM extension of the API
         return arguments
 
+    def _chat_result(self, response: Any) -> GenerationResult:
+        choices = sorted(response.choices, key=lambda c: c.index)
+        completions = [
+            Completion(text=c.message.content or "", finish_reason=normalise_finish_reason(c.finish_reason))
+            for c in choices
+        ]
+        return GenerationResult(completions=completions, usage=self._usage(response.usage))
+
     def _usage(self, usage: Any) -> Usage:
         if usage is None:
             raise ModelError(f"{self.base_url} reported no token usage; the protocol needs it")
         return Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+
+
+def status_error(base_url: str, error: openai.APIStatusError, chat: bool) -> ModelError:
+    """The ModelError for a refused request; a prompt past the context window gets its own kind and advice."""
+    message = _message(error)
+    if error.status_code == 400 and is_context_error(message):
+        return ContextWindowError(
+            f"{base_url} refused a prompt that does not fit the model's context window: {message} (show less context "
+            f"or ask for fewer new tokens: --max-new-tokens / --max-tokens)")
+    if error.status_code in (404, 405) and "model" not in message.lower():
+        route = "/v1/chat/completions" if chat else "/v1/completions"
+        other = "semcoder" if chat else "chat"
+        return EndpointError(f"{base_url} has no {route} route ({error.status_code}: {message}); try --dialect {other}")
+    return ModelError(f"{base_url} answered {error.status_code}: {message}")
+
+
+_CONTEXT_PHRASES = ("maximum context length", "context length", "context window", "too long", "max_model_len")
+
+
+def is_context_error(message: str) -> bool:
+    lowered = message.lower()
+    return any(phrase in lowered for phrase in _CONTEXT_PHRASES)
 
 
 def _message(error: openai.APIStatusError) -> str:
@@ -156,4 +198,6 @@ def _message(error: openai.APIStatusError) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict) and "message" in inner:
             return str(inner["message"])
+        if isinstance(body.get("detail"), str):  # a plain FastAPI/Starlette error ({"detail": "Not Found"})
+            return body["detail"]
     return error.message

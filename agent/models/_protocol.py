@@ -15,6 +15,27 @@ class ModelError(RuntimeError):
     """The model infrastructure failed (server down, bad request, missing backend): not a model answer."""
 
 
+class EndpointError(ModelError):
+    """The model cannot serve this run as configured (a missing route, an unknown model name, no chat template):
+    found by the checks before a run starts, so the message says what to change."""
+
+
+class ContextWindowError(EndpointError):
+    """A prompt and its completion budget do not fit the model's context window."""
+
+
+Role = Literal["system", "user", "assistant"]
+
+
+class ChatMessage(BaseModel):
+    """One turn of a chat (OpenAI's message object, text content only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+
+
 class SamplingParams(BaseModel):
     """How to sample; the same meaning in every backend (vLLM's and OpenAI's semantics)."""
 
@@ -41,12 +62,30 @@ class SamplingParams(BaseModel):
 
 
 class GenerationRequest(BaseModel):
-    """One prompt (raw text, no chat template: SemCoder is prompted with plain text) and how to sample it."""
+    """One prompt and how to sample it: raw text (`prompt`, no chat template: SemCoder is prompted with plain text)
+    or a chat (`messages`, rendered by the model's own chat template: any instruct model). Exactly one of them."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: str
+    prompt: str | None = None
+    messages: tuple[ChatMessage, ...] | None = None
     params: SamplingParams = SamplingParams()
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> GenerationRequest:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a request needs exactly one of prompt (raw text) or messages (a chat)")
+        if self.messages is not None and not self.messages:
+            raise ValueError("a chat request needs at least one message")
+        return self
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
+
+    def chat(self) -> list[dict[str, str]]:
+        """The messages as OpenAI's API and chat templates take them."""
+        return [m.model_dump() for m in self.messages or ()]
 
 
 class Completion(BaseModel):

@@ -20,7 +20,11 @@ from agent.models._protocol import (
 
 
 class TransformersGenerator:
-    """Decodes with `model.generate`; requests with equal sampling parameters are batched together."""
+    """Decodes with `model.generate`; requests with equal sampling parameters are batched together.
+
+    A chat request is rendered by the tokenizer's chat template (with the generation prompt) and tokenized as is,
+    without special tokens added on top (the template places BOS where the model wants it), as vLLM's chat route does.
+    """
 
     def __init__(self, model: str | Path, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8):
         import torch  # heavy: imported only when this backend is used
@@ -35,6 +39,7 @@ class TransformersGenerator:
             self.model = AutoModelForCausalLM.from_pretrained(str(model), dtype=weights_dtype)
         except (OSError, ValueError) as error:
             raise ModelError(f"cannot load a Hugging Face checkpoint from {model!r}: {error}") from error
+        self.name = str(model)
         self.model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -49,15 +54,24 @@ class TransformersGenerator:
     def generate_blocking(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         results: list[GenerationResult | None] = [None] * len(requests)
         with self._lock:
-            for params, indices in _batches(requests, self.batch_size):
-                outputs = self._generate_batch([requests[i].prompt for i in indices], params)
+            for (params, chat), indices in _batches(requests, self.batch_size):
+                prompts = [self.render(requests[i]) for i in indices]
+                outputs = self._generate_batch(prompts, params, add_special_tokens=not chat)
                 for index, output in zip(indices, outputs, strict=True):
                     results[index] = output
         return [r for r in results if r is not None]
 
-    def _generate_batch(self, prompts: list[str], params: SamplingParams) -> list[GenerationResult]:
+    def render(self, request: GenerationRequest) -> str:
+        """The text the model continues: the raw prompt, or the chat rendered by the tokenizer's chat template."""
+        if not request.is_chat:
+            return request.prompt or ""
+        return render_chat(self.tokenizer, request, self.name)
+
+    def _generate_batch(self, prompts: list[str], params: SamplingParams, add_special_tokens: bool = True
+                        ) -> list[GenerationResult]:
         torch = self._torch
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                                 add_special_tokens=add_special_tokens).to(self.device)
         sampled = params.temperature > 0
         # Greedy decoding gives n equal completions (as in vLLM); HF refuses n > 1 without sampling.
         per_prompt = params.n if sampled else 1
@@ -114,11 +128,27 @@ class TransformersGenerator:
         return len(row), False
 
 
-def _batches(requests: Sequence[GenerationRequest], size: int) -> Iterator[tuple[SamplingParams, list[int]]]:
-    """Indices of requests grouped by equal sampling parameters, at most `size` prompts a group."""
-    groups: dict[SamplingParams, list[int]] = {}
+def render_chat(tokenizer: Any, request: GenerationRequest, model: str) -> str:
+    """A chat request as text, by the tokenizer's own chat template; ModelError where it has none."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError(
+            f"the tokenizer of {model} has no chat template, so chat messages cannot be rendered for it: pass "
+            "--dialect semcoder (raw prompts), or use a checkpoint whose tokenizer_config.json or "
+            "chat_template.jinja has one"
+        )
+    try:
+        return tokenizer.apply_chat_template(request.chat(), tokenize=False, add_generation_prompt=True)
+    except Exception as error:  # a template's own raise_exception(), a Jinja error
+        raise ModelError(f"the chat template of {model} cannot render this chat: {error}") from error
+
+
+def _batches(
+    requests: Sequence[GenerationRequest], size: int
+) -> Iterator[tuple[tuple[SamplingParams, bool], list[int]]]:
+    """Indices of requests grouped by equal sampling parameters and kind (raw or chat), at most `size` a group."""
+    groups: dict[tuple[SamplingParams, bool], list[int]] = {}
     for index, request in enumerate(requests):
-        groups.setdefault(request.params, []).append(index)
-    for params, indices in groups.items():
+        groups.setdefault((request.params, request.is_chat), []).append(index)
+    for key, indices in groups.items():
         for start in range(0, len(indices), size):
-            yield params, indices[start : start + size]
+            yield key, indices[start : start + size]

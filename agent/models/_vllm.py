@@ -31,7 +31,11 @@ def import_vllm() -> Any:
 
 
 class VLLMGenerator:
-    """All requests of one `generate` call go to the engine as one batch; vLLM schedules them."""
+    """All requests of one `generate` call go to the engine as one batch; vLLM schedules them.
+
+    A chat request is rendered by the tokenizer's chat template and sent as token ids, without special tokens added
+    on top (as vLLM's own chat route does), so raw prompts and chats mix in one batch.
+    """
 
     def __init__(
         self,
@@ -56,6 +60,7 @@ class VLLMGenerator:
             # Sampling defaults come from our SamplingParams, not from the checkpoint's generation_config.
             generation_config="vllm",
         )
+        self.name = str(model)
         self._lock = threading.Lock()  # the engine serves one generate() at a time
 
     def sampling_params(self, params: SamplingParams) -> Any:
@@ -78,11 +83,21 @@ class VLLMGenerator:
     def generate_blocking(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         if not requests:
             return []
-        prompts = [r.prompt for r in requests]
+        prompts = [self.engine_prompt(r) for r in requests]
         params = [self.sampling_params(r.params) for r in requests]
         with self._lock:
             outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [_result(output) for output in outputs]
+
+    def engine_prompt(self, request: GenerationRequest) -> Any:
+        """A raw prompt as text (the engine adds BOS), a chat as its template's token ids (the template has it)."""
+        if not request.is_chat:
+            return request.prompt
+        from agent.models._transformers import render_chat
+
+        tokenizer = self.llm.get_tokenizer()
+        text = render_chat(tokenizer, request, self.name)
+        return {"prompt_token_ids": tokenizer.encode(text, add_special_tokens=False)}
 
 
 def _result(output: Any) -> GenerationResult:

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.completion import Model
-from agent.edits import Dialect
 from agent.persistence import TaskSnapshots
 from agent.tasks import TestRunner
 from sandbox.tracer import Trace, trace_call
@@ -49,11 +48,6 @@ class NodeDeps:
     def __post_init__(self) -> None:
         if self.tracer is None:
             self.tracer = PoolTracer(self.runner.pool)
-
-    @property
-    def dialect(self) -> Dialect:
-        """How the model is prompted: SemCoder's raw templates unless the model says it is a chat model."""
-        return getattr(self.model, "dialect", "semcoder")
 
     @property
     def isolation(self) -> dict[str, Any]:

@@ -1,25 +1,25 @@
-"""generate: the model writes the code when the task has none (the NL-to-code template)."""
+"""generate: the model writes the code when the task has none (the NL-to-code template, or its chat messages)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from agent import chat_prompts
+from agent.feedback import project_instructions
 from agent.nodes import NodeDeps
 from agent.parsing import ParseError, extract_code_block
 from agent.persistence import load_task
 from agent.prompts import nl2code_prompt
 from agent.state import Candidate, RunConfig
+from agent.tasks import Task
 
 
 def generate(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     task, config = load_task(state, deps.snapshots), RunConfig(**state["config"])
     if deps.model is None:
         return {"status": "error", "stop_reason": "the task has no code and no model was given to write it"}
-    from agent.models import GenerationRequest
-
-    request = GenerationRequest(prompt=nl2code_prompt(task.problem), params=sampling(config))
-    [result] = deps.model.complete([request])
+    [result] = deps.model.complete([chat_prompts.request(nl2code_input(task, config), sampling(config))])
     file = task.editable[0]
     candidates = []
     for index, completion in enumerate(result.completions):
@@ -31,6 +31,13 @@ def generate(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     if not candidates:
         update |= {"status": "error", "stop_reason": "the model wrote no code that could be parsed"}
     return update
+
+
+def nl2code_input(task: Task, config: RunConfig) -> chat_prompts.Prompt:
+    if config.prompt_dialect == "semcoder":
+        return nl2code_prompt(task.problem)
+    return chat_prompts.nl2code_messages(task.problem, system=config.system_prompt,
+                                         project_instructions=project_instructions(task))
 
 
 def sampling(config: RunConfig, shown_code: str = "") -> Any:

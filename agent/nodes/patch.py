@@ -21,7 +21,7 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     answers: dict[str, Any] = {}
     if config.uses_model:
         focus = Focus(**state["focus"])
-        fmt = chosen_format(config.edit_format, deps.dialect, current(task, best, focus.file))
+        fmt = chosen_format(config.edit_format, config.prompt_dialect, current(task, best, focus.file))
         candidates, results = model_candidates(state.get("completions") or [], best, focus, task, fmt)
         answers = answers_entry(fmt, results)
     if config.uses_mutation:
@@ -38,7 +38,7 @@ def patch(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         "history": [{"node": "patch", "candidates": [c.origin for c in fresh.values()], "rejected": [],
                      **answers}]}
     if config.uses_model and state.get("focus") and not any(c.origin.startswith("model") for c in fresh.values()) \
-            and not (answers.get("feedback") and deps.dialect == "chat" and not previous_feedback(state)):
+            and not (answers.get("feedback") and config.prompt_dialect == "chat" and not previous_feedback(state)):
         # Every answer was unusable or changed nothing: look elsewhere next. An answer a chat model can correct
         # from the note it gets (a block that did not match) is a slip of form: the same focus once more.
         focus = state["focus"]

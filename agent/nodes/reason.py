@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agent.edits import EditFormat, chosen_format, instructions, retry_note
-from agent.feedback import refine_prompt
+from agent import chat_prompts
+from agent.edits import chosen_format, instructions
+from agent.feedback import refine_input
 from agent.localize import function_source, missing_name_source, receiver_context
 from agent.nodes import NodeDeps
 from agent.nodes.generate import sampling
@@ -25,8 +26,6 @@ def shown_code(source: str, function: str | None) -> str:
 
 
 def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
-    from agent.models import GenerationRequest
-
     task, config = load_task(state, deps.snapshots), RunConfig(**state["config"])
     best, focus = Attempt(**state["best"]), Focus(**state["focus"])
     assert deps.model is not None, "routing sends runs without a model past reason"
@@ -40,17 +39,14 @@ def reason(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
         for shown in focus.also:  # the next suspects, each under its file's name
             path, _, function = shown.partition("::")
             code += f"\n\n\n# {path}\n" + function_source(sources[path], function)
-    fmt = chosen_format(config.edit_format, deps.dialect, source)
-    prompt = refine_prompt(task, code, focus, config.feedback)
-    if deps.dialect == "chat":  # SemCoder's raw prompt stays as trained (the problem stays in the history only)
-        prompt += chat_edit_note(fmt, previous_feedback(state))
-    [result] = deps.model.complete([GenerationRequest(prompt=prompt, params=sampling(config, code))])
+    fmt = chosen_format(config.edit_format, config.prompt_dialect, source)
+    # SemCoder's raw prompt stays as trained (an answer that could not be applied stays in the history only); a
+    # chat model is told how to answer in `fmt` and why its previous answer could not be applied.
+    prompt = refine_input(task, code, focus, config, edit_instruction=instructions(fmt),
+                          apply_error=previous_feedback(state) or None)
+    [result] = deps.model.complete([chat_prompts.request(prompt, sampling(config, code))])
     texts = [{"text": c.text, "finish_reason": c.finish_reason} for c in result.completions]
     return {"completions": texts, "tokens_used": result.usage.prompt_tokens + result.usage.completion_tokens,
             "history": [{"node": "reason", "samples": len(texts), "edit_format": fmt,
                          "finish": [c.finish_reason for c in result.completions]}]}
 
-
-def chat_edit_note(fmt: EditFormat, problem: str) -> str:
-    """What a chat prompt adds: how to answer, and why the previous answer could not be applied."""
-    return f"\n{instructions(fmt)}\n" + (f"\n{retry_note(problem)}\n" if problem else "")

@@ -75,7 +75,8 @@ def repair(case: dict, work: Path, scratch: Path, model: str, iterations: int) -
 
         server = OracleServer(case).start()
         env["SEMCODER_MODEL_URL"] = server.url + "/v1"
-        command += ["--model", f"openai:{MODEL}", "--patcher", "model", "--samples", "1", "--temperature", "0"]
+        command += ["--model", f"openai:{MODEL}", "--dialect", "semcoder", "--patcher", "model", "--samples", "1",
+                    "--temperature", "0"]
     command += [arg for name, value in sorted(case.get("test_env", {}).items()) for arg in ("--env", f"{name}={value}")]
     # As a user would name them (BugsInPy's run_test.sh): the bug's tests are the targets, the rest of their files
     # guards against regressions. The suite was built under -o addopts= (no coverage plugins in the venvs).

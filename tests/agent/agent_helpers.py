@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agent.chat_prompts import rendered
 from agent.models import Completion, GenerationRequest, GenerationResult, Usage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,17 +14,20 @@ SEMCODER = [sys.executable, "-c", "from agent.cli import main; main()"]
 
 
 class ScriptedModel:
-    """Answers each call with the next scripted batch of completions; records every prompt it saw."""
+    """Answers each call with the next scripted batch of completions; records every prompt it saw (a chat as
+    agent.chat_prompts.rendered shows it; the requests themselves in `requests`)."""
 
     def __init__(self, script: Sequence[Sequence[str]], tokens_per_call: int = 100) -> None:
         self.script = list(script)
         self.prompts: list[str] = []
+        self.requests: list[GenerationRequest] = []
         self.tokens_per_call = tokens_per_call
 
     def complete(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         results = []
         for request in requests:
-            self.prompts.append(request.prompt)
+            self.requests.append(request)
+            self.prompts.append(request.prompt if request.prompt is not None else rendered(request.messages or ()))
             texts = self.script.pop(0) if self.script else ["no idea"]
             completions = [Completion(text=t, finish_reason="stop") for t in texts]
             results.append(GenerationResult(completions=completions,

@@ -1,18 +1,20 @@
 """Edit formats in the repair loop, end to end: a chat model answers with SEARCH/REPLACE blocks over the real
-OpenAI-compatible test server; an answer that cannot be applied is fed back in the next prompt (chat) or kept in the
-history only (SemCoder, whose prompt stays the paper's byte for byte)."""
+OpenAI-compatible test server's chat route (messages rendered by a tiny trained tokenizer's chat template); an answer
+that cannot be applied is fed back in the next prompt (chat) or kept in the history only (SemCoder, whose prompt
+stays the paper's byte for byte)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agent_helpers import GRADE_TESTS, GRADES, ScriptedModel, refined, write
 
 from agent.completion import LoopModel
-from agent.edits import instructions, retry_note
+from agent.edits import instructions
 from agent.models import Completion, GenerationRequest, GenerationResult, OpenAIGenerator, Usage
 from agent.repair_settings import parse
 from agent.state import Attempt, RunConfig
@@ -35,12 +37,13 @@ class ScriptedAnswers:
 
     def __init__(self, answers: Sequence[str]) -> None:
         self.answers = list(answers)
-        self.prompts: list[str] = []
+        self.prompts: list[str] = []  # each chat's user message
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         results = []
         for request in requests:
-            self.prompts.append(request.prompt)
+            assert request.messages is not None, "the chat dialect sends messages"
+            self.prompts.append(request.messages[-1].content)
             text = self.answers.pop(0) if self.answers else "no idea"
             results.append(GenerationResult(completions=[Completion(text=text, finish_reason="stop")],
                                             usage=Usage(prompt_tokens=10, completion_tokens=10)))
@@ -50,16 +53,17 @@ class ScriptedAnswers:
         return None
 
 
-class ChatClient(OpenAIGenerator):
-    """The completions client under the chat dialect: all the loop asks of a chat backend is its `dialect`."""
+@pytest.fixture(scope="module")
+def chat_tokenizer() -> Any:
+    from training.tiny_model import PRESETS, build_tokenizer
 
-    dialect = "chat"
+    return build_tokenizer(PRESETS["test"])  # trained here, with the ChatML Jinja template
 
 
 @pytest.fixture
-def chat_server() -> Iterator[tuple[OpenAITestServer, ScriptedAnswers]]:
+def chat_server(chat_tokenizer: Any) -> Iterator[tuple[OpenAITestServer, ScriptedAnswers]]:
     answers = ScriptedAnswers([])
-    server = OpenAITestServer(answers, "chat-model").start()
+    server = OpenAITestServer(answers, "chat-model", tokenizer=chat_tokenizer).start()
     yield server, answers
     server.stop()
 
@@ -75,22 +79,24 @@ def test_a_block_that_does_not_match_is_fed_back_and_the_next_answer_fixes_the_b
         + block(BUGGY_LINE.replace("BULK_THRESHOLD", "BULK_THRESHOLDS"), FIXED_LINE),  # a typo: matches nothing
         block(BUGGY_LINE, FIXED_LINE)]
     root = write(tmp_path / "p", {"shop/__init__.py": "", "shop/prices.py": BUGGY, "test_prices.py": TESTS})
-    model = LoopModel(ChatClient("chat-model", server.url))
+    model = LoopModel(OpenAIGenerator("chat-model", server.url))
     try:
-        final = run_graph(project_task(root), RunConfig(model="openai:chat-model", patcher="model", samples=1,
-                                                        max_iterations=3), model)
+        final = run_graph(project_task(root), RunConfig(model="openai:chat-model", dialect="chat", patcher="model",
+                                                        samples=1, max_iterations=3), model)
     finally:
         model.close()
     assert final["status"] == "fixed", final["stop_reason"]
     assert Attempt(**final["best"]).files == {"shop/prices.py": PRICES}
     first, second = answers.prompts
-    note = retry_note("your SEARCH block 1 did not match any lines of shop/prices.py; the closest line is 32:\n"
-                      + BUGGY_LINE.rstrip("\n"))
+    problem = ("your SEARCH block 1 did not match any lines of shop/prices.py; the closest line is 32:\n"
+               + BUGGY_LINE.rstrip("\n"))
     assert instructions("search_replace") in first and "Your previous answer" not in first
-    assert instructions("search_replace") in second and second.endswith(f"\n{note}\n"), second[-600:]
+    assert instructions("search_replace") in second
+    assert f"Your previous answer could not be applied: {problem}" in second, second[-800:]
+    assert [chat.rendered.count("<|im_start|>") for chat in server.state.chats] == [3, 3]  # the template rendered them
     patches = [h for h in final["history"] if h["node"] == "patch"]
     assert patches[0]["edit_format"] == "search_replace" and patches[0]["candidates"] == []
-    assert patches[0]["rejected"] == [f"sample 0: no_match: {note.removeprefix(retry_note(''))}"]
+    assert patches[0]["rejected"] == [f"sample 0: no_match: {problem}"]
     assert patches[0]["reasoning"] == ["Ten items should be bulk: the comparison is strict."]
     assert patches[1]["candidates"] == ["model sample 0"] and "feedback" not in patches[1]
     assert [h["edit_format"] for h in final["history"] if h["node"] == "reason"] == ["search_replace"] * 2
@@ -104,7 +110,8 @@ def test_semcoder_keeps_its_prompt_and_the_problem_stays_in_the_history(tmp_path
     fixed = GRADES.replace("score > 90", "score >= 90").replace("score > 80", "score >= 80")
     unmatched = "<<<<<<< SEARCH\n    if score > 91:\n=======\n    if score >= 90:\n>>>>>>> REPLACE\n"
     model = ScriptedModel([[unmatched], [refined(fixed)]])
-    final = run_graph(task, RunConfig(model="x:y", patcher="model", samples=1, edit_format="search_replace"), model)
+    final = run_graph(task, RunConfig(model="x:y", dialect="semcoder", patcher="model", samples=1,
+                                      edit_format="search_replace"), model)
     assert final["status"] == "fixed", final["stop_reason"]
     first, second = model.prompts
     assert second == first  # the same best attempt, and no note: SemCoder's raw prompt as it was trained
@@ -120,7 +127,8 @@ def test_auto_is_the_whole_function_for_semcoder(tmp_path, run_graph):
     write(tmp_path, {"grades.py": GRADES, "test_grades.py": GRADE_TESTS})
     task = function_task(tmp_path / "grades.py", tmp_path / "test_grades.py")
     fixed = GRADES.replace("score > 90", "score >= 90").replace("score > 80", "score >= 80")
-    final = run_graph(task, RunConfig(model="x:y", patcher="model", samples=1), ScriptedModel([[refined(fixed)]]))
+    final = run_graph(task, RunConfig(model="x:y", dialect="semcoder", patcher="model", samples=1),
+                      ScriptedModel([[refined(fixed)]]))
     assert final["status"] == "fixed"
     assert [h["edit_format"] for h in final["history"] if h["node"] in ("reason", "patch")] == ["function"] * 2
 

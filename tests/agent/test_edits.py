@@ -3,7 +3,6 @@ model would write it, with what the result must be or the problem it must name."
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from agent.edits import (
     chosen_format,
     default_format,
     instructions,
-    retry_note,
     split_reasoning,
 )
 from agent.parsing import parse_refined
@@ -355,11 +353,3 @@ def test_each_instructions_example_is_an_answer_this_module_applies(fmt):
     source = "def total(items, rate):\n    return total * rate\n"
     result = apply_edit(text, fmt, {"shop/prices.py": source}, EditTarget(file="shop/prices.py"))
     assert result.files == {"shop/prices.py": source.replace("total * rate", "total * (1 + rate)")}
-
-
-def test_the_retry_note_carries_the_problem():
-    problem = apply_edit(sr("X = 1\n", "X = 2\n"), "search_replace", FILES, AT_WITH_TAX).problem
-    assert retry_note(problem.message) == "Your previous answer could not be applied: your SEARCH block 1 did not " \
-                                          "match any lines of shop/tax.py; no lines of the file are close to them"
-    assert instructions("function").startswith("Answer with the whole fixed function")
-    ast.parse(FILES[PRICES])

@@ -21,7 +21,8 @@ def task(tmp_path: Path):
 
 
 def model_config(**overrides) -> RunConfig:
-    return RunConfig(model="scripted:x", patcher="model", **overrides)
+    """SemCoder's raw prompts (the name of a scripted model would otherwise mean the chat dialect)."""
+    return RunConfig(model="scripted:x", patcher="model", dialect="semcoder", **overrides)
 
 
 def test_a_later_worse_patch_never_replaces_the_best(tmp_path, run_graph):

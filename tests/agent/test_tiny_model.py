@@ -26,14 +26,14 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("feedback", ["semcoder", "trace"])
-def test_tiny_model_ends_cleanly_at_its_budget(tmp_path, tiny_checkpoint, monkeypatch, feedback):
+@pytest.mark.parametrize(("feedback", "dialect"), [("semcoder", "semcoder"), ("trace", "semcoder"), ("trace", "chat")])
+def test_tiny_model_ends_cleanly_at_its_budget(tmp_path, tiny_checkpoint, monkeypatch, feedback, dialect):
     monkeypatch.setenv("SEMCODER_DEVICE", "cpu")
     write(tmp_path, {"grades.py": GRADES, "test_grades.py": GRADE_TESTS})
     db = tmp_path / "runs.sqlite"
     result = CliRunner().invoke(repair_command, [
         str(tmp_path / "grades.py"), "--tests", str(tmp_path / "test_grades.py"), "--db", str(db),
-        "--model", f"transformers:{tiny_checkpoint}", "--patcher", "model", "--feedback", feedback,
+        "--model", f"transformers:{tiny_checkpoint}", "--patcher", "model", "--feedback", feedback, "--dialect", dialect,
         "--samples", "2", "--max-new-tokens", "24", "--max-iterations", "2", "--json"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     out = json.loads(result.stdout)

@@ -70,7 +70,7 @@ def test_a_traced_run_under_docker_never_runs_code_on_the_host(tmp_path):
         server.start()
         with server.client() as client:
             created = client.post("/v1/repairs", headers=AUTH, json={
-                "code": code, "tests": tests, "model": "openai:fixer", "patcher": "model",
+                "code": code, "tests": tests, "model": "openai:fixer", "dialect": "semcoder", "patcher": "model",
                 "feedback": "trace", "samples": 1, "max_iterations": 2})
             assert created.status_code in (200, 201, 202), created.text
             run_id = created.json()["id"]

@@ -26,7 +26,8 @@ def transformers_generator(tiny_model_dir: Path) -> TransformersGenerator:
 
 @pytest.fixture(scope="session")
 def _running_server(transformers_generator: TransformersGenerator) -> Iterator[OpenAITestServer]:
-    server = OpenAITestServer(transformers_generator, SERVED_NAME).start()
+    # The checkpoint's own tokenizer renders chats by its chat template, as vLLM's chat route does.
+    server = OpenAITestServer(transformers_generator, SERVED_NAME, tokenizer=transformers_generator.tokenizer).start()
     yield server
     server.stop()
 
