@@ -262,7 +262,7 @@ def cli_parameters(command: Callable[..., Any]) -> Callable[..., Any]:
         help_text = field.description or ""
         if flag.from_file:
             parameters.append(click.option(flag.name, name, default=None, metavar=flag.metavar or "PATH",
-                                           callback=_file_text, help=f"{help_text} Read from the file PATH."))
+                                           callback=file_text, help=f"{help_text} Read from the file PATH."))
         elif kind is bool:
             parameters.append(click.option(flag.name, name, is_flag=True, default=False, help=help_text))
         elif get_origin(kind) is dict:
@@ -282,7 +282,8 @@ def cli_parameters(command: Callable[..., Any]) -> Callable[..., Any]:
 _METAVARS = {int: "INTEGER", float: "NUMBER", str: "TEXT"}
 
 
-def _file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+def file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """A click callback: an option that names a file stands for that file's text (--system-prompt-file)."""
     if value is None:
         return None
     try:

@@ -10,21 +10,13 @@ from typing import get_args
 import click
 
 from agent.models import Dialect, ModelError
+from agent.repair_settings import file_text
 from evals._config import EvalConfig
 from evals._round_report import RunReport as _RunReport
 from evals.loaders import DatasetError
 from evals.model_run import ModelRunConfig, run_model_eval
 
 _FIELDS = ModelRunConfig.model_fields
-
-
-def _file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return Path(value).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {value}: {exc}", context, parameter) from None
 
 
 _OPTIONS = [
@@ -46,7 +38,7 @@ _OPTIONS = [
     click.option("--tasks", "task_ids", multiple=True, help="Only this task id (repeatable)."),
     click.option("--dialect", type=click.Choice(get_args(Dialect)), default="auto", show_default=True,
                  help=_FIELDS["dialect"].description),
-    click.option("--system-prompt-file", "system_prompt", default=None, metavar="PATH", callback=_file_text,
+    click.option("--system-prompt-file", "system_prompt", default=None, metavar="PATH", callback=file_text,
                  help=f"{_FIELDS['system_prompt'].description} Read from the file PATH."),
 ]
 

@@ -15,6 +15,14 @@ from agent.tasks import Task, TestRunner
 
 
 @pytest.fixture(scope="session")
+def chat_tokenizer() -> Any:
+    """A tiny tokenizer trained here, with the ChatML Jinja template (the chat dialect's servers render by it)."""
+    from training.tiny_model import PRESETS, build_tokenizer
+
+    return build_tokenizer(PRESETS["test"])
+
+
+@pytest.fixture(scope="session")
 def pool():
     import sandbox
 

@@ -52,13 +52,6 @@ class ChatFixer:
         return None
 
 
-@pytest.fixture(scope="module")
-def chat_tokenizer() -> Any:
-    from training.tiny_model import PRESETS, build_tokenizer
-
-    return build_tokenizer(PRESETS["test"])  # trained here, with the ChatML Jinja template
-
-
 @pytest.fixture
 def serve(chat_tokenizer: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     started: list[OpenAITestServer] = []

@@ -53,13 +53,6 @@ class ScriptedAnswers:
         return None
 
 
-@pytest.fixture(scope="module")
-def chat_tokenizer() -> Any:
-    from training.tiny_model import PRESETS, build_tokenizer
-
-    return build_tokenizer(PRESETS["test"])  # trained here, with the ChatML Jinja template
-
-
 @pytest.fixture
 def chat_server(chat_tokenizer: Any) -> Iterator[tuple[OpenAITestServer, ScriptedAnswers]]:
     answers = ScriptedAnswers([])

@@ -46,32 +46,27 @@ NO_TEMPLATE = (
 )  # vLLM's words
 
 
-class CompletionBody(BaseModel):
+class _Sampling(BaseModel):
+    """What both routes take besides their prompt or messages."""
+
     model: str
+    n: int = 1
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    ignore_eos: bool = False  # vLLM's extension
+
+
+class CompletionBody(_Sampling):
     prompt: str | list[str]
-    n: int = 1
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    ignore_eos: bool = False  # vLLM's extension
 
 
-class ChatBody(BaseModel):
-    model: str
+class ChatBody(_Sampling):
     messages: list[ChatMessage]
-    n: int = 1
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
-    ignore_eos: bool = False  # vLLM's extension
 
 
 class ChatRecord(BaseModel):
