@@ -39,8 +39,9 @@ def main() -> int:
         for request in requests[:len(chats)]:
             ours = generator.engine_prompt(request)["prompt_token_ids"]
             theirs = tokenizer.apply_chat_template(request.chat(), add_generation_prompt=True, tokenize=True)
-            theirs = list(theirs["input_ids"] if isinstance(theirs, dict) else theirs)
-            checks.append((f"chat rendered as vLLM renders it ({len(ours)} tokens)", ours == theirs))
+            theirs = list(theirs["input_ids"] if hasattr(theirs, "keys") else theirs)  # transformers 5: a BatchEncoding
+            checks.append((f"chat rendered as vLLM renders it ({len(ours)} tokens, vLLM's {len(theirs)})",
+                           ours == theirs))
         results = generate_sync(generator, requests)
         checks.append(("chats and a raw prompt in one batch: n completions each",
                        [len(r.completions) for r in results] == [2, 2, 2]))
