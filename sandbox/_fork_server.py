@@ -856,9 +856,11 @@ def run_job(config, job, child, spared):
         cold["warm"] = "declined: " + (setup[1:].decode("utf-8", "replace") if setup[:1] == b"d" else
                                        "the prestarted child died before its job")
         return cold
+    how = "preloaded" if child.warm is not None else ""
+    if child.prestarted:
+        how = f"prestarted: waited {child.waited:.2f} s for it" if child.waited >= 0.01 else "prestarted"
     return {
-        "warm": child.note or ("prestarted" + (": waited %.2f s for it" % child.waited if child.waited >= 0.01 else "")
-                               if child.prestarted else "preloaded" if child.warm is not None else ""),
+        "warm": child.note or how,
         "setup_ok": setup[:1] == b"1",
         "fired": fired,
         "exit_code": _exit_code(wait_status),
