@@ -14,6 +14,8 @@ import click
 import openai
 
 from agent.models import (
+    DIALECT_HELP,
+    ChatMessage,
     GenerationRequest,
     ModelError,
     OpenAIGenerator,
@@ -23,6 +25,8 @@ from agent.models import (
     generate_sync,
     local_url,
     require_vllm,
+    resolve_dialect,
+    route_of,
     stop_server,
     vllm_serve_command,
     wait_for_health,
@@ -108,10 +112,12 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     "--api-key", envvar="SEMCODER_API_KEY", default="EMPTY", help="Also read from SEMCODER_API_KEY."
 )
 @click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--dialect", type=click.Choice(["auto", "semcoder", "chat"]), default="auto", show_default=True,
+              help=f"{DIALECT_HELP} The prompt is sent as the dialect sends it (chat: one user message).")
 def check_command(
-    url: str, model: str | None, prompt: str, max_tokens: int, api_key: str, timeout_s: float
+    url: str, model: str | None, prompt: str, max_tokens: int, api_key: str, timeout_s: float, dialect: str
 ) -> None:
-    """List the models at URL, run one completion, print its latency."""
+    """List the models at URL, run one completion in the model's dialect, print its latency."""
     base = api_base(url)
     try:
         models = [
@@ -124,7 +130,11 @@ def check_command(
         raise click.ClickException("the server lists no model; pass --model")
     chosen = model or models[0]
     generator = OpenAIGenerator(chosen, base, api_key=api_key, timeout_s=timeout_s, max_retries=1)
-    request = GenerationRequest(prompt=prompt, params=SamplingParams(max_tokens=max_tokens))
+    resolved = resolve_dialect(dialect, chosen)  # type: ignore[arg-type]
+    params = SamplingParams(max_tokens=max_tokens)
+    request = GenerationRequest(messages=[ChatMessage(role="user", content=prompt)], params=params) \
+        if resolved == "chat" else GenerationRequest(prompt=prompt, params=params)
+    click.echo(f"dialect: {resolved} ({route_of(resolved)})")
     started = time.perf_counter()
     try:
         (result,) = generate_sync(generator, [request])

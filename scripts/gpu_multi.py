@@ -173,7 +173,7 @@ def tensor_parallel(args: argparse.Namespace) -> str:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env())
     try:
         healthy = wait_for_health(server, f"http://127.0.0.1:{port}", log_path, timeout_s=600)
-        check = subprocess.run([*SEMCODER, "model", "check", f"http://127.0.0.1:{port}/v1"],
+        check = subprocess.run([*SEMCODER, "model", "check", f"http://127.0.0.1:{port}/v1", "--dialect", "semcoder"],
                                capture_output=True, text=True, cwd=ROOT, env=env())
         out = args.work / "tp_eval"
         started = time.perf_counter()

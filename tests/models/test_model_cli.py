@@ -103,6 +103,18 @@ def test_check_lists_models_and_times_a_completion(openai_server: OpenAITestServ
     assert openai_server.state.attempts == 1
 
 
+def test_check_speaks_the_models_dialect(openai_server: OpenAITestServer) -> None:
+    """`auto`: a model not named semcoder is checked on the chat route (rendered by its chat template), as a repair
+    would prompt it; --dialect semcoder checks the completions route."""
+    chat = CliRunner().invoke(model_group, ["check", openai_server.url, "--max-tokens", "4"])
+    assert chat.exit_code == 0, chat.output
+    assert "dialect: chat (/v1/chat/completions)" in chat.output
+    assert [record.messages[0].content for record in openai_server.state.chats] == ["def fibonacci(n):\n"]
+    raw = CliRunner().invoke(model_group, ["check", openai_server.url, "--max-tokens", "4", "--dialect", "semcoder"])
+    assert raw.exit_code == 0, raw.output
+    assert "dialect: semcoder (/v1/completions)" in raw.output and len(openai_server.state.chats) == 1
+
+
 def test_check_reports_an_unreachable_server() -> None:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
