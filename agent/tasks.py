@@ -412,11 +412,11 @@ class TestRunner:
         """`warm`: the run may start in a sandbox that imported the environment's modules ahead (a confirmation
         does not: it is the independent run)."""
         limits = limits or _Limits(self.test_timeout_s, {})
-        # Files whose change adds atexit: registrations from them are the patch's (the project's own are not).
-        atexit_files = sorted(path for path, text in files.items() if task.files.get(path) is not text
-                              and text.count("atexit") > task.files.get(path, "").count("atexit"))
-        # The files this candidate changes: a sandbox that starts the next run ahead reads them while it waits.
+        # The files this candidate changes: a sandbox that starts the next run ahead reads them while it waits. Those
+        # whose change adds atexit: registrations from them are the patch's (the project's own are not).
         changed = sorted(path for path, text in files.items() if task.files.get(path) is not text)
+        atexit_files = [path for path in changed
+                        if files[path].count("atexit") > task.files.get(path, "").count("atexit")]
         data = {"paths": task.test_paths, "test_timeout_s": limits.default_s, "test_timeouts": limits.per_test,
                 "project_root": task.root, "atexit_files": atexit_files, "coverage": coverage, "changed": changed,
                 **self._env}
