@@ -1,7 +1,10 @@
-"""Where runs live: LangGraph's SQLite checkpointer (one thread per run), a small table of runs, and the runs'
-task snapshots.
+"""Where runs live, for every front end (CLI, HTTP, ACP, MCP): LangGraph's checkpointer (one thread per run), a
+table of runs with their inputs and outcome, each run's event log, and the runs' task snapshots. SQLite (the
+default, in the user's cache dir, never inside the project) or Postgres; the SQL is written once with `?`
+placeholders and portable types, and the Postgres side rewrites the placeholders.
 
-The database sits in the user's cache dir (or wherever --db points), never inside the project.
+A run started from any front end is visible to the others: `semcoder runs`, GET /v1/repairs, an editor's
+session list and the MCP server's resources all read this one store.
 
 A task (every file of a project) is stored once, content-addressed by the sha256 of its canonical JSON; the
 graph's state holds only that hash. The checkpointer writes the whole state at every step, so a snapshot in
@@ -17,24 +20,45 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from agent.repair_settings import RunSetup
+from agent.state import RunConfig
 from agent.tasks import Task, TaskError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS semcoder_runs (
-    run_id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL, target TEXT NOT NULL,
-    kind TEXT NOT NULL, status TEXT NOT NULL, iterations INTEGER NOT NULL DEFAULT 0,
-    tests_passed INTEGER NOT NULL DEFAULT 0, tests_total INTEGER NOT NULL DEFAULT 0,
-    stop_reason TEXT NOT NULL DEFAULT ''
-)"""
-# Portable SQL (SQLite and Postgres): the API's database holds this table too.
+RunStatus = Literal["queued", "running", "fixed", "not_fixed", "error", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"fixed", "not_fixed", "error", "cancelled"})
+UNFINISHED: tuple[RunStatus, ...] = ("queued", "running")
+Origin = Literal["cli", "http", "acp", "mcp"]
+EventType = Literal["queued", "started", "node", "done"]
+
+# The tables keep the names they had when only the server wrote them, so a database made before takes new runs.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS semcoder_api_runs (
+        run_id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, task TEXT NOT NULL, config TEXT NOT NULL,
+        iterations INTEGER NOT NULL DEFAULT 0, executions INTEGER NOT NULL DEFAULT 0,
+        tests_passed INTEGER NOT NULL DEFAULT 0, tests_total INTEGER NOT NULL DEFAULT 0,
+        stop_reason TEXT NOT NULL DEFAULT '', diff TEXT NOT NULL DEFAULT '',
+        setup TEXT NOT NULL DEFAULT '{}', isolation TEXT NOT NULL DEFAULT '{}')""",
+    """CREATE TABLE IF NOT EXISTS semcoder_api_events (
+        run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, seq))""",
+)
+# Columns later versions added (name -> SQL default), for a table an earlier version created. A row from before
+# `origin` existed was made by the server.
+_ADDED = {"setup": "'{}'", "isolation": "'{}'", "origin": "'http'", "session": "''"}
+_JSON_COLUMNS = ("setup", "isolation")
+# The command line's table before there was one store: its rows move into the runs table once.
+_LEGACY_CLI_TABLE = "semcoder_runs"
 _SNAPSHOTS = """CREATE TABLE IF NOT EXISTS semcoder_snapshots (
     sha256 TEXT PRIMARY KEY, task TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)"""
 
@@ -120,17 +144,46 @@ def load_task(state: Mapping[str, Any], snapshots: TaskSnapshots) -> Task:
     return snapshots.get(digest)
 
 
-class RunRecord(BaseModel):
+class RunRow(BaseModel):
+    """A run as the store has it: what it repairs, where it was started from, and how far it got."""
+
     run_id: str
     created: float
     updated: float
-    target: str
+    status: RunStatus
     kind: str
-    status: str
+    target: str
     iterations: int
+    executions: int
     tests_passed: int
     tests_total: int
     stop_reason: str
+    diff: str
+    setup: RunSetup
+    isolation: dict[str, Any]
+    origin: Origin = Field(description="The front end that started the run: cli, http, acp or mcp.")
+    session: str = Field("", description="The editor session (ACP) the run belongs to ('' for none).")
+
+
+_COLUMNS = tuple(RunRow.model_fields)
+
+
+class Progress(BaseModel):
+    iterations: int
+    executions: int
+    tests_passed: int
+    tests_total: int
+    diff: str
+    stop_reason: str = ""
+
+
+class Event(BaseModel):
+    """One entry of a run's event log (and one Server-Sent Event): `id` counts up from 1 per run."""
+
+    id: int
+    type: EventType
+    data: dict[str, Any]
+    created: float
 
 
 def default_db_path() -> Path:
@@ -138,52 +191,275 @@ def default_db_path() -> Path:
     return cache / "semcoder" / "runs.sqlite"
 
 
-class RunStore:
-    """The checkpointer for the graph, the runs table and the task snapshots, on one SQLite connection."""
+DB_HELP = ("Run database, shared by every front end: a PATH to a SQLite file, sqlite:////ABS/PATH.sqlite or "
+           "postgresql://user:pass@host/db (the 'postgres' extra). Default: $SEMCODER_DB_URL, else "
+           "~/.cache/semcoder/runs.sqlite.")
+
+
+def db_location(given: str | Path | None = None) -> str:
+    """The one rule for where the run store is: the given PATH or URL, else $SEMCODER_DB_URL, else the cache."""
+    chosen = given if given not in (None, "") else os.environ.get("SEMCODER_DB_URL") or default_db_path()
+    text = str(chosen)
+    return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def db_option(command: Any) -> Any:
+    """`--db PATH|URL`: the same option in every command that reads or writes runs (`--db-url` is its old name
+    in `semcoder serve`)."""
+    import click
+
+    return click.option("--db", "--db-url", "db", default=None, metavar="PATH|URL", help=DB_HELP)(command)
+
+
+class _Backing(Sql, Protocol):
+    checkpointer: BaseCheckpointSaver
+
+
+class _Sqlite:
+    """One connection; every statement holds the checkpointer's lock (LangGraph writes from worker threads)."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
+        self.connection = connection
         self.checkpointer = SqliteSaver(connection)
-        self.execute(_SCHEMA)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self.checkpointer.lock, self.connection:
+            return self.connection.execute(sql, tuple(params)).rowcount
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.checkpointer.lock:
+            return self.connection.execute(sql, tuple(params)).fetchall()
+
+    def script(self, statements: Sequence[str]) -> None:
+        """Several statements in one transaction."""
+        with self.checkpointer.lock, self.connection:
+            for statement in statements:
+                self.connection.execute(statement)
+
+
+class _Postgres:
+    def __init__(self, pool: Any) -> None:
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        self._pool = pool
+        self.checkpointer = PostgresSaver(pool)
+        self.checkpointer.setup()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._pool.connection() as connection:
+            return connection.execute(_pg(sql), tuple(params)).rowcount
+
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.connection() as connection:
+            return [tuple(row.values()) for row in connection.execute(_pg(sql), tuple(params)).fetchall()]
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class RunStore:
+    """The checkpointer for the graph, the runs, their events and the task snapshots, on one database.
+
+    Status changes out of queued/running are conditional, so a run ends exactly once (finish vs cancel races).
+    """
+
+    def __init__(self, backing: _Backing, kind: Literal["sqlite", "postgres"] = "sqlite") -> None:
+        self._db = backing
+        self.kind = kind
+        self.checkpointer = backing.checkpointer
+        self._latest: dict[str, int] = {}  # run -> newest event id this process wrote: lets SSE skip queries
+        for statement in _SCHEMA:
+            backing.execute(statement)
+        for column, default in _ADDED.items():
+            try:
+                backing.execute(f"ALTER TABLE semcoder_api_runs ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
+            except Exception as exc:  # sqlite3.OperationalError / psycopg DuplicateColumn: it is there already
+                if "duplicate" not in str(exc).lower() and "already exists" not in str(exc).lower():
+                    raise
+        if isinstance(backing, _Sqlite):
+            _adopt_cli_table(backing)
         self.snapshots = TaskSnapshots(self)
 
     @classmethod
     def in_memory(cls) -> RunStore:
         """A store for a graph run without a database file (tests, benchmarks)."""
-        return cls(sqlite3.connect(":memory:", check_same_thread=False))
+        return cls(_Sqlite(sqlite3.connect(":memory:", check_same_thread=False)))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self.checkpointer.lock, self._connection:
-            return self._connection.execute(sql, tuple(params)).rowcount
+        return self._db.execute(sql, params)
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.checkpointer.lock:
-            return self._connection.execute(sql, tuple(params)).fetchall()
+        return self._db.fetch(sql, params)
 
-    def record_start(self, run_id: str, target: str, kind: str) -> None:
+    # runs
+
+    def create(self, task: Task, config: RunConfig, target: str, origin: Origin, session: str = "") -> str:
+        """A queued run of `task` with `config`; returns its id."""
+        run_id = uuid.uuid4().hex[:16]
         now = time.time()
-        self.execute("INSERT OR IGNORE INTO semcoder_runs (run_id, created, updated, target, kind, status) "
-                     "VALUES (?, ?, ?, ?, ?, 'running')", (run_id, now, now, target, kind))
+        self.execute(
+            "INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, config, setup, "
+            "origin, session) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, now, now, task.kind, target, self.snapshots.put(task), config.model_dump_json(),
+             RunSetup.of(task, config).model_dump_json(), origin, session))
+        return run_id
 
-    def record_outcome(self, run_id: str, *, status: str, iterations: int, tests_passed: int, tests_total: int,
-                       stop_reason: str) -> None:
-        self.execute("UPDATE semcoder_runs SET updated=?, status=?, iterations=?, tests_passed=?, tests_total=?, "
-                     "stop_reason=? WHERE run_id=?",
-                     (time.time(), status, iterations, tests_passed, tests_total, stop_reason, run_id))
+    def record_isolation(self, run_id: str, isolation: dict[str, Any]) -> None:
+        """The sandbox a run's tests got (its pool's isolation report), once it started."""
+        self.execute("UPDATE semcoder_api_runs SET isolation = ? WHERE run_id = ?",
+                     (json.dumps(isolation, default=str), run_id))
 
-    def runs(self, limit: int = 50) -> list[RunRecord]:
-        rows = self.fetch(f"SELECT {', '.join(RunRecord.model_fields)} FROM semcoder_runs ORDER BY created DESC "
-                          "LIMIT ?", (limit,))
-        return [RunRecord(**dict(zip(RunRecord.model_fields, row, strict=True))) for row in rows]
+    def get(self, run_id: str) -> RunRow | None:
+        rows = self.fetch(f"SELECT {', '.join(_COLUMNS)} FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
+        return _row(rows[0]) if rows else None
 
-    def find(self, run_id: str) -> RunRecord | None:
-        return next((r for r in self.runs(limit=1_000_000) if r.run_id == run_id), None)
+    def status(self, run_id: str) -> RunStatus | None:
+        rows = self.fetch("SELECT status FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
+        return rows[0][0] if rows else None
+
+    def list(self, limit: int = 50, status: RunStatus | None = None, session: str | None = None) -> list[RunRow]:
+        """Newest first."""
+        clauses = [(f"{name} = ?", value) for name, value in (("status", status), ("session", session))
+                   if value is not None]
+        where = f"WHERE {' AND '.join(c for c, _ in clauses)}" if clauses else ""
+        rows = self.fetch(f"SELECT {', '.join(_COLUMNS)} FROM semcoder_api_runs {where} "
+                          "ORDER BY created DESC, run_id LIMIT ?", (*(v for _, v in clauses), limit))
+        return [_row(r) for r in rows]
+
+    def unfinished(self, origin: Origin) -> list[str]:
+        """The unfinished runs `origin` started, oldest first: the order a restarted server picks them up in."""
+        rows = self.fetch("SELECT run_id FROM semcoder_api_runs WHERE status IN ('queued', 'running') AND origin = ? "
+                          "ORDER BY created, run_id", (origin,))
+        return [r[0] for r in rows]
+
+    def count_unfinished(self, origin: Origin) -> int:
+        return self.fetch("SELECT COUNT(*) FROM semcoder_api_runs WHERE status IN ('queued', 'running') "
+                          "AND origin = ?", (origin,))[0][0]
+
+    def inputs(self, run_id: str) -> tuple[Task, RunConfig]:
+        """The run's task and config, as it was started."""
+        rows = self.fetch("SELECT task, config FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise SnapshotError(f"no run {run_id!r} in this database")
+        digest, config = rows[0]
+        if not digest:
+            raise SnapshotError(f"run {run_id} was recorded by an older semcoder without its task: it cannot be "
+                                "rerun from the run store")
+        return self.snapshots.get(digest), RunConfig.model_validate_json(config)
+
+    def mark_running(self, run_id: str) -> bool:
+        return self._transition(run_id, "running", UNFINISHED)
+
+    def reopen(self, run_id: str) -> bool:
+        """An ended run queued again: resuming it from its last checkpoint was asked for by name."""
+        return self._transition(run_id, "queued", tuple(TERMINAL))
+
+    def record_progress(self, run_id: str, progress: Progress) -> None:
+        self.execute(
+            "UPDATE semcoder_api_runs SET updated = ?, iterations = ?, executions = ?, tests_passed = ?, "
+            "tests_total = ?, diff = ? WHERE run_id = ?",
+            (time.time(), progress.iterations, progress.executions, progress.tests_passed, progress.tests_total,
+             progress.diff, run_id))
+
+    def finish(self, run_id: str, status: RunStatus, progress: Progress | None = None, reason: str = "",
+               allowed: tuple[RunStatus, ...] = UNFINISHED) -> bool:
+        """Ends an unfinished run (or one in `allowed`); False if it had already ended (then its status stays)."""
+        if progress is not None:
+            self.record_progress(run_id, progress)
+        return self._transition(run_id, status, allowed, reason or (progress.stop_reason if progress else ""))
+
+    def _transition(self, run_id: str, status: RunStatus, allowed: tuple[str, ...], reason: str = "") -> bool:
+        marks = ", ".join("?" for _ in allowed)
+        changed = self.execute(
+            f"UPDATE semcoder_api_runs SET status = ?, updated = ?, stop_reason = CASE WHEN ? = '' THEN stop_reason "
+            f"ELSE ? END WHERE run_id = ? AND status IN ({marks})",
+            (status, time.time(), reason, reason, run_id, *allowed))
+        return changed == 1
+
+    # events
+
+    def append_event(self, run_id: str, kind: EventType, data: dict[str, Any]) -> Event:
+        """Appends with the next sequence number; the primary key turns a lost race into a retry instead of a
+        duplicate id."""
+        for _ in range(5):
+            seq = self.last_event_id(run_id) + 1
+            now = time.time()
+            try:
+                self.execute("INSERT INTO semcoder_api_events (run_id, seq, type, data, created) "
+                             "VALUES (?, ?, ?, ?, ?)", (run_id, seq, kind, json.dumps(data), now))
+                self._latest[run_id] = seq
+                return Event(id=seq, type=kind, data=data, created=now)
+            except Exception as exc:  # sqlite3.IntegrityError / psycopg UniqueViolation
+                if "unique" not in str(exc).lower() and "primary" not in str(exc).lower():
+                    raise
+        raise RuntimeError(f"could not append an event to run {run_id}: sequence contention")
+
+    def last_event_id(self, run_id: str) -> int:
+        return self.fetch("SELECT COALESCE(MAX(seq), 0) FROM semcoder_api_events WHERE run_id = ?", (run_id,))[0][0]
+
+    def may_have_events_after(self, run_id: str, seq: int) -> bool:
+        """False only when this process knows there is nothing newer (it writes every event of the runs it drives,
+        and other processes' runs are never in `_latest`)."""
+        latest = self._latest.get(run_id)
+        return latest is None or latest > seq
+
+    def events_after(self, run_id: str, after: int, limit: int = 500) -> list[Event]:
+        rows = self.fetch("SELECT seq, type, data, created FROM semcoder_api_events WHERE run_id = ? AND seq > ? "
+                          "ORDER BY seq LIMIT ?", (run_id, after, limit))
+        return [Event(id=seq, type=kind, data=json.loads(data), created=created) for seq, kind, data, created in rows]
+
+    def count_events(self, run_id: str, kind: EventType) -> int:
+        return self.fetch("SELECT COUNT(*) FROM semcoder_api_events WHERE run_id = ? AND type = ?",
+                          (run_id, kind))[0][0]
+
+
+def _row(values: tuple[Any, ...]) -> RunRow:
+    row = dict(zip(_COLUMNS, values, strict=True))
+    return RunRow(**{**row, **{column: json.loads(row[column] or "{}") for column in _JSON_COLUMNS}})
+
+
+def _adopt_cli_table(db: _Sqlite) -> None:
+    """Moves the rows of the command line's own runs table (before there was one store) into the runs table."""
+    if not db.fetch("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_LEGACY_CLI_TABLE,)):
+        return
+    db.script([
+        "INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, config, iterations, "
+        "tests_passed, tests_total, stop_reason, origin) SELECT run_id, created, updated, status, kind, target, '', "
+        f"'{{}}', iterations, tests_passed, tests_total, stop_reason, 'cli' FROM {_LEGACY_CLI_TABLE} "
+        "WHERE run_id NOT IN (SELECT run_id FROM semcoder_api_runs)",
+        f"DROP TABLE {_LEGACY_CLI_TABLE}"])
 
 
 @contextlib.contextmanager
-def open_store(path: Path | None = None) -> Iterator[RunStore]:
-    path = path or default_db_path()
+def open_store(location: str | Path | None = None) -> Iterator[RunStore]:
+    """The run store at a PATH or URL (see `db_location`); a clear error for anything else."""
+    url = db_location(location)
+    if url.startswith(("postgres://", "postgresql://")):
+        yield from _open_postgres(url)
+    elif url.startswith("sqlite:///"):
+        # SQLAlchemy's convention: sqlite:///relative.sqlite, sqlite:////absolute/path.sqlite
+        yield from _open_sqlite(Path(url.removeprefix("sqlite:///")))
+    else:
+        raise TaskError(f"run database {url!r} must be a path, sqlite:///PATH or postgresql://...")
+
+
+def _open_sqlite(path: Path) -> Iterator[RunStore]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # check_same_thread=False: LangGraph writes checkpoints from worker threads; SqliteSaver locks.
-    with contextlib.closing(sqlite3.connect(str(path), check_same_thread=False)) as connection:
-        yield RunStore(connection)
+    # check_same_thread=False: LangGraph writes checkpoints from worker threads; every use holds the lock.
+    with contextlib.closing(sqlite3.connect(str(path), check_same_thread=False, timeout=30)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")  # readers in other processes (a server, an editor) never block
+        yield RunStore(_Sqlite(connection))
+
+
+def _open_postgres(url: str) -> Iterator[RunStore]:
+    try:
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+    except ImportError as exc:
+        raise TaskError(f"a postgres run database needs the 'postgres' extra "
+                        f"(pip install 'semcoder-agent[postgres]'): {exc}") from exc
+    # The checkpointer needs autocommit and dict rows (see langgraph-checkpoint-postgres).
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    with ConnectionPool(url, kwargs=kwargs, min_size=1, max_size=8, open=True) as pool:
+        yield RunStore(_Postgres(pool), kind="postgres")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,30 +12,19 @@ from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
-from agent.diff import ApplyError, apply_files, unified_diff
-from agent.graph import build_graph, initial_state, open_deps, run_values, thread_config
+from agent import runs
+from agent.diff import ApplyError, apply_files
+from agent.graph import run_values
 from agent.models import ModelError
-from agent.persistence import RunStore, load_task, open_store
+from agent.persistence import Event, RunStore, db_option, load_task, open_store
 from agent.preflight import check_model
-from agent.repair_settings import RunSetup, cli_parameters, given, parse, prepare
-from agent.state import Attempt, RunConfig
+from agent.repair_settings import cli_parameters, given, parse, prepare
+from agent.runs import RepairOutcome
+from agent.state import Attempt
 from agent.tasks import Task, TaskError, function_task, project_task
 from sandbox import SandboxError
 
 _EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
-
-
-class RepairOutcome(dict):
-    """The one object `--json` prints."""
-
-    @classmethod
-    def of(cls, status: str, run_id: str = "", iterations: int = 0, diff: str = "", passed: int = 0,
-           total: int = 0, stop_reason: str = "", confirmation: str = "",
-           rejected: list[dict[str, Any]] | None = None, isolation: dict[str, Any] | None = None,
-           notes: list[str] | None = None, setup: RunSetup | None = None) -> RepairOutcome:
-        return cls(status=status, run_id=run_id, iterations=iterations, diff=diff, tests_passed=passed,
-                   tests_total=total, stop_reason=stop_reason, confirmation=confirmation, rejected=rejected or [],
-                   isolation=isolation or {}, notes=notes or [], setup=setup.model_dump() if setup else {})
 
 
 @click.command("repair", context_settings={"ignore_unknown_options": True})
@@ -44,12 +32,11 @@ class RepairOutcome(dict):
 @click.option("--tests", "tests", type=click.Path(path_type=Path),
               help="Function-level: the pytest file that imports PATH by its file stem.")
 @cli_parameters
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="Run database (default: ~/.cache/semcoder/runs.sqlite).")
+@db_option
 @click.option("--resume", "resume_id", default=None, help="Continue the run with this id.")
 @click.option("--apply", "apply_fix", is_flag=True, help="Write the diff into the files (default: only print it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
-def repair_command(path: Path | None, tests: Path | None, db: Path | None, resume_id: str | None, apply_fix: bool,
+def repair_command(path: Path | None, tests: Path | None, db: str | None, resume_id: str | None, apply_fix: bool,
                    as_json: bool, **settings: Any) -> None:
     """Repair PATH until its tests pass: a FILE.py with --tests TEST_FILE.py, or a project DIR.
 
@@ -69,26 +56,29 @@ def repair_command(path: Path | None, tests: Path | None, db: Path | None, resum
                 console.print(checked)
     except (TaskError, ModelError) as exc:  # the error boundary: what the user gave cannot work, said in one line
         _fail(str(exc), as_json)
-    with open_store(db) as store:
+    try:
+        store_context = open_store(db)
+        store = store_context.__enter__()
+    except TaskError as exc:
+        _fail(str(exc), as_json)
+    try:
         if resume_id is not None:
             try:
                 outcome = _resume(store, resume_id, console)
             except (click.ClickException, TaskError, SandboxError, ModelError) as exc:  # TaskError: its snapshot is
                 _fail(str(exc), as_json)  # missing or was changed; ModelError: the server failed, say why in one line
         else:
-            run_id = uuid.uuid4().hex[:12]
-            store.record_start(run_id, str(Path(task.root or '.') if task.kind == 'project' else path.resolve()), task.kind)
+            target = str(Path(task.root or '.') if task.kind == 'project' else path.resolve())
+            run_id = runs.start(store, task, config, target, "cli", environment)
             console.print(f"run [bold]{run_id}[/] started ({task.kind}-level, {len(task.editable)} editable files)")
             try:
-                outcome = _drive(store, run_id, initial_state(run_id, task, config, store.snapshots), config,
-                                 console)
+                outcome = _drive(store, run_id, console)
             except (SandboxError, ModelError) as exc:  # the sandbox cannot run this project's environment, the model
-                # server failed mid-run: say why, no traceback (a model failure leaves a checkpoint: --resume)
-                store.record_outcome(run_id, status="error", iterations=0, tests_passed=0, tests_total=0,
-                                     stop_reason=str(exc))
-                _fail(str(exc), as_json)
+                _fail(str(exc), as_json)  # server failed mid-run: say why, no traceback (--resume continues it)
         if apply_fix and outcome["diff"]:
             _apply(store, outcome, console, as_json)
+    finally:
+        store_context.__exit__(None, None, None)
     _report(outcome, console, as_json)
     sys.exit(_EXIT[outcome["status"]])
 
@@ -104,70 +94,39 @@ def _load_task(path: Path | None, tests: Path | None) -> Task:
 
 
 def _resume(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
-    if store.find(run_id) is None:
+    if store.get(run_id) is None:
         raise click.ClickException(f"no run {run_id!r} in this database (see `semcoder runs`)")
     values = run_values(store.checkpointer, run_id)
     if not values:
         raise click.ClickException(f"run {run_id} has no checkpoint to resume from")
     load_task(values, store.snapshots)  # a missing or changed snapshot stops here, before the sandbox starts
+    store.reopen(run_id)  # an ended run (an error, a cancel, Ctrl-C) goes on from its last checkpoint
     console.print(f"resuming run [bold]{run_id}[/] at iteration {values.get('iteration', 0)}")
-    return _drive(store, run_id, None, RunConfig(**values["config"]), console, values)
+    return _drive(store, run_id, console)
 
 
-def _drive(store: RunStore, run_id: str, inputs: dict[str, Any] | None, config: RunConfig, console: Console,
-           known: dict[str, Any] | None = None) -> RepairOutcome:
-    progress = _Progress(known or inputs or {})
-    with open_deps(config, store.snapshots) as deps:
-        isolation = deps.isolation
-        if isolation.get("level") != "full":
-            console.print(f"[yellow]warning[/]: the sandbox has PARTIAL isolation here (missing: "
-                          f"{', '.join(isolation.get('missing') or ['?'])})")
-        graph = build_graph(deps, store.checkpointer)
-        with console.status("starting") as status:
-            for update in graph.stream(inputs, thread_config(run_id), stream_mode="updates", durability="sync"):
-                for node, change in update.items():
-                    status.update(progress.line(node, change or {}))
-        state = graph.get_state(thread_config(run_id)).values
-    outcome = outcome_of(state, load_task(state, store.snapshots), isolation)
-    store.record_outcome(run_id, status=outcome["status"], iterations=outcome["iterations"],
-                         tests_passed=outcome["tests_passed"], tests_total=outcome["tests_total"],
-                         stop_reason=state.get("stop_reason", ""))
-    console.print(f"[bold]{outcome['status']}[/]: {state.get('stop_reason', '')}")
-    if outcome["status"] == "error" and console.quiet:
-        click.echo(f"Error: {state.get('stop_reason', '')}", err=True)
-    return outcome
+def _drive(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
+    """Drives the run as every front end does (agent/runs.py), with a status line from its events."""
+    with console.status("starting") as status:
+        driven = runs.drive(store, run_id, on_event=lambda event: _show(event, status, console))
+    row = store.get(run_id)
+    assert row is not None and driven.outcome is not None, f"run {run_id} ended without an outcome"
+    console.print(f"[bold]{driven.status}[/]: {row.stop_reason}")
+    if driven.status == "error" and console.quiet:
+        click.echo(f"Error: {row.stop_reason}", err=True)
+    return RepairOutcome({**driven.outcome, "status": driven.status if driven.status in _EXIT else "not_fixed"})
 
 
-class _Progress:
-    """Iteration, node and tests passing, from the stream of node updates."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.iteration = state.get("iteration", 0)
-        self.passing = self._passing(state.get("best"))
-
-    def line(self, node: str, change: dict[str, Any]) -> str:
-        self.iteration = change.get("iteration", self.iteration)
-        self.passing = self._passing(change.get("best")) or self.passing
-        return f"iteration {self.iteration} · {node} done · tests passing (best so far): {self.passing or '-'}"
-
-    @staticmethod
-    def _passing(best: dict[str, Any] | None) -> str:
-        return f"{Attempt(**best).passed}/{Attempt(**best).total}" if best else ""
-
-
-def outcome_of(state: dict[str, Any], task: Task, isolation: dict[str, Any] | None = None) -> RepairOutcome:
-    """The run's outcome from its state and task (load_task)."""
-    best = Attempt(**state["best"]) if state.get("best") else None
-    status = state.get("status", "running")
-    if status == "running":
-        status = "not_fixed"
-    diff = unified_diff(task, best.files) if best is not None and status != "error" else ""
-    rejected = [r for entry in state.get("history") or [] for r in entry.get("rejected") or [] if isinstance(r, dict)]
-    return RepairOutcome.of(status, state["run_id"], state.get("iteration", 0), diff,
-                            best.passed if best else 0, best.total if best else 0,
-                            stop_reason=state.get("stop_reason", ""),
-                            confirmation=best.confirmation if best is not None else "", rejected=rejected,
-                            isolation=isolation, notes=task.notes, setup=RunSetup.of(task, RunConfig(**state["config"])))
+def _show(event: Event, status: Any, console: Console) -> None:
+    data = event.data
+    if event.type == "started" and data["isolation"].get("level") != "full":
+        console.print(f"[yellow]warning[/]: the sandbox has PARTIAL isolation here (missing: "
+                      f"{', '.join(data['isolation'].get('missing') or ['?'])})")
+    elif event.type == "node":
+        best = data.get("best")
+        passing = f"{best['passed']}/{best['total']}" if best else "-"
+        status.update(f"iteration {data.get('iteration', 0)} · {data.get('node')} done · tests passing (best so "
+                      f"far): {passing}")
 
 
 def _apply(store: RunStore, outcome: RepairOutcome, console: Console, as_json: bool) -> None:
@@ -207,19 +166,23 @@ def _fail(message: str, as_json: bool, outcome: RepairOutcome | None = None) -> 
 
 
 @click.command("runs")
-@click.option("--db", type=click.Path(path_type=Path), default=None, help="Run database.")
+@db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--limit", type=int, default=50, show_default=True)
-def runs_command(db: Path | None, as_json: bool, limit: int) -> None:
-    """List repair runs, newest first, with their outcome."""
-    with open_store(db) as store:
-        records = store.runs(limit)
+def runs_command(db: str | None, as_json: bool, limit: int) -> None:
+    """List repair runs, newest first, with their outcome: every run, whichever front end started it (the
+    command line, the HTTP API, an editor over ACP, an agent over MCP)."""
+    try:
+        with open_store(db) as store:
+            records = store.list(limit)
+    except TaskError as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         for record in records:
             click.echo(record.model_dump_json())
         return
-    table = Table("run", "status", "iter", "tests", "target", "reason")
+    table = Table("run", "status", "from", "iter", "tests", "target", "reason")
     for r in records:
-        table.add_row(r.run_id, r.status, str(r.iterations), f"{r.tests_passed}/{r.tests_total}", r.target,
+        table.add_row(r.run_id, r.status, r.origin, str(r.iterations), f"{r.tests_passed}/{r.tests_total}", r.target,
                       r.stop_reason[:60])
     Console().print(table)

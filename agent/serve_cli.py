@@ -9,26 +9,26 @@ from pathlib import Path
 import click
 
 from agent.api.auth import check_bind
+from agent.persistence import db_location, db_option
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback requires SEMCODER_API_TOKEN.")
 @click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--db-url", default=None, help="Run database (overrides SEMCODER_DB_URL): sqlite:////abs/path.sqlite "
-              "or postgresql://...")
+@db_option
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path, file_okay=False),
               help="A directory project-level requests may name (repeatable; or SEMCODER_ALLOWED_ROOTS=a,b).")
 @click.option("--max-concurrent-runs", type=int, default=None, help="Overrides SEMCODER_MAX_CONCURRENT_RUNS.")
 @click.option("--print-openapi", is_flag=True, help="Print the OpenAPI document (docs/openapi.json) and exit.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_command(host: str, port: int, db_url: str | None, allowed_roots: tuple[Path, ...],
+def serve_command(host: str, port: int, db: str | None, allowed_roots: tuple[Path, ...],
                   max_concurrent_runs: int | None, print_openapi: bool, log_level: str) -> None:
     """Serve the repair loop over HTTP: POST /v1/repairs, watch /v1/repairs/{id}/events, cancel, get the diff."""
     from agent.api import ApiSettings, create_app
 
-    overrides = {key: value for key, value in {"db_url": db_url, "max_concurrent_runs": max_concurrent_runs,
+    overrides = {key: value for key, value in {"db_url": db, "max_concurrent_runs": max_concurrent_runs,
                                                "allowed_roots": list(allowed_roots) or None}.items()
                  if value is not None}
     settings = ApiSettings(**overrides)
@@ -42,7 +42,7 @@ def serve_command(host: str, port: int, db_url: str | None, allowed_roots: tuple
         raise click.ClickException(str(exc)) from exc
     import uvicorn
 
-    click.echo(f"semcoder serve: http://{host}:{port} (runs in {_redacted(settings.db_url)}, pid {os.getpid()})",
+    click.echo(f"semcoder serve: http://{host}:{port} (runs in {_redacted(db_location(settings.db_url))}, pid {os.getpid()})",
                err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
 

@@ -13,13 +13,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import sandbox
-from agent.api._db import open_database
 from agent.api.intake import Forbidden
 from agent.api.limits import BodyLimit
 from agent.api.manager import RunManager
 from agent.api.routes import public, v1
 from agent.api.settings import ApiSettings
-from agent.api.store import RunBook
+from agent.persistence import open_store
 from agent.repair_settings import describe
 from agent.tasks import TaskError
 
@@ -47,12 +46,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ApiSettings = app.state.settings
     with contextlib.ExitStack() as stack:
-        database = stack.enter_context(open_database(settings.db_url))
+        store = stack.enter_context(open_store(settings.db_url))
         pool = stack.enter_context(sandbox.Pool(workers=settings.sandbox_workers, backend=settings.sandbox_backend))
-        book = RunBook(database)
-        manager = RunManager(book, pool, settings.max_concurrent_runs, sandbox_workers=settings.sandbox_workers)
-        app.state.book, app.state.manager = book, manager
-        app.state.database_kind = "sqlite" if settings.db_url.startswith("sqlite") else "postgres"
+        manager = RunManager(store, pool, settings.max_concurrent_runs, sandbox_workers=settings.sandbox_workers)
+        app.state.store, app.state.manager = store, manager
         resumed = manager.start()
         if resumed:
             log.warning("resuming %d unfinished run(s)", resumed)

@@ -9,10 +9,10 @@ import httpx
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
+from agent import runs
 from agent.api.auth import require_token
 from agent.api.intake import accept
 from agent.api.schemas import (
-    TERMINAL,
     ErrorBody,
     Health,
     ModelInfo,
@@ -23,8 +23,8 @@ from agent.api.schemas import (
     RunStatus,
 )
 from agent.api.sse import event_stream
-from agent.api.store import RunRow
 from agent.models import api_base
+from agent.persistence import TERMINAL, RunRow
 
 _ERRORS = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
            422: {"model": ErrorBody, "description": "The request is not a valid task (`detail`: the message "
@@ -38,8 +38,8 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=_E
 @public.get("/health", response_model=Health, tags=["server"])
 def health(request: Request) -> Health:
     state = request.app.state
-    return Health(version=version("semcoder-agent"), database=state.database_kind,
-                  queued=max(state.book.count_unfinished() - state.manager.running, 0),
+    return Health(version=version("semcoder-agent"), database=state.store.kind,
+                  queued=max(state.store.count_unfinished("http") - state.manager.running, 0),
                   running=state.manager.running, max_concurrent_runs=state.settings.max_concurrent_runs)
 
 
@@ -50,7 +50,7 @@ def health(request: Request) -> Health:
 def create_repair(body: RepairRequest, request: Request) -> Repair:
     """Accept a repair; it runs in the background (watch `events_url` or poll GET /v1/repairs/{id})."""
     state = request.app.state
-    if state.book.count_unfinished() >= state.settings.max_queued_runs:
+    if state.store.count_unfinished("http") >= state.settings.max_queued_runs:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many unfinished runs; retry later")
     accepted = accept(body, state.settings)  # TaskError: 422, Forbidden: 403 (app.py)
     run_id = state.manager.submit(accepted.task, accepted.config, accepted.target, accepted.environment)
@@ -61,7 +61,7 @@ def create_repair(body: RepairRequest, request: Request) -> Repair:
 def list_repairs(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
                  status_is: Annotated[RunStatus | None, Query(alias="status")] = None) -> RepairList:
     """Runs, newest first."""
-    return RepairList(repairs=[_repair(row) for row in request.app.state.book.list(limit, status_is)])
+    return RepairList(repairs=[_repair(row) for row in request.app.state.store.list(limit, status_is)])
 
 
 @v1.get("/repairs/{run_id}", response_model=Repair, tags=["repairs"], responses=_NOT_FOUND)
@@ -75,7 +75,7 @@ def get_repair(run_id: str, request: Request) -> Repair:
 def cancel_repair(run_id: str, request: Request) -> Repair:
     """Cancel a run. A queued run ends at once; a running one after its current node (watch for `done`)."""
     row = _row(request, run_id)
-    if row.status in TERMINAL or not request.app.state.manager.cancel(run_id):
+    if row.status in TERMINAL or not runs.cancel(request.app.state.store, run_id):
         raise HTTPException(status.HTTP_409_CONFLICT, f"run {run_id} has already ended ({_row(request, run_id).status})")
     return _repair(_row(request, run_id))
 
@@ -92,7 +92,7 @@ def repair_events(run_id: str, request: Request,
     """Node-level progress as Server-Sent Events, replayed from the start (or after Last-Event-ID), then live."""
     _row(request, run_id)
     cursor = max(after, int(last_event_id or 0))
-    return StreamingResponse(event_stream(request.app.state.book, run_id, cursor, request.is_disconnected),
+    return StreamingResponse(event_stream(request.app.state.store, run_id, cursor, request.is_disconnected),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -120,7 +120,7 @@ def _served_models(url: str) -> list[ModelInfo]:
 
 
 def _row(request: Request, run_id: str) -> RunRow:
-    row = request.app.state.book.get(run_id)
+    row = request.app.state.store.get(run_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id!r}")
     return row

@@ -6,10 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.persistence import Origin, RunStatus
 from agent.repair_settings import RepairSettings, RunSetup, refused
 
-RunStatus = Literal["queued", "running", "fixed", "not_fixed", "error", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"fixed", "not_fixed", "error", "cancelled"})
 MODEL_BACKENDS = ("openai", "vllm", "transformers")
 
 
@@ -62,20 +61,13 @@ class Repair(BaseModel):
     isolation: dict[str, Any] = Field(description="The sandbox the tests run in, as `semcoder repair --json` "
                                       "reports it: level, backend, python (the executable), python_version, "
                                       "missing, ... ({} until the run starts).")
+    origin: Origin = Field(description="Where the run was started: cli (`semcoder repair`), http (this API), acp "
+                           "(an editor) or mcp (an agent's tool call). Every front end sees every run.")
     events_url: str
 
 
 class RepairList(BaseModel):
     repairs: list[Repair]
-
-
-class Event(BaseModel):
-    """One Server-Sent Event: `id` counts up from 1 per run; `type` is its SSE event name."""
-
-    id: int
-    type: Literal["queued", "started", "node", "done"]
-    data: dict[str, Any]
-    created: float
 
 
 class Health(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agent.persistence import default_db_path
+from agent.persistence import DB_HELP
 
 
 class ApiSettings(BaseSettings):
@@ -19,10 +19,7 @@ class ApiSettings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="Bearer token every /v1 route requires. Without one the server only binds loopback "
         "addresses and accepts any caller.")
-    db_url: str = Field(
-        f"sqlite:///{default_db_path().parent / 'api.sqlite'}",
-        description="Where runs live: sqlite:///ABSOLUTE/PATH.sqlite (default, in the user's cache dir) or "
-        "postgresql://user:pass@host/db (needs the 'postgres' extra).")
+    db_url: str | None = Field(None, description=DB_HELP)
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Directories a project-level request may name by path (comma-separated "
         "in the environment). Empty: only function-level requests and uploaded archives are accepted.")

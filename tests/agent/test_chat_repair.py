@@ -83,7 +83,7 @@ def repair(root: Path, db: Path, *args: str):
 
 def runs_in(db: Path) -> int:
     with open_store(db) as store:
-        return len(store.runs(10))
+        return len(store.list(10))
 
 
 def test_repair_through_the_chat_route_fixes_the_example(serve, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def checkpoints(db: Path) -> tuple[str | None, int]:
         return None, 0
     with sqlite3.connect(db) as connection:
         try:
-            row = connection.execute("SELECT run_id FROM semcoder_runs").fetchone()
+            row = connection.execute("SELECT run_id FROM semcoder_api_runs").fetchone()
             count = connection.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
         except sqlite3.OperationalError:  # tables not created yet
             return None, 0
@@ -50,7 +50,7 @@ def test_resume_after_kill_9(tmp_path):
     assert run_id is not None and count >= 6
     with open_store(db) as store:
         killed = run_values(store.checkpointer, run_id)
-        assert store.find(run_id).status == "running"
+        assert store.get(run_id).status == "running"
         # The checkpoint names the task by its hash; the next process reads it from the snapshot table.
         assert store.snapshots.get(killed["task_sha256"]).files["grades.py"] == GRADES and "task" not in killed
     assert killed["status"] == "running" and killed["executions"] >= 2
@@ -62,7 +62,7 @@ def test_resume_after_kill_9(tmp_path):
         resumed.stderr
     with open_store(db) as store:
         final = run_values(store.checkpointer, run_id)
-        assert store.find(run_id).status == "fixed"
+        assert store.get(run_id).status == "fixed"
     # The history before the kill is intact and nothing ran twice: one baseline, each candidate tested once,
     # one execute and one patch per iteration.
     assert final["history"][: len(killed["history"])] == killed["history"]

@@ -61,13 +61,11 @@ def test_a_changed_or_missing_snapshot_is_refused(tmp_path):
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set SEMCODER_TEST_POSTGRES_URL=postgresql://... to run")
 def test_snapshots_on_postgres():
-    from agent.api._db import open_database
-
     task = task_of(**{f"big_{uuid.uuid4().hex}.py": "y = '\u00e9\x00\ud800'\n" * 1000})
-    with open_database(POSTGRES_URL) as database:
+    with open_store(POSTGRES_URL) as database:
         digest = database.snapshots.put(task)
         assert database.snapshots.put(task) == digest
-    with open_database(POSTGRES_URL) as database:
+    with open_store(POSTGRES_URL) as database:
         assert TaskSnapshots(database).get(digest) == task  # no cache: read from the table
         database.execute("UPDATE semcoder_snapshots SET task = replace(task, 'x = 1', 'x = 3') WHERE sha256 = ?",
                          (digest,))

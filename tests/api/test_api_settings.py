@@ -139,21 +139,32 @@ def test_the_server_runs_only_interpreters_under_its_allowed_roots(server, plain
     assert relative.status_code == 422 and "must be an absolute path" in relative.json()["detail"], relative.text
 
 
-def test_a_runs_table_of_an_earlier_server_gains_the_new_columns(tmp_path):
-    from agent.api._db import open_database
-    from agent.api.store import RunBook
+def test_the_runs_of_an_earlier_server_and_command_line_are_in_the_one_store(tmp_path):
+    import sqlite3
 
-    with open_database(f"sqlite:///{tmp_path / 'old.sqlite'}") as database:
-        database.execute(
+    from agent.persistence import open_store
+
+    with sqlite3.connect(tmp_path / "old.sqlite") as old:
+        old.execute(
             "CREATE TABLE semcoder_api_runs (run_id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, "
             "updated DOUBLE PRECISION NOT NULL, status TEXT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, "
             "task TEXT NOT NULL, config TEXT NOT NULL, iterations INTEGER NOT NULL DEFAULT 0, executions INTEGER "
             "NOT NULL DEFAULT 0, tests_passed INTEGER NOT NULL DEFAULT 0, tests_total INTEGER NOT NULL DEFAULT 0, "
             "stop_reason TEXT NOT NULL DEFAULT '', diff TEXT NOT NULL DEFAULT '')")
-        database.execute("INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, "
-                         "config) VALUES ('old', 1, 1, 'fixed', 'function', 'solution.py', '{}', '{}')")
-        book = RunBook(database)
-        RunBook(database)  # a second start finds the columns there
-        row = book.get("old")
-    assert row is not None and (row.setup.model_dump(), row.isolation) == (
-        {"python": None, "targets": [], "test_paths": [], "env": []}, {})
+        old.execute("INSERT INTO semcoder_api_runs (run_id, created, updated, status, kind, target, task, "
+                    "config) VALUES ('old', 1, 1, 'fixed', 'function', 'solution.py', '{}', '{}')")
+        # the command line's own table, before there was one store
+        old.execute("CREATE TABLE semcoder_runs (run_id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT "
+                    "NULL, target TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL, iterations INTEGER NOT "
+                    "NULL DEFAULT 0, tests_passed INTEGER NOT NULL DEFAULT 0, tests_total INTEGER NOT NULL DEFAULT "
+                    "0, stop_reason TEXT NOT NULL DEFAULT '')")
+        old.execute("INSERT INTO semcoder_runs VALUES ('cli1', 2, 3, '/p', 'project', 'not_fixed', 4, 1, 2, 'budget')")
+    for _ in range(2):  # a second start finds the columns there and the old table gone
+        with open_store(tmp_path / "old.sqlite") as store:
+            rows = {row.run_id: row for row in store.list()}
+    assert list(rows) == ["cli1", "old"]
+    assert (rows["old"].origin, rows["old"].setup.model_dump(), rows["old"].isolation) == (
+        "http", {"python": None, "targets": [], "test_paths": [], "env": []}, {})
+    cli = rows["cli1"]
+    assert (cli.origin, cli.status, cli.iterations, cli.tests_passed, cli.tests_total, cli.stop_reason) == (
+        "cli", "not_fixed", 4, 1, 2, "budget")

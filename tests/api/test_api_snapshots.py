@@ -8,9 +8,7 @@ import os
 import pytest
 from api_helpers import GRADE_TESTS, GRADES, Server, wait_for
 
-from agent.api._db import open_database
-from agent.api.store import RunBook
-from agent.persistence import SnapshotError, canonical_json
+from agent.persistence import SnapshotError, canonical_json, open_store
 from agent.state import RunConfig
 from agent.tasks import Task
 
@@ -24,15 +22,15 @@ def test_a_tampered_snapshot_ends_its_run_with_a_clear_error(tmp_path, database)
     url = POSTGRES_URL if database == "postgres" else f"sqlite:///{tmp_path / 'runs.sqlite'}"
     task = Task(kind="function", files={"solution.py": GRADES, "test_solution.py": GRADE_TESTS},
                 editable=["solution.py"], test_paths=["test_solution.py"], root=str(tmp_path), entry_point="grade")
-    with open_database(url) as db:
-        book = RunBook(db)
-        run_id = book.create(task, RunConfig(max_iterations=2), "grade")
+    with open_store(url) as db:
+        book = db
+        run_id = book.create(task, RunConfig(max_iterations=2), "grade", "http")
         [(digest,)] = db.fetch("SELECT task FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
         assert digest == hashlib.sha256(canonical_json(task).encode()).hexdigest()
         assert book.inputs(run_id) == (task, RunConfig(max_iterations=2))
         db.execute("UPDATE semcoder_snapshots SET task = replace(task, '90', '99') WHERE sha256 = ?", (digest,))
-    with open_database(url) as db, pytest.raises(SnapshotError, match="does not match its hash"):
-        RunBook(db).inputs(run_id)
+    with open_store(url) as db, pytest.raises(SnapshotError, match="does not match its hash"):
+        db.inputs(run_id)
     server = Server(tmp_path / "runs.sqlite", db_url=url).start()  # picks up the queued run
     try:
         with server.client() as client:
