@@ -34,6 +34,11 @@ def describe(outcome: TestOutcome, files: dict[str, str]) -> FailedTest:
     call, expected = _call_and_expected(function, outcome.test_line)
     if call is not None and _uses_parameters(call, function):
         call = expected = None  # a parametrized call is not concrete; show the test instead
+    if call is not None:
+        # `restock_list(STOCK, 5)` with the test module's `STOCK = {...}`: the code under repair has no STOCK, so
+        # the call is traced (and shown) with the literal in its place.
+        literals = {**_literals(ast.parse(source).body), **_literals(function.body)}
+        call, expected = _inlined(call, literals, keep_callee=True), _inlined(expected, literals)
     return FailedTest(test_id=outcome.id, source=ast.get_source_segment(source, function) or "",
                       call=call, expected=expected, message=outcome.message)
 
@@ -96,6 +101,44 @@ def _resolve_name(function: ast.AST, expression: str) -> str | None:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == expression for t in node.targets):
             value = node.value
     return ast.unparse(value) if isinstance(value, ast.Call) else None
+
+
+MAX_INLINED = 2000  # characters of one literal put in place of its name
+
+
+def _literals(statements: list[ast.stmt]) -> dict[str, ast.expr]:
+    """Names bound once, directly in `statements`, to a literal (`STOCK = {"apples": 3}`)."""
+    bound: dict[str, list[ast.expr]] = {}
+    for node in statements:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(node.value)
+    literals = {}
+    for name, values in bound.items():
+        try:
+            ast.literal_eval(values[0])
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if len(values) == 1 and len(ast.unparse(values[0])) <= MAX_INLINED:
+            literals[name] = values[0]
+    return literals
+
+
+def _inlined(expression: str | None, literals: dict[str, ast.expr], keep_callee: bool = False) -> str | None:
+    if expression is None or not literals:
+        return expression
+    tree = ast.parse(expression, mode="eval")
+    callee = tree.body.func if keep_callee and isinstance(tree.body, ast.Call) else None
+
+    class Inline(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node is not callee and isinstance(node.ctx, ast.Load) and node.id in literals:
+                return literals[node.id]
+            return node
+
+    return ast.unparse(Inline().visit(tree))
 
 
 def _uses_parameters(call: str, function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

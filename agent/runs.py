@@ -215,7 +215,8 @@ def step_detail(node: str, values: Mapping[str, Any], task: Task) -> dict[str, A
         focus = values["focus"]
         return {"test": focus["test_id"], "file": focus["file"], "function": focus.get("function"),
                 "call": focus.get("call"), "expected": focus.get("expected"),
-                "test_block": _capped(focus.get("test_block", "")), "trace": _capped(focus.get("trace", "")),
+                "test_block": _capped(focus.get("test_block", "")),
+                "trace": _capped(focus.get("trace") or focus.get("shown_trace") or ""),
                 "suspects": [{k: s[k] for k in ("file", "line", "score", "function")}
                              for s in (values.get("suspects") or [])[:5]]}
     if node == "reason":

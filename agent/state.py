@@ -53,6 +53,8 @@ class RunConfig(BaseModel):
     dialect: Dialect = Field("auto", description=DIALECT_HELP)
     system_prompt: str | None = Field(None, description="The chat dialect's system message, in place of the built-in "
                                       "one (a project's AGENTS.md is still appended to it).")
+    show_trace: bool = Field(False, description="Trace the failing call for the people watching the run (an editor) "
+                             "even where the model is not shown a trace: one traced run per trace step.")
 
     @property
     def prompt_dialect(self) -> Resolved:
@@ -117,6 +119,8 @@ class Focus(BaseModel):
                             "focus: a fix that spans functions or files is reached in one step.")
     test_block: str = Field("", description="The Failed Test block of the refine prompt.")
     trace: str = Field("", description="The real execution of the failed test, rendered for the feedback mode.")
+    shown_trace: str = Field("", description="Where the model is shown no trace and the run shows one (show_trace): "
+                             "the real execution in the `trace` rendering, for the people watching.")
     call: str | None = Field(None, description="The failing call, e.g. f(1, 2), where it could be derived.")
     expected: str | None = None
 

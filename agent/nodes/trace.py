@@ -35,9 +35,11 @@ def trace(state: Mapping[str, Any], deps: NodeDeps) -> dict[str, Any]:
     else:
         file, function = focus_location(task, suspects, failed, fruitless)
         rendered = render_trace(deps.tracer, config.feedback, sources[file], file, failed) if config.uses_model else ""
+        shown = render_trace(deps.tracer, "trace", sources[file], file, failed) \
+            if config.show_trace and not rendered else ""
         focus = Focus(test_id=failed.test_id, file=file, function=function, whole_file=task.kind == "function",
                       test_block=test_block(failed), also=_next_suspects(task, suspects, fruitless, file, function),
-                      trace=rendered, call=failed.call, expected=failed.expected)
+                      trace=rendered, shown_trace=shown, call=failed.call, expected=failed.expected)
     top = [{"file": f, "function": fn, "score": round(score, 4)} for f, fn, score in rank_functions(suspects)[:5]]
     # The spectrum stays with the best attempt: later steps on the same best do not trace its tests again.
     kept = {"best": best.model_copy(update={"report": spectrum}).model_dump(mode="json")} \
