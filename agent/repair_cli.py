@@ -24,7 +24,8 @@ from agent.state import Attempt
 from agent.tasks import Task, TaskError, function_task, project_task
 from sandbox import SandboxError
 
-_EXIT = {"fixed": 0, "not_fixed": 1, "error": 2}
+# A run cancelled from another front end (the API, an editor) ends not fixed.
+_EXIT = {"fixed": 0, "not_fixed": 1, "cancelled": 1, "error": 2}
 
 
 @click.command("repair", context_settings={"ignore_unknown_options": True})
@@ -114,7 +115,8 @@ def _drive(store: RunStore, run_id: str, console: Console) -> RepairOutcome:
     console.print(f"[bold]{driven.status}[/]: {row.stop_reason}")
     if driven.status == "error" and console.quiet:
         click.echo(f"Error: {row.stop_reason}", err=True)
-    return RepairOutcome({**driven.outcome, "status": driven.status if driven.status in _EXIT else "not_fixed"})
+    return RepairOutcome({**driven.outcome, "status": driven.status if driven.status in _EXIT else "not_fixed",
+                          "stop_reason": row.stop_reason})
 
 
 def _show(event: Event, status: Any, console: Console) -> None:
