@@ -43,8 +43,10 @@ async def _serve(store: RunStore, defaults: dict[str, Any]) -> None:
     from agent.acp_server._agent import SemcoderAgent
 
     reader, writer = await protocol_streams()
-    connection = AgentSideConnection(SemcoderAgent(store, defaults), writer, reader, listening=False)
+    agent = SemcoderAgent(store, defaults)
+    connection = AgentSideConnection(agent, writer, reader, listening=False)
     try:
         await connection.listen()
     finally:
+        agent.close()
         await asyncio.shield(connection.close())

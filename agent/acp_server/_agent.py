@@ -148,6 +148,12 @@ class SemcoderAgent:
     async def set_session_mode(self, session_id: str, mode_id: str, **_: Any) -> None:
         raise RequestError.method_not_found("session/set_mode")
 
+    def close(self) -> None:
+        """The editor went away: every run still going stops at its next node (and the process can exit)."""
+        for session in self._sessions.values():
+            if session.run_id is not None:
+                runs.cancel(self._store, session.run_id)
+
     async def cancel(self, session_id: str, **_: Any) -> None:
         session = self._sessions.get(session_id)
         if session is not None and session.run_id is not None:
@@ -179,6 +185,9 @@ class SemcoderAgent:
         session.run_id = run_id
         try:
             driven = await self._follow(session.id, run_id, prepared.config)
+        except asyncio.CancelledError:  # the connection closed under the prompt: the run stops at its next node
+            runs.cancel(self._store, run_id)
+            raise
         except Exception as exc:  # infrastructure (the sandbox, the model server): the run recorded it as 'error'
             await self._say(session.id, f"The repair failed: {exc}")
             return PromptResponse(stop_reason="end_turn")

@@ -282,3 +282,35 @@ def test_bad_settings_fail_before_an_editor_connects(tmp_path):
 
 def test_request_error_is_the_sdks():
     assert RequestError.invalid_params().code == -32602  # the codes the agent answers with are the SDK's own
+
+
+def test_an_editor_that_goes_away_mid_run_leaves_it_cancelled_and_the_agent_exits(tmp_path):
+    root = tmp_path / "grades"
+    root.mkdir()
+    (root / "grades.py").write_text(GRADES)
+    (root / "test_grades.py").write_text(GRADE_TESTS)
+    db = tmp_path / "runs.sqlite"
+    command, argv = agent_command(db, "--mutants-per-step", "1", "--max-iterations", "60")
+    process = subprocess.Popen([command, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "HOME": str(tmp_path)})
+    assert process.stdin is not None and process.stdout is not None
+
+    def send(message: dict[str, Any]) -> None:
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\n")
+        process.stdin.flush()
+
+    send({"id": 0, "method": "initialize", "params": {"protocolVersion": 1}})
+    send({"id": 1, "method": "session/new", "params": {"cwd": str(root), "mcpServers": []}})
+    replies = [json.loads(process.stdout.readline()) for _ in range(2)]
+    session_id = replies[1]["result"]["sessionId"]
+    send({"id": 2, "method": "session/prompt", "params": {"sessionId": session_id,
+                                                           "prompt": [{"type": "text", "text": "fix it"}]}})
+    while True:  # until the first candidate: the run is mid-way
+        update = json.loads(process.stdout.readline())["params"]["update"]
+        if update.get("sessionUpdate") == "tool_call" and update.get("kind") == "edit":
+            break
+    process.stdin.close()  # the editor quits
+    assert process.wait(timeout=120) == 0
+    with open_store(db) as store:
+        [row] = store.list(session=session_id)
+    assert row.status == "cancelled" and row.iterations < 60
