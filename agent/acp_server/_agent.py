@@ -11,6 +11,7 @@ the run at its next node boundary; `session/list` and `session/load` reopen past
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ from agent import runs
 from agent.acp_server._updates import RunView
 from agent.diff import ApplyError
 from agent.graph import run_values
-from agent.models import ModelError
+from agent.models import ModelConfig, ModelError, OpenAIGenerator, served_models
 from agent.persistence import Event, RunRow, RunStore
 from agent.preflight import check_model
 from agent.repair_settings import Prepared, parse, prepare
@@ -90,6 +91,7 @@ class SemcoderAgent:
         self._client: Any = None
         self._sessions: dict[str, _Session] = {}
         self._client_fs = (False, False)  # (reads, writes) text files
+        self._served: list[str] | None = None  # the model server's models, asked once
 
     def on_connect(self, conn: Any) -> None:
         self._client = conn
@@ -110,6 +112,8 @@ class SemcoderAgent:
         return None  # a local agent: nothing to authenticate
 
     async def new_session(self, cwd: str, **_: Any) -> NewSessionResponse:
+        if self._served is None:
+            self._served = await asyncio.to_thread(_served_models)
         session = self._open(uuid.uuid4().hex[:16], cwd)
         return NewSessionResponse(session_id=session.id, config_options=self._options(session))
 
@@ -292,7 +296,7 @@ class SemcoderAgent:
 
     def _options(self, session: _Session) -> list[SessionConfigOptionSelect]:
         settings = {**self._defaults, **session.settings}
-        models = list(dict.fromkeys(["none", self._defaults.get("model", "none")]))
+        models = list(dict.fromkeys(["none", self._defaults.get("model", "none"), *(self._served or [])]))
         options = [SessionConfigOptionSelect(
             type="select", id="model", name="Model", category="model", current_value=settings.get("model", "none"),
             options=[SessionConfigSelectOption(value=m, name=m) for m in models])]
@@ -339,6 +343,19 @@ class SemcoderAgent:
 
     async def _say(self, session_id: str, text: str) -> None:
         await self._send(session_id, [update_agent_message_text(text)])
+
+
+def _served_models() -> list[str]:
+    """The models SEMCODER_MODEL_URL serves, as model settings (openai:NAME); none where it is unset or down."""
+    if not os.environ.get("SEMCODER_MODEL_URL"):
+        return []
+    config = ModelConfig(backend="openai", model="-")
+    try:
+        names = served_models(OpenAIGenerator("-", config.model_url, api_key=config.api_key.get_secret_value(), timeout_s=5,
+                                              max_retries=0)) or {}
+    except ModelError:
+        return []
+    return [f"openai:{name}" for name in names]
 
 
 def _root_of(row: RunRow) -> Path:

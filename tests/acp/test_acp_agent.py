@@ -230,7 +230,9 @@ def test_the_model_reasoning_streams_as_thought_chunks(tmp_path):
         async with connected(editor, db, "--model", "openai:coder", "--dialect", "chat", "--feedback", "trace",
                              "--samples", "1", env={"SEMCODER_MODEL_URL": server.url + "/v1"}) as connection:
             new = await connection.new_session(cwd=str(root))
-            assert {o.id: o.current_value for o in new.config_options}["model"] == "openai:coder"
+            model = next(o for o in new.config_options if o.id == "model")
+            # the default, and what the model server serves
+            assert model.current_value == "openai:coder" and [c.value for c in model.options] == ["none", "openai:coder"]
             await connection.set_config_option(config_id="patcher", session_id=new.session_id, value="model")
             return await connection.prompt(session_id=new.session_id, prompt=say("fix the failing tests"))
 
