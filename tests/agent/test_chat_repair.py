@@ -97,7 +97,7 @@ def test_repair_through_the_chat_route_fixes_the_example(serve, tmp_path: Path) 
     assert [m.role for m in first.messages] == ["system", "user"]
     system, user = (m.content for m in first.messages)
     assert system.startswith(chat_prompts.REFINE_SYSTEM)
-    assert "### Failed Test\n```python\nretv = restock_list(STOCK, 5)\nassert retv == ['apples', 'milk']\n```" in user
+    assert "### Failed Test\n```python\nretv = restock_list({'apples': 3, 'bread': 10, 'milk': 5}, 5)\nassert retv == ['apples', 'milk']\n```" in user
     assert "if count < threshold)" in user and "### Code\n```python\ndef restock_list(" in user
     assert user.endswith(chat_prompts.WHOLE_FUNCTION_ANSWER)
     # The server rendered the chat with the tokenizer's template, not with anything of ours.

@@ -66,3 +66,38 @@ def test_splice_replaces_only_the_function():
             assert reason in str(exc)
         else:
             raise AssertionError("expected a SpliceError")
+
+
+CONSTANTS = '''from m import f
+
+STOCK = {"apples": 3}
+EXPECTED = ["apples"]
+MUTABLE = make()
+TWICE = 1
+TWICE = 2
+
+
+def test_module_constants():
+    assert f(STOCK, 5) == EXPECTED
+
+
+def test_local_literal():
+    rows = [1, 2]
+    assert f(rows, MUTABLE) == len(rows)
+
+
+def test_rebound():
+    assert f(TWICE) == 2
+'''
+
+
+def test_a_call_is_concrete_where_the_test_module_binds_a_literal():
+    """The code under repair has no STOCK: the traced and shown call carries the literal."""
+    def of(name: str):
+        got = describe(TestOutcome(id=f"test_m.py::{name}", outcome="failed"), {"test_m.py": CONSTANTS})
+        return got.call, got.expected
+
+    assert of("test_module_constants") == ("f({'apples': 3}, 5)", "['apples']")
+    # a local literal is inlined; a name bound to a call's result is left as it is
+    assert of("test_local_literal") == ("f([1, 2], MUTABLE)", "len([1, 2])")
+    assert of("test_rebound") == ("f(TWICE)", "2")  # bound twice: which value holds is not for us to guess
