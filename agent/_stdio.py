@@ -5,20 +5,27 @@ Two things the protocol SDKs leave to their user:
   print; so the protocol gets a private duplicate of fd 1, and fd 1 itself is pointed at stderr, where a stray
   print (ours, a library's, a child's) lands harmlessly.
 - a line that is not JSON, or not a JSON-RPC message, is answered per JSON-RPC 2.0 (-32700 parse error, -32600
-  invalid request, with id null) instead of being dropped or killing the read loop; only well-formed messages
-  reach the SDK.
+  invalid request) instead of being dropped silently (both SDKs log and drop it); only well-formed messages reach
+  the SDK.
+
+Two ways in: `protocol_streams` gives asyncio streams to an SDK that takes them (ACP); `guarded_stdio` puts the
+same guard in front of an SDK that serves the process's own fd 0 and fd 1 (MCP's stdio transport, which diverts
+fd 1 to stderr itself while it serves).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 PARSE_ERROR, INVALID_REQUEST = -32700, -32600
+_END = b"\x00semcoder: end of the protocol stream\n"  # never a JSON line
 
 
 def take_stdout() -> int:
@@ -39,11 +46,18 @@ def problem(line: bytes) -> dict[str, Any] | None:
     if not isinstance(message, dict):
         # (a batch is JSON-RPC 2.0 but neither ACP nor MCP's stdio transport uses one)
         return _error(INVALID_REQUEST, "Invalid Request", "a message must be a JSON object")
-    method, has_id = message.get("method"), "id" in message
-    if message.get("jsonrpc") != "2.0" or (method is None and not has_id) or \
-            (method is not None and not isinstance(method, str)):
-        return _error(INVALID_REQUEST, "Invalid Request", "not a JSON-RPC 2.0 request, notification or response",
-                      message.get("id") if isinstance(message.get("id"), str | int) else None)
+    method, request_id = message.get("method"), message.get("id")
+    request_id = request_id if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
+    if method is None:
+        is_response = "id" in message and ("result" in message) != ("error" in message)
+        well_formed = message.get("jsonrpc") == "2.0" and is_response
+    else:
+        well_formed = message.get("jsonrpc") == "2.0" and isinstance(method, str) and \
+            isinstance(message.get("params", {}), dict | list)
+    if not well_formed:
+        return _error(INVALID_REQUEST, "Invalid Request", "not a JSON-RPC 2.0 request, notification or response "
+                      "(jsonrpc \"2.0\", a string method, params an object or array; a response: result or error)",
+                      request_id)
     return None
 
 
@@ -77,3 +91,57 @@ async def protocol_streams(limit: int = 50 * 1024 * 1024) -> tuple[asyncio.Strea
 
     threading.Thread(target=feed, name="semcoder-stdin", daemon=True).start()
     return reader, writer
+
+
+@contextlib.contextmanager
+def guarded_stdio() -> Iterator[None]:
+    """While inside, fd 0 and fd 1 are pipes through the guard: only well-formed messages reach whoever reads fd 0,
+    and the guard answers the rest on the real stdout, each reply a whole line between the SDK's whole lines. The
+    SDK must divert fd 1 while it serves (MCP's does: it finds sys.stdout on fd 1 and claims it). On exit
+    everything the SDK wrote has reached the real stdout."""
+    real_in, real_out = os.dup(0), os.dup(1)
+    inner_in, to_inner = os.pipe()
+    from_inner, inner_out = os.pipe()
+    os.dup2(inner_in, 0)
+    os.dup2(inner_out, 1)
+    os.close(inner_in)
+    os.close(inner_out)
+    lock = threading.Lock()
+    out = os.fdopen(real_out, "wb", buffering=0)
+
+    def emit(line: bytes) -> None:
+        with lock:
+            out.write(line)
+
+    def inbound() -> None:
+        with os.fdopen(real_in, "rb", buffering=0) as source, os.fdopen(to_inner, "wb", buffering=0) as sink:
+            for line in iter(source.readline, b""):
+                if not line.strip():
+                    continue
+                reply = problem(line)
+                if reply is None:
+                    sink.write(line if line.endswith(b"\n") else line + b"\n")
+                else:
+                    emit(json.dumps(reply).encode() + b"\n")
+        # (closing `sink` is the SDK's end of input)
+
+    def outbound() -> None:
+        with os.fdopen(from_inner, "rb") as source:
+            for line in source:
+                if line == _END:
+                    return
+                emit(line)
+
+    readers = [threading.Thread(target=inbound, name="semcoder-stdin", daemon=True),
+               threading.Thread(target=outbound, name="semcoder-stdout", daemon=True)]
+    for thread in readers:
+        thread.start()
+    try:
+        yield
+    finally:
+        # fd 1 is the SDK's pipe again (it restores what it diverted), and the SDK keeps a private copy open for
+        # good: no end of file will come, so a last line marks the end of what it wrote.
+        os.write(1, _END)
+        readers[1].join(timeout=30)
+        os.dup2(2, 1)
+        out.close()

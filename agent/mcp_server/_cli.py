@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 import sandbox
 from agent.api.auth import check_bind
+from agent.persistence import db_location, db_option, open_store
+from agent.tasks import TaskError
 
 
 @click.command("mcp")
@@ -26,12 +29,13 @@ from agent.api.auth import check_bind
 @click.option("--max-output-chars", type=int, default=None,
               help="Most characters of one text in a tool's answer (overrides SEMCODER_MAX_OUTPUT_CHARS; default "
               "20000).")
+@db_option
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]), help="Of the log on stderr.")
 def mcp_command(transport: str, host: str, port: int, allowed_roots: tuple[Path, ...], backend: str | None,
-                max_output_chars: int | None, log_level: str) -> None:
-    """Serve semcoder's sandbox, tracer and test runner as MCP tools: run_python, trace, run_tests,
-    explain_failure.
+                max_output_chars: int | None, db: str | None, log_level: str) -> None:
+    """Serve semcoder's sandbox, tracer, test runner and repair loop as MCP tools: run_python, trace, run_tests,
+    explain_failure, repair; and past runs as resources.
 
     In stdio mode stdout carries only protocol messages; everything else goes to stderr.
     """
@@ -42,7 +46,8 @@ def mcp_command(transport: str, host: str, port: int, allowed_roots: tuple[Path,
 
     overrides = {key: value for key, value in {"allowed_roots": list(allowed_roots) or None,
                                                "sandbox_backend": backend,
-                                               "max_output_chars": max_output_chars}.items() if value is not None}
+                                               "max_output_chars": max_output_chars, "db_url": db}.items()
+                 if value is not None}
     try:
         settings = McpSettings(**overrides).with_default_root()
     except ValidationError as exc:
@@ -50,12 +55,24 @@ def mcp_command(transport: str, host: str, port: int, allowed_roots: tuple[Path,
     missing = [str(root) for root in settings.allowed_roots if not root.is_dir()]
     if missing:
         raise click.ClickException(f"allowed root(s) not a directory: {', '.join(missing)}")
-    server = build_server(settings, http=transport == "http", log_level=log_level.upper())
+    try:
+        with open_store(settings.db_url) as store:
+            _serve(build_server(settings, store, http=transport == "http", log_level=log_level.upper()), settings,
+                   transport, host, port)
+    except TaskError as exc:  # the run store's location is not one
+        raise click.ClickException(str(exc)) from exc
+
+
+def _serve(server: Any, settings: Any, transport: str, host: str, port: int) -> None:
+    from agent._stdio import guarded_stdio
+
     roots = ", ".join(map(str, settings.allowed_roots))
+    click.echo(f"semcoder mcp: runs in {db_location(settings.db_url)}", err=True)
     if transport == "stdio":
         click.echo(f"semcoder mcp: stdio, allowed roots {roots}, {settings.sandbox_backend} sandbox, pid "
                    f"{os.getpid()}", err=True)
-        server.run("stdio")
+        with guarded_stdio():  # JSON-RPC errors for lines that are not messages (the SDK drops them unanswered)
+            server.run("stdio")
         return
     try:
         check_bind(host, settings.api_token is not None)

@@ -16,8 +16,10 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from pydantic import SecretStr
 
+from agent.mcp_server._runs import RunTools, register_runs
 from agent.mcp_server._settings import McpSettings
 from agent.mcp_server._tools import Toolbox, register_tools
+from agent.persistence import RunStore
 
 INSTRUCTIONS = """\
 semcoder runs Python in an isolated sandbox and shows what it really does, line by line.
@@ -26,6 +28,8 @@ semcoder runs Python in an isolated sandbox and shows what it really does, line 
 - run_tests: a project's (or one test file's) pytest results, per test.
 - explain_failure: a failing test reduced to its call and expectation, the most suspicious functions, and the
   real trace of the call: where to look before you patch.
+- repair: semcoder's whole repair loop on a project's failing tests; answers the best diff (writes nothing).
+- resources semcoder://runs and semcoder://runs/{run_id}: past repair runs, from every front end.
 Paths are on the server and must lie under its allowed roots (relative paths: under the first one)."""
 
 
@@ -41,8 +45,9 @@ class StaticToken:
         return None
 
 
-def build_server(settings: McpSettings, *, http: bool = False, log_level: str = "INFO") -> MCPServer:
-    """The server with every tool registered. `http`: check SEMCODER_API_TOKEN's bearer token, if one is set."""
+def build_server(settings: McpSettings, store: RunStore, *, http: bool = False, log_level: str = "INFO") -> MCPServer:
+    """The server with every tool and resource registered; `repair` runs go to `store` (the run store every front
+    end shares). `http`: check SEMCODER_API_TOKEN's bearer token, if one is set."""
     auth: dict[str, object] = {}
     if http and settings.api_token is not None:
         # The SDK's bearer check needs AuthSettings, whose issuer URL is only published by the OAuth metadata
@@ -52,8 +57,7 @@ def build_server(settings: McpSettings, *, http: bool = False, log_level: str = 
     server: MCPServer = MCPServer(name="semcoder", title="SemCoder Agent", instructions=INSTRUCTIONS,
                                   version=_version(), log_level=log_level, **auth)  # type: ignore[arg-type]
     register_tools(server, Toolbox(settings))
-    # The lead's `repair` tool (with progress notifications) and the `runs` resources go here, after merging the
-    # run store: register_repair(server, ...), register_runs(server, ...).
+    register_runs(server, RunTools(settings, store))
     return server
 
 

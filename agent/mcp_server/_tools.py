@@ -293,8 +293,9 @@ class Toolbox:
                                         failed)
             if tracer.last is not None and tracer.last.exception is not None:
                 traced_exception = tracer.last.exception
-                notes.append(f"the traced call raised {traced_exception} (the call is traced in {file}'s namespace "
-                             "alone, as the repair loop traces it: names the test module defines are not there)"
+                notes.append(f"the traced call raised {traced_exception} (the call is traced in {file}'s namespace, "
+                             "as the repair loop traces it, with the test module's literal constants in place; "
+                             "other names the test module defines are not there)"
                              if traced_exception.startswith("NameError") else f"the traced call raised "
                              f"{traced_exception}")
             if failed.call is None:

@@ -36,7 +36,7 @@ def test_tools_over_streamable_http(http_server, shared_root, mode):
         http_server.url, ("run_tests", {"path": "inventory"}),
         ("trace", {"file": "stats.py", "call": "mean([4, 8])", "format": "semcoder"}),
         ("run_tests", {"path": "/etc"}), mode=mode)
-    assert {t.name for t in tools} == {"run_python", "trace", "run_tests", "explain_failure"}
+    assert {t.name for t in tools} == {"run_python", "trace", "run_tests", "explain_failure", "repair"}
     assert (version >= "2026") == (mode == "auto"), version
     assert (structured(tests)["passed"], structured(tests)["failed"]) == (4, 1)
     assert '"total": 12' in structured(traced)["rendered"]

@@ -1,7 +1,8 @@
 """The MCP Inspector's CLI (the reference host tooling, Node) against `semcoder mcp` over stdio.
 
 It runs when the Inspector is installed, never downloading it here: $MCP_INSPECTOR (a path to its `mcp-inspector`
-binary), else `mcp-inspector` on PATH, as `npm install -g @modelcontextprotocol/inspector@0.21.0` puts it (.ci/run)."""
+binary), else tests/clients/node_modules/.bin/mcp-inspector (`npm ci --prefix tests/clients`, pinned there with the
+ACP client; .ci/run installs it and sets SEMCODER_REQUIRE_NODE_CLIENTS, so CI never skips it), else one on PATH."""
 
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ import sys
 import pytest
 from mcp_helpers import CALL_S, ROOT, server_env
 
-INSPECTOR = os.environ.get("MCP_INSPECTOR") or shutil.which("mcp-inspector")
+LOCAL = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "mcp-inspector"
+INSPECTOR = os.environ.get("MCP_INSPECTOR") or (str(LOCAL) if LOCAL.exists() else shutil.which("mcp-inspector"))
+MISSING = INSPECTOR is None or shutil.which("node") is None
+if MISSING and os.environ.get("SEMCODER_REQUIRE_NODE_CLIENTS"):
+    raise RuntimeError("SEMCODER_REQUIRE_NODE_CLIENTS is set but the MCP Inspector CLI or node is missing "
+                       "(npm ci --prefix tests/clients)")
 
-pytestmark = pytest.mark.skipif(
-    INSPECTOR is None or shutil.which("node") is None,
-    reason="MCP Inspector CLI not installed (npm install -g @modelcontextprotocol/inspector@0.21.0, or set "
-           "MCP_INSPECTOR to its mcp-inspector binary)")
+pytestmark = pytest.mark.skipif(MISSING, reason="MCP Inspector CLI not installed (npm ci --prefix tests/clients, or "
+                                "set MCP_INSPECTOR to its mcp-inspector binary)")
 
 
 def inspector(tmp_path, *method: str) -> dict:
@@ -33,7 +37,7 @@ def inspector(tmp_path, *method: str) -> dict:
 
 def test_inspector_lists_the_tools(tmp_path):
     listed = inspector(tmp_path, "--method", "tools/list")
-    assert {t["name"] for t in listed["tools"]} == {"run_python", "trace", "run_tests", "explain_failure"}
+    assert {t["name"] for t in listed["tools"]} == {"run_python", "trace", "run_tests", "explain_failure", "repair"}
     assert all(t["outputSchema"]["type"] == "object" for t in listed["tools"])
 
 

@@ -1,10 +1,11 @@
-"""JSON-RPC errors over real stdio, bytes written by hand: what the SDK answers, and that the server keeps serving.
+"""JSON-RPC errors over real stdio, bytes written by hand: each answered per JSON-RPC 2.0, and the server keeps
+serving.
 
-mcp 2.3.0 answers an unknown method with -32601 and wrong params with -32602, as the spec says. A line that is not
-JSON, or not a JSON-RPC message at all (params that are not an object, a batch array), gets NO answer: JSON-RPC 2.0
-wants -32700 (parse error) or -32600 (invalid request) with id null. The tests accept that answer or silence, so they
-still pass once the SDK conforms, and they never wait for silence: each bad line is followed by a valid request
-whose answer must be the next one to arrive (or come right after the conforming error)."""
+mcp 2.3.0 answers an unknown method with -32601 and wrong params with -32602 itself. A line that is not JSON, or not
+a JSON-RPC message at all (params that are not an object, a batch array, an id alone), it drops unanswered; the
+guard in front of it (agent/_stdio.guarded_stdio) answers -32700 (parse error) or -32600 (invalid request), with the
+message's id where it has one. Each bad line is followed by a valid request whose answer must arrive right after
+the errors."""
 
 from __future__ import annotations
 
@@ -71,10 +72,9 @@ def raw(tmp_path) -> Iterator[RawStdio]:
     assert process.wait(timeout=CALL_S) == 0  # stdin closed: a clean exit, not a crash
 
 
-def only_errors(before: list[dict[str, Any]], code: int) -> None:
-    """Messages that came before the valid request's answer: none (mcp 2.3.0), or the conforming error."""
-    for message in before:
-        assert message["id"] is None and message["error"]["code"] == code, message
+def errors(before: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """(id, code) of the messages that came before the valid request's answer."""
+    return [(message["id"], message["error"]["code"]) for message in before]
 
 
 def test_unknown_method_is_method_not_found(raw):
@@ -83,7 +83,7 @@ def test_unknown_method_is_method_not_found(raw):
     assert before == [] and answer["error"]["code"] == METHOD_NOT_FOUND
     raw.request(3, "tools/list")
     answer, _ = raw.until(3)
-    assert {t["name"] for t in answer["result"]["tools"]} == {"run_python", "trace", "run_tests", "explain_failure"}
+    assert {t["name"] for t in answer["result"]["tools"]} == {"run_python", "trace", "run_tests", "explain_failure", "repair"}
 
 
 def test_wrong_params_are_invalid_params(raw):
@@ -107,8 +107,8 @@ def test_bad_json_then_the_server_still_answers(raw):
     raw.send(b"\xff\xfe not even utf-8")
     raw.request(3, "tools/list")
     answer, before = raw.until(3)
-    only_errors(before, PARSE_ERROR)
-    assert len(answer["result"]["tools"]) == 4
+    assert errors(before) == [(None, PARSE_ERROR), (None, PARSE_ERROR)]
+    assert len(answer["result"]["tools"]) == 5
 
 
 def test_invalid_requests_then_the_server_still_answers(raw):
@@ -118,6 +118,5 @@ def test_invalid_requests_then_the_server_still_answers(raw):
     raw.request(5, "tools/call", {"name": "trace", "arguments": {"code": "def f(x):\n    return x * 2\n",
                                                                 "call": "f(21)"}})
     answer, before = raw.until(5)
-    for message in before:  # mcp 2.3.0: nothing; a conforming server: invalid request, for id 2 or with id null
-        assert message["error"]["code"] in (INVALID_REQUEST, INVALID_PARAMS), message
+    assert errors(before) == [(2, INVALID_REQUEST), (None, INVALID_REQUEST), (4, INVALID_REQUEST)]
     assert answer["result"]["structuredContent"]["return_repr"] == "42"

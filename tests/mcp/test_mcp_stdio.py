@@ -14,7 +14,8 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp_helpers import CALL_S, ROOT, TRACED, copy_inventory, server_env, structured
 
-TOOLS = {"run_python", "trace", "run_tests", "explain_failure"}
+TOOLS = {"run_python", "trace", "run_tests", "explain_failure", "repair"}
+READ_ONLY = TOOLS - {"repair"}
 
 
 def with_client(root: Path, body: Callable[[Client], Awaitable[Any]], *args: str) -> Any:
@@ -29,7 +30,7 @@ def with_client(root: Path, body: Callable[[Client], Awaitable[Any]], *args: str
     return anyio.run(main)
 
 
-def test_lists_the_four_tools_with_schemas(tmp_path):
+def test_lists_the_tools_with_schemas(tmp_path):
     async def body(client: Client) -> Any:
         return (await client.list_tools()).tools
 
@@ -37,7 +38,8 @@ def test_lists_the_four_tools_with_schemas(tmp_path):
     assert set(tools) == TOOLS
     for tool in tools.values():
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
-        assert tool.annotations.read_only_hint is True
+        assert tool.annotations.read_only_hint is (tool.name in READ_ONLY)
+        assert tool.annotations.destructive_hint is False  # nothing writes to the caller's files
     assert tools["trace"].input_schema["properties"]["format"]["enum"] == ["json", "semcoder", "blocks", "monologue"]
     assert tools["run_tests"].input_schema["required"] == ["path"]
 
@@ -80,12 +82,12 @@ def test_every_tool_on_inventory(tmp_path):
     assert (explain["focus_file"], explain["focus_function"]) == ("inventory.py", "restock_list")
     assert explain["suspects"][0] == {"file": "inventory.py", "function": "restock_list", "score": 0.7071}
     assert explain["suspect_lines"][0]["line"] == 6
-    assert explain["failed_test"] == "retv = restock_list(STOCK, 5)\nassert retv == ['apples', 'milk']\n"
+    # The test module's STOCK is a literal: the call carries it, so it runs in the module's namespace.
+    assert explain["failed_test"] == ("retv = restock_list({'apples': 3, 'bread': 10, 'milk': 5}, 5)\n"
+                                      "assert retv == ['apples', 'milk']\n")
     assert (explain["passed"], explain["total"], explain["trace_format"]) == (4, 5, "semcoder")
-    assert "def restock_list" in explain["trace"]
-    # The loop traces the test's call in the module's namespace alone: STOCK is the test module's.
-    assert explain["trace_exception"] == "NameError: name 'STOCK' is not defined"
-    assert any("STOCK" in note for note in explain["notes"])
+    assert '[STATE-2] {"item": "milk", "count": 5} [/STATE-2][OUTPUT] ["apples"] [/OUTPUT]' in explain["trace"]
+    assert explain["trace_exception"] is None
     named = out["explain_named"]
     assert (named["test_id"], named["outcome"], named["trace"]) == ("test_inventory.py::test_sell", "passed", "")
 
