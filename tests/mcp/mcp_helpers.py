@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,15 @@ CALL_S = 300
 TRACED = "def mean(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total / len(xs)\n"
 
 
+# The servers' run store (and any cache) goes here, never into the user's ~/.cache.
+CACHE = tempfile.mkdtemp(prefix="semcoder-mcp-tests-")
+
+
 def server_env(**extra: str) -> dict[str, str]:
     """This checkout first on the path (the server imports it, not another install); no inherited MCP settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEMCODER_")}
-    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]), **extra}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
+            "XDG_CACHE_HOME": CACHE, **extra}
 
 
 def copy_inventory(into: Path) -> Path:
