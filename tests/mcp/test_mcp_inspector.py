@@ -28,7 +28,9 @@ pytestmark = pytest.mark.skipif(MISSING, reason="MCP Inspector CLI not installed
 
 def inspector(tmp_path, *method: str) -> dict:
     # The Inspector starts the server with the variables it is given (-e), so PYTHONPATH goes through `env`.
-    command = [INSPECTOR, "--cli", "env", f"PYTHONPATH={server_env()['PYTHONPATH']}", sys.executable, "-m",
+    env = server_env()
+    command = [INSPECTOR, "--cli", "env", f"PYTHONPATH={env['PYTHONPATH']}", f"XDG_CACHE_HOME={env['XDG_CACHE_HOME']}",
+               sys.executable, "-m",
                "agent.mcp_server", "--allowed-root", str(tmp_path), *method]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=CALL_S)
     assert done.returncode == 0, done.stderr
