@@ -13,8 +13,9 @@ A front end puts a run in the run store (`start`), then `drive`s it on a thread 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple
 
 import sandbox
@@ -137,6 +138,27 @@ def drive(store: RunStore, run_id: str, *, pool: sandbox.Pool | None = None,
         return Driven(outcome["status"], outcome)
     _report_cancel(store, values, log)  # a cancel won the race with the last node
     return Driven("cancelled", outcome)
+
+
+async def follow(driving: Callable[[Callable[[Event], None]], Driven],
+                 on_event: Callable[[Event], Awaitable[None]]) -> Driven:
+    """For an asyncio front end (ACP, MCP): runs `driving(report)` (a drive, given its `on_event`) on a worker thread
+    and awaits `on_event` for each event it appends, in order, on the caller's loop. Cancelling the caller leaves the
+    thread to its run: cancel the run too (`cancel`), and it stops at its next node."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    driven = asyncio.ensure_future(asyncio.to_thread(
+        driving, lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)))
+    while True:
+        getting = asyncio.ensure_future(queue.get())
+        await asyncio.wait({getting, driven}, return_when=asyncio.FIRST_COMPLETED)
+        if not getting.done():
+            getting.cancel()
+            break
+        await on_event(getting.result())
+    while not queue.empty():  # what the drive appended before it returned
+        await on_event(queue.get_nowait())
+    return await driven
 
 
 def fail(store: RunStore, run_id: str, exc: BaseException, log: _EventLog | None = None) -> None:

@@ -213,21 +213,12 @@ class SemcoderAgent:
 
     async def _follow(self, session_id: str, run_id: str, config: RunConfig) -> runs.Driven:
         """Drives the run on a thread and sends its events as session updates, in order, as they come."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Event] = asyncio.Queue()
         view = RunView(run_id, str(self._sessions[session_id].cwd), config.uses_model)
-        driving = asyncio.ensure_future(asyncio.to_thread(
-            runs.drive, self._store, run_id, on_event=lambda event: loop.call_soon_threadsafe(queue.put_nowait, event)))
-        while True:
-            getting = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getting, driving}, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-                break
-            await self._send(session_id, view.updates(getting.result()))
-        while not queue.empty():  # what the drive appended before it returned
-            await self._send(session_id, view.updates(queue.get_nowait()))
-        return await driving
+
+        async def show(event: Event) -> None:
+            await self._send(session_id, view.updates(event))
+
+        return await runs.follow(lambda report: runs.drive(self._store, run_id, on_event=report), show)
 
     async def _offer(self, session: _Session, run_id: str, task: Task) -> None:
         """Asks before writing the best attempt's files; writes them only if allowed and unchanged since the run

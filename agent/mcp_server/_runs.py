@@ -9,9 +9,10 @@ run: its outcome, diff and step log).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -124,29 +125,17 @@ class RunTools:
 
     async def _follow(self, run_id: str, python: str | None, ctx: Context) -> runs.Driven:
         """Drives the run on a thread (with the server's sandbox backend) and reports each event as progress."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        steps = itertools.count(1)
 
-        def drive() -> runs.Driven:
+        def drive(report: Callable[[Event], None]) -> runs.Driven:
             with sandbox.Pool(workers=self.settings.sandbox_workers, backend=self.settings.sandbox_backend,
                               python=python) as pool:
-                return runs.drive(self.store, run_id, pool=pool,
-                                  on_event=lambda event: loop.call_soon_threadsafe(queue.put_nowait, event))
+                return runs.drive(self.store, run_id, pool=pool, on_event=report)
 
-        driving = asyncio.ensure_future(anyio.to_thread.run_sync(drive, abandon_on_cancel=True))
-        step = 0
-        while True:
-            getting = asyncio.ensure_future(queue.get())
-            await asyncio.wait({getting, driving}, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()
-                break
-            step += 1
-            await ctx.report_progress(step, None, progress_message(getting.result()))
-        while not queue.empty():
-            step += 1
-            await ctx.report_progress(step, None, progress_message(queue.get_nowait()))
-        return await driving
+        async def progress(event: Event) -> None:
+            await ctx.report_progress(next(steps), None, progress_message(event))
+
+        return await runs.follow(drive, progress)
 
     # resources
 
