@@ -245,7 +245,10 @@ def step_detail(node: str, values: Mapping[str, Any], task: Task) -> dict[str, A
         return {"answers": [_capped(c.get("text", "")) for c in values.get("completions") or []]}
     if node == "patch":
         return {"candidates": [{"origin": c["origin"], "files": sorted(c["files"]),
-                                "diff": _capped(unified_diff(task, c["files"]))}
+                                "diff": _capped(unified_diff(task, c["files"])),
+                                # the new text of each file, for viewers that show a diff of their own (an editor's)
+                                **({"texts": c["files"]} if all(len(t) <= DETAIL_CAP for t in c["files"].values())
+                                   else {})}
                                for c in values.get("candidates") or []]}
     return {}
 

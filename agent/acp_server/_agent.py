@@ -188,7 +188,7 @@ class SemcoderAgent:
                             prepared.environment, session=session.id, prompt=text or None)
         session.run_id = run_id
         try:
-            driven = await self._follow(session.id, run_id, prepared.config)
+            driven = await self._follow(session.id, run_id, prepared.config, prepared.task.files)
         except asyncio.CancelledError:  # the connection closed under the prompt: the run stops at its next node
             runs.cancel(self._store, run_id)
             raise
@@ -211,9 +211,9 @@ class SemcoderAgent:
         # The editor shows the failing test's trace, whether or not the model is shown one.
         return prepared._replace(config=prepared.config.model_copy(update={"show_trace": True}))
 
-    async def _follow(self, session_id: str, run_id: str, config: RunConfig) -> runs.Driven:
+    async def _follow(self, session_id: str, run_id: str, config: RunConfig, originals: dict[str, str]) -> runs.Driven:
         """Drives the run on a thread and sends its events as session updates, in order, as they come."""
-        view = RunView(run_id, str(self._sessions[session_id].cwd), config.uses_model)
+        view = RunView(run_id, str(self._sessions[session_id].cwd), config.uses_model, originals)
 
         async def show(event: Event) -> None:
             await self._send(session_id, view.updates(event))
@@ -306,13 +306,17 @@ class SemcoderAgent:
         return sorted(rows, key=lambda row: (row.created, row.run_id))
 
     async def _replay(self, session_id: str, row: RunRow) -> None:
+        try:
+            originals: dict[str, str] | None = (await asyncio.to_thread(self._store.inputs, row.run_id))[0].files
+        except TaskError:  # a run recorded without its task (an older semcoder): candidates shown as diff text
+            originals = None
         after = 0
         view: RunView | None = None
         while events := await asyncio.to_thread(self._store.events_after, row.run_id, after):
             for event in events:
                 if view is None:
                     config = RunConfig(**event.data.get("config", {})) if event.type == "queued" else RunConfig()
-                    view = RunView(row.run_id, str(_root_of(row)), config.uses_model)
+                    view = RunView(row.run_id, str(_root_of(row)), config.uses_model, originals)
                 await self._send(session_id, view.updates(event, replay=True))
                 after = event.id
 

@@ -14,6 +14,7 @@ Tool call ids are the run id and the event id: stable across a replay.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from acp import (
     start_tool_call,
     text_block,
     tool_content,
+    tool_diff_content,
     update_agent_message_text,
     update_agent_thought_text,
     update_plan,
@@ -41,9 +43,10 @@ _STEPS = [("execute", "Run the tests and confirm each candidate in the sandbox")
 class RunView:
     """Turns one run's events, in order, into session updates. `root`: the project directory (file locations)."""
 
-    def __init__(self, run_id: str, root: str, uses_model: bool) -> None:
+    def __init__(self, run_id: str, root: str, uses_model: bool, originals: Mapping[str, str] | None = None) -> None:
         self._run_id = run_id
         self._root = Path(root)
+        self._originals = originals  # the task's files: candidates are shown as diffs of them (else as diff text)
         self._steps = [(node, text) for node, text in _STEPS if uses_model or node != "reason"]
         self._done_steps: set[str] = set()
         self._current = ""
@@ -93,10 +96,17 @@ class RunView:
                 self._pending[candidate["origin"]] = candidate_id
                 out.append(start_tool_call(
                     candidate_id, f"Candidate patch: {candidate['origin']}", kind="edit", status="pending",
-                    content=[tool_content(text_block(f"```diff\n{candidate['diff']}```"))],
+                    content=self._candidate(candidate),
                     locations=[ToolCallLocation(path=str(self._root / path)) for path in candidate["files"]],
                     raw_input={"origin": candidate["origin"], "files": candidate["files"]}))
         return [*out, *self._plan()]
+
+    def _candidate(self, candidate: dict[str, Any]) -> list[Any]:
+        texts = candidate.get("texts")
+        if texts and self._originals is not None and all(path in self._originals for path in texts):
+            return [tool_diff_content(str(self._root / path), new_text=text, old_text=self._originals[path])
+                    for path, text in sorted(texts.items())]
+        return [tool_content(text_block(f"```diff\n{candidate['diff']}```"))]
 
     def _trace_call(self, call_id: str, data: dict[str, Any], detail: dict[str, Any]) -> Any:
         test = detail.get("test") or data.get("test", "")
@@ -159,4 +169,4 @@ def summary(done: dict[str, Any]) -> str:
     counts = f"{done.get('tests_passed', 0)}/{done.get('tests_total', 0)} tests pass" if done.get("tests_total") \
         else "no tests ran"
     reason = done.get("stop_reason") or ""
-    return f"{status}: {counts} after {done.get('iterations', 0)} iteration(s)" + (f" ({reason})" if reason else "")
+    return f"{status}: {counts} after {done.get('iterations', 0)} iteration(s)" + (f". {reason}" if reason else "")

@@ -52,8 +52,10 @@ def test_a_prompt_repairs_the_project_and_writes_through_the_editor_once_allowed
     candidates = [call for call in editor.tool_calls("edit") if call.title.startswith("Candidate patch")]
     assert candidates and all(c.status == "pending" and c.locations[0].path == str(root / "inventory.py")
                               for c in candidates)
-    assert any("+    return sorted(item for item, count in stock.items() if count <= threshold)"
-               in c.content[0].content.text for c in candidates)
+    # each candidate as a diff of the file (old and new text), the way editors show an edit
+    assert all(c.content[0].type == "diff" and c.content[0].path == str(root / "inventory.py") for c in candidates)
+    assert any(FIXED_LINE in c.content[0].new_text and "count < threshold" in c.content[0].old_text
+               for c in candidates)
     settled = {u.tool_call_id: u.status for _, u in editor.updates if u.session_update == "tool_call_update"}
     assert {c.tool_call_id for c in candidates} <= set(settled)
     # asked first, with the diff as old and new text; then written through the editor, and nothing else
