@@ -53,9 +53,12 @@ _SCHEMA = (
         run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,
         created DOUBLE PRECISION NOT NULL, PRIMARY KEY (run_id, seq))""",
 )
-# Columns later versions added (name -> SQL default), for a table an earlier version created. A row from before
-# `origin` existed was made by the server.
-_ADDED = {"setup": "'{}'", "isolation": "'{}'", "origin": "'http'", "session": "''"}
+# Columns later versions added (name -> SQL type and default), for a table an earlier version created. A row from
+# before `origin` existed was made by the server. `owner` and `lease_until`: the server replica that holds a run
+# and until when (Unix time), renewed by its heartbeat; a run whose lease ran out is free to be claimed.
+_ADDED = {"setup": "TEXT NOT NULL DEFAULT '{}'", "isolation": "TEXT NOT NULL DEFAULT '{}'",
+          "origin": "TEXT NOT NULL DEFAULT 'http'", "session": "TEXT NOT NULL DEFAULT ''",
+          "owner": "TEXT NOT NULL DEFAULT ''", "lease_until": "DOUBLE PRECISION NOT NULL DEFAULT 0"}
 _JSON_COLUMNS = ("setup", "isolation")
 # The command line's table before there was one store: its rows move into the runs table once.
 _LEGACY_CLI_TABLE = "semcoder_runs"
@@ -163,6 +166,7 @@ class RunRow(BaseModel):
     isolation: dict[str, Any]
     origin: Origin = Field(description="The front end that started the run: cli, http, acp or mcp.")
     session: str = Field("", description="The editor session (ACP) the run belongs to ('' for none).")
+    owner: str = Field("", description="The server replica driving the run ('' when none holds it).")
 
 
 _COLUMNS = tuple(RunRow.model_fields)
@@ -214,6 +218,8 @@ def db_option(command: Any) -> Any:
 class _Backing(Sql, Protocol):
     checkpointer: BaseCheckpointSaver
 
+    def returning(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
 
 class _Sqlite:
     """One connection; every statement holds the checkpointer's lock (LangGraph writes from worker threads)."""
@@ -228,6 +234,11 @@ class _Sqlite:
 
     def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.checkpointer.lock:
+            return self.connection.execute(sql, tuple(params)).fetchall()
+
+    def returning(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A statement that changes rows and returns some (RETURNING), committed."""
+        with self.checkpointer.lock, self.connection:
             return self.connection.execute(sql, tuple(params)).fetchall()
 
     def script(self, statements: Sequence[str]) -> None:
@@ -253,6 +264,8 @@ class _Postgres:
         with self._pool.connection() as connection:
             return [tuple(row.values()) for row in connection.execute(_pg(sql), tuple(params)).fetchall()]
 
+    returning = fetch  # (autocommit: a RETURNING statement is committed as it runs)
+
 
 def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
@@ -271,9 +284,9 @@ class RunStore:
         self._latest: dict[str, int] = {}  # run -> newest event id this process wrote: lets SSE skip queries
         for statement in _SCHEMA:
             backing.execute(statement)
-        for column, default in _ADDED.items():
+        for column, declaration in _ADDED.items():
             try:
-                backing.execute(f"ALTER TABLE semcoder_api_runs ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
+                backing.execute(f"ALTER TABLE semcoder_api_runs ADD COLUMN {column} {declaration}")
             except Exception as exc:  # sqlite3.OperationalError / psycopg DuplicateColumn: it is there already
                 if "duplicate" not in str(exc).lower() and "already exists" not in str(exc).lower():
                     raise
@@ -332,6 +345,44 @@ class RunStore:
         rows = self.fetch("SELECT run_id FROM semcoder_api_runs WHERE status IN ('queued', 'running') AND origin = ? "
                           "ORDER BY created, run_id", (origin,))
         return [r[0] for r in rows]
+
+    # leases: which server replica drives a run (agent/api/manager.py)
+
+    def claim(self, origin: Origin, owner: str, lease_s: float) -> str | None:
+        """Takes the oldest unfinished run of `origin` that nobody holds (no owner, or a lease run out) for `owner`,
+        until now + lease_s; None when there is none. Atomic: two replicas never claim the same run (Postgres: a
+        row lock skipped by the other claimer; SQLite: one writer at a time)."""
+        now = time.time()
+        lock = " FOR UPDATE SKIP LOCKED" if self.kind == "postgres" else ""
+        rows = self._db.returning(
+            "UPDATE semcoder_api_runs SET owner = ?, lease_until = ? WHERE run_id = (SELECT run_id FROM "
+            "semcoder_api_runs WHERE origin = ? AND status IN ('queued', 'running') AND lease_until < ? "
+            f"ORDER BY created, run_id LIMIT 1{lock}) RETURNING run_id", (owner, now + lease_s, origin, now))
+        return rows[0][0] if rows else None
+
+    def renew(self, owner: str, run_ids: Sequence[str], lease_s: float) -> set[str]:
+        """Extends `owner`'s leases on these runs; returns the ones it still holds."""
+        if not run_ids:
+            return set()
+        marks = ", ".join("?" for _ in run_ids)
+        rows = self._db.returning(
+            f"UPDATE semcoder_api_runs SET lease_until = ? WHERE owner = ? AND run_id IN ({marks}) RETURNING run_id",
+            (time.time() + lease_s, owner, *run_ids))
+        return {row[0] for row in rows}
+
+    def release(self, owner: str, run_id: str) -> None:
+        """Gives a run back: another replica may claim it at once (if it is unfinished)."""
+        self.execute("UPDATE semcoder_api_runs SET owner = '', lease_until = 0 WHERE run_id = ? AND owner = ?",
+                     (run_id, owner))
+
+    def holds(self, owner: str, run_id: str) -> bool:
+        return bool(self.fetch("SELECT 1 FROM semcoder_api_runs WHERE run_id = ? AND owner = ? AND lease_until >= ?",
+                               (run_id, owner, time.time())))
+
+    def forget(self, run_id: str) -> None:
+        """This process stops writing the run's events (its drive ended): `may_have_events_after` asks the database
+        from now on, since another process may write them next."""
+        self._latest.pop(run_id, None)
 
     def count_unfinished(self, origin: Origin) -> int:
         return self.fetch("SELECT COUNT(*) FROM semcoder_api_runs WHERE status IN ('queued', 'running') "

@@ -116,6 +116,14 @@ def drive(store: RunStore, run_id: str, *, pool: sandbox.Pool | None = None,
     if not store.mark_running(run_id):
         return Driven(store.status(run_id) or "error", None)  # cancelled while queued, or ended
     try:
+        return _drive(store, run_id, pool, stopping, log)
+    finally:
+        store.forget(run_id)
+
+
+def _drive(store: RunStore, run_id: str, pool: sandbox.Pool | None, stopping: Callable[[], bool],
+           log: _EventLog) -> Driven:
+    try:
         values, finished, isolation = _stream(store, run_id, pool, stopping, log)
     except KeyboardInterrupt:  # Ctrl-C: the run ends cancelled; its checkpoint stays, to resume by name
         if store.finish(run_id, "cancelled", reason=INTERRUPTED):

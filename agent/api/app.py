@@ -48,11 +48,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(open_store(settings.db_url))
         pool = stack.enter_context(sandbox.Pool(workers=settings.sandbox_workers, backend=settings.sandbox_backend))
-        manager = RunManager(store, pool, settings.max_concurrent_runs, sandbox_workers=settings.sandbox_workers)
+        manager = RunManager(store, pool, settings.max_concurrent_runs, sandbox_workers=settings.sandbox_workers,
+                             lease_s=settings.lease_s)
         app.state.store, app.state.manager = store, manager
-        resumed = manager.start()
-        if resumed:
-            log.warning("resuming %d unfinished run(s)", resumed)
+        waiting = manager.start()
+        if waiting:
+            log.warning("replica %s: %d unfinished run(s) waiting (a run another replica holds resumes here once its "
+                        "lease runs out)", manager.replica, waiting)
         try:
             yield
         finally:

@@ -38,7 +38,7 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=_E
 @public.get("/health", response_model=Health, tags=["server"])
 def health(request: Request) -> Health:
     state = request.app.state
-    return Health(version=version("semcoder-agent"), database=state.store.kind,
+    return Health(version=version("semcoder-agent"), replica=state.manager.replica, database=state.store.kind,
                   queued=max(state.store.count_unfinished("http") - state.manager.running, 0),
                   running=state.manager.running, max_concurrent_runs=state.settings.max_concurrent_runs)
 

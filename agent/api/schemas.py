@@ -73,6 +73,8 @@ class RepairList(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
+    replica: str = Field(description="This server process's id among the replicas sharing the database (the owner of "
+                         "the runs it drives).")
     database: Literal["sqlite", "postgres"]
     queued: int
     running: int

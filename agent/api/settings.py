@@ -23,7 +23,11 @@ class ApiSettings(BaseSettings):
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Directories a project-level request may name by path (comma-separated "
         "in the environment). Empty: only function-level requests and uploaded archives are accepted.")
-    max_concurrent_runs: int = Field(4, ge=1, description="Runs executing at once; the rest wait in the queue.")
+    max_concurrent_runs: int = Field(4, ge=1, description="Runs executing at once (per replica); the rest wait in "
+                                     "the queue.")
+    lease_s: float = Field(15.0, ge=1, le=3600, description="How long a replica holds a run without renewing it "
+                           "(it renews every quarter of it): a replica that dies has its runs resumed by another "
+                           "within about this long.")
     sandbox_workers: int = Field(2, ge=1, description="Sandbox processes shared by all runs (each runs one "
                                  "candidate's tests at a time).")
     sandbox_backend: str = Field("local", description="Sandbox backend for test runs: 'local' (bubblewrap) or "
