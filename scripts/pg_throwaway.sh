@@ -6,7 +6,8 @@
 #   bash scripts/pg_throwaway.sh stop                                       # stop the last one started
 set -euo pipefail
 state=/tmp/semcoder-pg-throwaway.dir
-bin=$(dirname "$(readlink -f "$(command -v initdb || echo /usr/lib/postgresql/15/bin/initdb)")")
+initdb=$(command -v initdb || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1 || true)
+bin=$(dirname "$(readlink -f "${initdb:-/nonexistent/initdb}")")
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 if [ "${1:-}" = stop ]; then
