@@ -38,13 +38,19 @@ validate_compose() {
     log "installing docker-compose (v1) to validate compose.yaml"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   fi
-  for profile in "" postgres; do
+  for profile in "" postgres replicas; do
     SEMCODER_API_TOKEN=ci compose -f compose.yaml ${profile:+--profile "$profile"} config -q ||
       die "compose.yaml is invalid${profile:+ (profile $profile)}"
   done
   local services
-  services="$(SEMCODER_API_TOKEN=ci compose -f compose.yaml --profile postgres config --services | sort | tr '\n' ' ')"
-  [[ "$services" == "api postgres vllm " ]] || die "compose.yaml services are '$services', expected api postgres vllm"
+  services="$(SEMCODER_API_TOKEN=ci compose -f compose.yaml --profile postgres --profile replicas config --services | sort | tr '\n' ' ')"
+  [[ "$services" == "api api-replica postgres vllm " ]] ||
+    die "compose.yaml services are '$services', expected api api-replica postgres vllm"
+  # The second replica runs the API's image and settings on the Postgres database.
+  local replica
+  replica="$(SEMCODER_API_TOKEN=ci compose -f compose.yaml --profile postgres --profile replicas config)"
+  grep -q "postgresql://semcoder:semcoder@postgres:5432/semcoder" <<<"$replica" ||
+    die "the api-replica service is not on the Postgres database"
   # The tensor-parallel option reaches vLLM's command line and the GPU reservation together.
   local rendered
   rendered="$(SEMCODER_API_TOKEN=ci SEMCODER_TP=2 SEMCODER_GPUS=2 compose -f compose.yaml config)"
