@@ -19,6 +19,7 @@ JOB_PROGRAMS = {
     "evals/_harness.py",
     "evals/_failing_test.py",
     "sandbox/_tracer_child.py",
+    "sandbox/_program_child.py",
     "training/data/_exec_driver.py",
 }
 # Programs a job program starts as a child inside the same sandbox (they speak the job frames too).

@@ -8,13 +8,14 @@ Tools: run_python, trace, run_tests, explain_failure (agent/mcp_server/_tools.py
 See docs/mcp.md.
 
     >>> from agent.mcp_server import McpSettings, build_server
+    >>> settings = McpSettings(allowed_roots=["/src/project"])
     >>> with open_store() as store:
-    ...     server = build_server(McpSettings(allowed_roots=["/src/project"]), store)  # an MCPServer
+    ...     server = build_server(settings, store, SharedPool(settings))  # an MCPServer
 """
 
 from agent.mcp_server._cli import mcp_command
 from agent.mcp_server._server import build_server
 from agent.mcp_server._settings import McpSettings
-from agent.mcp_server._tools import Toolbox, register_tools
+from agent.mcp_server._tools import SharedPool, Toolbox, register_tools
 
-__all__ = ["McpSettings", "Toolbox", "build_server", "mcp_command", "register_tools"]
+__all__ = ["McpSettings", "SharedPool", "Toolbox", "build_server", "mcp_command", "register_tools"]

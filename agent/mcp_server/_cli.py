@@ -43,6 +43,7 @@ def mcp_command(transport: str, host: str, port: int, allowed_roots: tuple[Path,
 
     from agent.mcp_server._server import build_server
     from agent.mcp_server._settings import McpSettings
+    from agent.mcp_server._tools import SharedPool
 
     overrides = {key: value for key, value in {"allowed_roots": list(allowed_roots) or None,
                                                "sandbox_backend": backend,
@@ -55,12 +56,15 @@ def mcp_command(transport: str, host: str, port: int, allowed_roots: tuple[Path,
     missing = [str(root) for root in settings.allowed_roots if not root.is_dir()]
     if missing:
         raise click.ClickException(f"allowed root(s) not a directory: {', '.join(missing)}")
+    pool = SharedPool(settings)
     try:
         with open_store(settings.db_url) as store:
-            _serve(build_server(settings, store, http=transport == "http", log_level=log_level.upper()), settings,
-                   transport, host, port)
+            _serve(build_server(settings, store, pool, http=transport == "http", log_level=log_level.upper()),
+                   settings, transport, host, port)
     except TaskError as exc:  # the run store's location is not one
         raise click.ClickException(str(exc)) from exc
+    finally:
+        pool.close()
 
 
 def _serve(server: Any, settings: Any, transport: str, host: str, port: int) -> None:

@@ -14,8 +14,9 @@ from sandbox import Isolation, Status
 class RunPythonResult(BaseModel):
     """How a sandboxed program ended, in the supervisor's words (nothing the program prints can change these)."""
 
-    status: Status = Field(description="ok: exited 0; error: nonzero exit or killed; timeout / memory / "
-                           "output_limit: the sandbox's limit stopped it.")
+    status: Status = Field(description="ok: exited 0; error: nonzero exit or killed (exit_code -9: the memory "
+                           "limit, or a kill); timeout: its time ran out; memory / output_limit: a limit stopped the "
+                           "whole sandbox.")
     exit_code: int | None = Field(description="The real exit code; a negative number is the signal that killed it.")
     stdout: str
     stderr: str

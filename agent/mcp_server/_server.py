@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from agent.mcp_server._runs import RunTools, register_runs
 from agent.mcp_server._settings import McpSettings
-from agent.mcp_server._tools import Toolbox, register_tools
+from agent.mcp_server._tools import SharedPool, Toolbox, register_tools
 from agent.persistence import RunStore
 
 INSTRUCTIONS = """\
@@ -45,9 +45,11 @@ class StaticToken:
         return None
 
 
-def build_server(settings: McpSettings, store: RunStore, *, http: bool = False, log_level: str = "INFO") -> MCPServer:
+def build_server(settings: McpSettings, store: RunStore, pool: SharedPool, *, http: bool = False,
+                 log_level: str = "INFO") -> MCPServer:
     """The server with every tool and resource registered; `repair` runs go to `store` (the run store every front
-    end shares). `http`: check SEMCODER_API_TOKEN's bearer token, if one is set."""
+    end shares), `run_python` and `trace` run on `pool`. `http`: check SEMCODER_API_TOKEN's bearer token, if one is
+    set."""
     auth: dict[str, object] = {}
     if http and settings.api_token is not None:
         # The SDK's bearer check needs AuthSettings, whose issuer URL is only published by the OAuth metadata
@@ -56,7 +58,7 @@ def build_server(settings: McpSettings, store: RunStore, *, http: bool = False, 
                 "auth": AuthSettings(issuer_url="http://localhost", resource_server_url=None)}
     server: MCPServer = MCPServer(name="semcoder", title="SemCoder Agent", instructions=INSTRUCTIONS,
                                   version=_version(), log_level=log_level, **auth)  # type: ignore[arg-type]
-    register_tools(server, Toolbox(settings))
+    register_tools(server, Toolbox(settings, pool))
     register_runs(server, RunTools(settings, store))
     return server
 

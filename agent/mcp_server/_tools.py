@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -80,11 +82,36 @@ class _Project(NamedTuple):
     selection: list[str]
 
 
-class Toolbox:
-    """The tools, bound to one server's settings."""
+class SharedPool:
+    """The server's warm sandbox pool (its configured backend) for the tools that run code on semcoder's own
+    interpreter, opened at the first call (a host starting the server waits for nothing; a sandbox that cannot start
+    is a tool error, not a server that will not start) and closed with the server."""
 
     def __init__(self, settings: McpSettings) -> None:
+        self._settings = settings
+        self._pool: sandbox.Pool | None = None
+        self._lock = threading.Lock()
+
+    def submit_job(self, job: sandbox.Job, *, urgent: bool = False) -> Future[sandbox.JobResult]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = sandbox.Pool(workers=self._settings.sandbox_workers,
+                                          backend=self._settings.sandbox_backend)
+        return self._pool.submit_job(job, urgent=urgent)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+class Toolbox:
+    """The tools, bound to one server's settings and its shared sandbox pool."""
+
+    def __init__(self, settings: McpSettings, pool: SharedPool) -> None:
         self.settings = settings
+        self.pool = pool
 
     # -- run_python ---------------------------------------------------------------------------------------------
 
@@ -102,12 +129,8 @@ class Toolbox:
         limits) and return how it ended: status, exit code, stdout, stderr, duration. The code cannot see or change
         the host's files. A crash, an exception or a timeout is a normal result (see `status`), not an error."""
         limits = sandbox.Limits(wall_time_s=timeout_s, cpu_time_s=timeout_s, memory_mb=memory_mb)
-        try:
-            request = sandbox.ExecRequest(code=code, stdin=stdin.encode(), files=dict(files), limits=limits)
-        except ValueError as exc:
-            raise ToolError(f"invalid request: {exc}") from None
         with _infrastructure():
-            result = sandbox.run(request, backend=self.settings.sandbox_backend)
+            result = sandbox.run_program(self.pool, code, stdin=stdin.encode(), files=dict(files), limits=limits)
         notes: list[str] = []
         stdout, note = capped(result.stdout, self.settings.max_output_chars, "stdout")
         notes += [note] if note else []
@@ -151,8 +174,7 @@ class Toolbox:
             filename = str(path)
         options = TraceOptions(max_events=max_events, max_depth=max_depth, call_timeout_s=timeout_s)
         with _infrastructure():
-            traced = trace_call(code or "", call, options=options, filename=filename,
-                                backend=self.settings.sandbox_backend)
+            traced = trace_call(code or "", call, options=options, filename=filename, runner=self.pool)
         notes: list[str] = []
         limit = self.settings.max_output_chars
         if format == "json":
