@@ -71,6 +71,7 @@ def test_two_replicas_share_the_runs_and_a_killed_one_loses_none(tmp_path, datab
             time.sleep(0.2)
         assert holding, "the first replica never held a run mid-way"
         first.kill()  # SIGKILL: no shutdown, no lease given back
+        killed_at = time.time()
         killed = [run_id for run_id, _ in holding]
         with second.client() as client:
             deadline, finals = time.monotonic() + 900, {}
@@ -87,6 +88,7 @@ def test_two_replicas_share_the_runs_and_a_killed_one_loses_none(tmp_path, datab
         second.stop()
 
     assert {f["status"] for f in finals.values()} == {"fixed"}
+    takeover = []
     with open_store(database) as store:
         for run_id in accepted:
             kinds = [e["type"] for e in events[run_id]]
@@ -101,4 +103,8 @@ def test_two_replicas_share_the_runs_and_a_killed_one_loses_none(tmp_path, datab
             resumed = [e["data"]["resumed"] for e in events[run_id] if e["type"] == "started"]
             if run_id in killed:  # started on the first replica, resumed on the second from its checkpoint
                 assert resumed[0] is False and resumed[-1] is True, (run_id, resumed)
+                restart = [e.created for e in store.events_after(run_id, 0) if e.type == "started"][-1]
+                takeover.append(round(restart - killed_at, 1))
             assert store.get(run_id).owner == ""  # given back when it ended
+    print(f"\n{RUNS} runs over 2 replicas; the killed replica held {len(killed)} mid-run; each resumed on the other "
+          f"{takeover} s after the kill (lease {LEASE_S} s); every run fixed, one `done` each, no step twice")
