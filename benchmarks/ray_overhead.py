@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A throwaway token in the environment, set before Ray is imported (it reads these once per process): Ray 2.60
+# would otherwise write one to ~/.ray/auth_token for the one-node Ray it starts.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 from evals._config import EvalConfig  # noqa: E402
 from evals._samples import Sample  # noqa: E402
@@ -76,13 +81,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     import logging
-    import secrets
 
     import ray
-
-    # A throwaway token in the environment: Ray 2.60 would otherwise write one to ~/.ray/auth_token.
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
     # One one-node Ray for the whole benchmark (what `ray start --head` gives); each RayRunner joins it.
     ray.init(num_cpus=args.workers, logging_level=logging.WARNING, log_to_driver=False)

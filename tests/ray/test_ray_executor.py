@@ -159,9 +159,10 @@ def _run_cli(*args: str, kill_when: tuple[Cluster, str] | None = None) -> tuple[
 
 
 def _lost_jobs(stderr: str, port: int) -> int:
-    found = re.findall(rf"ray: lost node \S+:{port} \(\w+\); (\d+) job\(s\) it held", stderr)
+    found = re.findall(rf"(ray: lost node \S+:{port} \(\w+\); (\d+) job\(s\) it held.*)", stderr)
     assert len(found) == 1, stderr[-4000:]
-    return int(found[0])
+    print(found[0][0])  # shown with pytest -s: what the run reported about the node it lost
+    return int(found[0][1])
 
 
 def _humaneval_samples(path: Path, tasks: int = 10) -> None:
