@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.executor import ExecutorChoice
+
 
 def default_cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -16,7 +18,10 @@ def default_cache_dir() -> Path:
 class EvalConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    workers: int | None = Field(None, ge=1, description="Sandbox pool workers; None lets the pool choose (one per CPU).")
+    workers: int | None = Field(None, ge=1, description="Sandbox pool workers (per node on Ray); None lets the pool "
+                                "choose (one per CPU).")
+    executor: ExecutorChoice = Field(default_factory=ExecutorChoice,
+                                     description="Where the sandbox jobs run (this machine, or a Ray cluster).")
     memory_mb: int = Field(
         4096, gt=0,
         description="Memory per job. EvalPlus caps address space at 4 GB, which fails some correct MBPP+ "

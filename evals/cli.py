@@ -11,6 +11,8 @@ from evals._config import EvalConfig
 from evals.loaders import BENCHMARKS, DatasetError
 from evals.model_run_cli import model_run_options, run_from_model
 from evals.scoring import score_file
+from sandbox import SandboxError
+from sandbox.executor import ExecutorChoice, executor_options
 
 
 def _summary(report) -> str:
@@ -34,11 +36,12 @@ def _summary(report) -> str:
               help="Memory limit per sandbox job.")
 @click.option("--partial", is_flag=True, help="Score only the tasks that have samples (default: all must).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@executor_options
 @model_run_options
 def eval_command(benchmark: str, samples_path: Path | None, data: str | None, as_json: bool, workers: int | None,
-                 memory_mb: int, partial: bool, quiet: bool, **model_options) -> None:
+                 memory_mb: int, partial: bool, quiet: bool, executor: ExecutorChoice, **model_options) -> None:
     """Score SAMPLES on BENCHMARK, or generate (and refine) with --model; progress on stderr, result on stdout."""
-    config = EvalConfig(workers=workers, memory_mb=memory_mb)
+    config = EvalConfig(workers=workers, memory_mb=memory_mb, executor=executor)
     if (samples_path is None) == (model_options["model_url"] is None):
         raise click.UsageError("pass exactly one of --samples FILE or --model URL")
     if samples_path is None:
@@ -47,6 +50,6 @@ def eval_command(benchmark: str, samples_path: Path | None, data: str | None, as
     try:
         report = score_file(benchmark, samples_path, data=data, config=config, partial=partial,
                             show_progress=not quiet)
-    except DatasetError as exc:
+    except (DatasetError, SandboxError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report.model_dump(mode="json", by_alias=True)) if as_json else _summary(report))

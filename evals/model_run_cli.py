@@ -15,6 +15,7 @@ from evals._config import EvalConfig
 from evals._round_report import RunReport as _RunReport
 from evals.loaders import DatasetError
 from evals.model_run import ModelRunConfig, run_model_eval
+from sandbox import SandboxError
 
 _FIELDS = ModelRunConfig.model_fields
 
@@ -59,7 +60,7 @@ def run_from_model(benchmark: str, data: str | None, eval_config: EvalConfig, qu
     try:
         config = ModelRunConfig(benchmark=benchmark, data=data, **options)
         report = run_model_eval(config, eval_config, show_progress=not quiet)
-    except (DatasetError, ValueError, ModelError) as exc:  # the error boundary: one line, no traceback
+    except (DatasetError, ValueError, ModelError, SandboxError) as exc:  # the error boundary: one line, no traceback
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(report.model_dump()) if as_json else _summary(report))
     if not quiet:

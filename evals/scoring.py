@@ -18,7 +18,8 @@ from evals._scoring_diff import score_diff
 from evals._scoring_program import score_program
 from evals.cruxeval import score_cruxeval
 from evals.loaders import BENCHMARKS, load_benchmark
-from sandbox import JobRunner, Pool
+from sandbox import JobRunner
+from sandbox.executor import open_job_runner
 
 _DIFF_DATASET = {"humaneval+": "humaneval", "mbpp+": "mbpp"}
 _CRUX_MODE = {"cruxeval-i": "input", "cruxeval-o": "output"}
@@ -26,12 +27,10 @@ _CRUX_MODE = {"cruxeval-i": "input", "cruxeval-o": "output"}
 
 @contextmanager
 def open_runner(config: EvalConfig) -> Iterator[JobRunner]:
-    """The sandbox's warm pool, closed afterwards."""
-    pool = Pool(workers=config.workers)
-    try:
-        yield pool
-    finally:
-        pool.close()
+    """Where the jobs run (config.executor: this machine's warm pool, or one per node of a Ray cluster), closed
+    afterwards."""
+    with open_job_runner(config.executor, workers=config.workers) as runner:
+        yield runner
 
 
 def read_samples(benchmark: str, tasks: list[Any], path: Path) -> list[Sample]:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sandbox import SandboxError
+from sandbox.executor import executor_options
 from training.data.ablation import strip_monologues, strip_summary
 from training.data.loaders import DataError
 from training.data.pyx_pipeline import PyXConfig, run_pyx
@@ -31,7 +32,8 @@ def _teacher_options(command):
                      help="Teacher samples per monologue/rationale (rejection sampling)."),
         click.option("--no-fallback", is_flag=True,
                      help="Drop items the teacher gets wrong instead of using the trace-written version."),
-        click.option("--workers", default=None, type=click.IntRange(1), help="Sandbox workers [default: all cores]."),
+        click.option("--workers", default=None, type=click.IntRange(1),
+                     help="Sandbox workers [default: all cores; with --executor ray, per node: its CPUs]."),
         click.option("--seed", default=0, show_default=True, type=int),
         click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "docker"])),
     ]
@@ -66,14 +68,15 @@ def _progress_bar(console: Console, label: str):
 @click.option("--limit", default=None, type=click.IntRange(1), help="Most candidate programs in all.")
 @click.option("--shard-size", default=200, show_default=True, type=click.IntRange(1))
 @_teacher_options
+@executor_options
 def pyx_command(source, out, generated, limit, shard_size, teacher_url, teacher_model, samples, no_fallback,
-                workers, seed, backend) -> None:
+                workers, seed, backend, executor) -> None:
     """PyX: executable programs with NL descriptions, verified inputs, forward and backward monologues."""
     if source is None and generated == 0:
         raise click.UsageError("give --source DIR, --generated N, or both")
     config = PyXConfig(out=out, source=source, generated=generated, limit=limit, shard_size=shard_size,
                        teacher=_teacher(teacher_url, teacher_model, samples, no_fallback), workers=workers,
-                       seed=seed, backend=backend)
+                       seed=seed, backend=backend, executor=executor)
     console = Console(stderr=True)
     bar, update = _progress_bar(console, "PyX shards")
     try:
@@ -90,10 +93,12 @@ def pyx_command(source, out, generated, limit, shard_size, teacher_url, teacher_
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output directory (resumable).")
 @click.option("--limit", default=None, type=click.IntRange(1), help="Most programs to take.")
 @_teacher_options
+@executor_options
 def pyxr_command(pyx_dir, out, limit, teacher_url, teacher_model, samples, no_fallback, workers, seed,
-                 backend) -> None:
+                 backend, executor) -> None:
     """PyX-R: bugs injected into PyX programs, the failing test, a rationale and the verified fix."""
     config = PyXRConfig(pyx=pyx_dir, out=out, limit=limit, workers=workers, seed=seed, backend=backend,
+                        executor=executor,
                         teacher=_teacher(teacher_url, teacher_model, samples, no_fallback))
     console = Console(stderr=True)
     bar, update = _progress_bar(console, "PyX-R shards")

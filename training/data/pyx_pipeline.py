@@ -22,7 +22,7 @@ from agent.prompts import (
     forward_monologue_instruction,
     normalise_quotes,
 )
-from sandbox import Pool
+from sandbox.executor import ExecutorChoice, open_job_runner, runner_workers
 from training.data.corpus import seed_functions
 from training.data.decontam import BenchmarkIndex, DecontamOptions
 from training.data.dedupe import Deduper, canonical_key
@@ -54,6 +54,8 @@ class PyXConfig(BaseModel):
     shard_size: int = Field(200, ge=1, description="Candidates per shard (the unit of resumption).")
     seed: int = Field(0, description="Seed of input generation and the generator's program numbering.")
     backend: str = Field("local", description="Sandbox backend.")
+    executor: ExecutorChoice = Field(default_factory=ExecutorChoice,
+                                     description="Where the sandbox jobs run (this machine, or a Ray cluster).")
     inputs: InputOptions = InputOptions()
     execution: ExecOptions = ExecOptions()
     decontam: DecontamOptions = DecontamOptions()
@@ -78,14 +80,17 @@ class PyXRun:
         self.store = ShardStore(config.out, "pyx")
         self.index = BenchmarkIndex.from_benchmarks(config.decontam)
         self.programs = Deduper()
+        self.parallel = config.worker_count  # jobs the runner runs at once (all Ray nodes' workers together)
 
     def run(self, progress: Progress | None = None) -> ChunkStats:
         config = self.config
         pending = candidates(config)
         chunks = [pending[i : i + config.shard_size] for i in range(0, len(pending), config.shard_size)]
         done = self.store.done()
-        with Pool(config.worker_count, backend=config.backend) as pool:
-            executor = BatchExecutor(pool, config.execution)
+        with open_job_runner(config.executor, workers=config.workers if config.executor.executor == "ray"
+                             else config.worker_count, backend=config.backend) as runner:
+            self.parallel = runner_workers(runner, config.worker_count)
+            executor = BatchExecutor(runner, config.execution)
             for index, chunk in enumerate(chunks):
                 if index in done:  # what that chunk saw first still counts as seen, as in an uninterrupted run
                     for key in json.loads(self.store.path("pyx", index, "stats.json").read_text())["dedupe_keys"]:
@@ -142,7 +147,7 @@ class PyXRun:
                  stats: ChunkStats) -> tuple[list[PyXRecord], list[RecordMeta], list[Program]]:
         tasks = _monologue_tasks(programs)
         with stats.stage("trace", len(programs)) as stage:
-            traces = trace_rows([(t.code, f"f({t.example.input})") for _, t in tasks], self.config.worker_count,
+            traces = trace_rows([(t.code, f"f({t.example.input})") for _, t in tasks], self.parallel,
                                 self.config.backend, runner=executor.pool)
             traced = []
             for (owner, task), trace in zip(tasks, traces, strict=True):

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.prompts import PyXRRecord, failed_test
-from sandbox import Pool
+from sandbox.executor import ExecutorChoice, open_job_runner, runner_workers
 from training.data import pyxr
 from training.data.executor import BatchExecutor, ExecOptions
 from training.data.loaders import read_programs
@@ -40,6 +40,8 @@ class PyXRConfig(BaseModel):
     workers: int | None = Field(None, ge=1, description="Sandbox workers (default: all cores).")
     seed: int = Field(0, description="Seed of the mutant sampling.")
     backend: str = Field("local", description="Sandbox backend.")
+    executor: ExecutorChoice = Field(default_factory=ExecutorChoice,
+                                     description="Where the sandbox jobs run (this machine, or a Ray cluster).")
     min_examples: int = Field(2, ge=1, description="Programs with fewer verified examples are skipped.")
     mutant_execution: ExecOptions = ExecOptions(call_timeout_s=0.25, item_timeout_s=3.0)
     execution: ExecOptions = ExecOptions()
@@ -52,13 +54,18 @@ class PyXRRun:
         self.teacher = teacher or (Teacher(config.teacher) if config.teacher else None)
         self.store = ShardStore(config.out, "pyx_r")
         self.workers = config.workers or os.cpu_count() or 1
+        self.parallel = self.workers  # jobs the runner runs at once (all Ray nodes' workers together)
+        self.runner = None
 
     def run(self, progress: Progress | None = None) -> ChunkStats:
         shards = list(read_programs(self.config.pyx))
         done = self.store.done()
         taken = 0
-        with Pool(self.workers, backend=self.config.backend) as pool:
-            executors = BatchExecutor(pool, self.config.mutant_execution), BatchExecutor(pool, self.config.execution)
+        ray = self.config.executor.executor == "ray"
+        with open_job_runner(self.config.executor, workers=self.config.workers if ray else self.workers,
+                             backend=self.config.backend) as runner:
+            self.runner, self.parallel = runner, runner_workers(runner, self.workers)
+            executors = BatchExecutor(runner, self.config.mutant_execution), BatchExecutor(runner, self.config.execution)
             for position, (index, programs) in enumerate(shards):
                 if self.config.limit is not None:
                     programs = programs[: max(0, self.config.limit - taken)]
@@ -80,7 +87,9 @@ class PyXRRun:
             stage.items_out = len(bugs)
         with stats.stage("trace", len(bugs)) as stage:
             rows = [row for bug in bugs for row in pyxr.trace_rows(bug)]
-            traces = trace_rows(rows, self.workers, self.config.backend)
+            # Cold sandboxes here, as before, unless the jobs go to a cluster (whose nodes hold the sandboxes).
+            traces = trace_rows(rows, self.parallel, self.config.backend,
+                                runner=self.runner if self.config.executor.executor == "ray" else None)
             pairs = [(bug, traces[2 * i], traces[2 * i + 1]) for i, bug in enumerate(bugs)]
             traced = [(b, t, c) for b, t, c in pairs if not t.truncated and c.return_repr == b.failing.output]
             stats.drop("trace", "trace_too_long_or_disagrees", len(pairs) - len(traced))
