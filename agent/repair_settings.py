@@ -71,6 +71,7 @@ class RepairSettings(BaseModel):
     allow_suspicious: Annotated[bool, _RUN["allow_suspicious"]]
     edit_format: Annotated[EditSetting, _RUN["edit_format"]]
     dialect: Annotated[Dialect, _RUN["dialect"]]
+    show_trace: Annotated[bool, _RUN["show_trace"]]
     system_prompt: Annotated[str | None, _RUN["system_prompt"], Field(max_length=100_000),
                              Flag("--system-prompt-file", "PATH", from_file=True)]
     python: Annotated[str | None, _RUN["python"], Field(min_length=1, max_length=4096), Flag("--python", "PATH")]

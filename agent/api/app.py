@@ -16,6 +16,7 @@ import sandbox
 from agent.api.intake import Forbidden
 from agent.api.limits import BodyLimit
 from agent.api.manager import RunManager
+from agent.api.pages import pages
 from agent.api.routes import public, v1
 from agent.api.settings import ApiSettings
 from agent.persistence import open_store
@@ -26,7 +27,8 @@ log = logging.getLogger("semcoder.api")
 
 DESCRIPTION = """Drive the SemCoder repair loop from an editor or a bot: submit a failing function or project,
 watch node-level progress as Server-Sent Events, cancel, and fetch the best diff. Runs survive restarts.
-Every /v1 route needs `Authorization: Bearer <SEMCODER_API_TOKEN>`. See docs/ide.md."""
+Every /v1 route needs `Authorization: Bearer <SEMCODER_API_TOKEN>`. See docs/ide.md; `/` is a web page of
+the runs (docs/viewer.md)."""
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -35,6 +37,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                   lifespan=_lifespan)
     app.state.settings = settings
     app.include_router(public)
+    app.include_router(pages)
     app.include_router(v1)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
