@@ -144,8 +144,10 @@ def _drive(store: RunStore, run_id: str, pool: sandbox.Pool | None, stopping: Ca
     if store.finish(run_id, outcome["status"], progress):
         log.append("done", {"status": outcome["status"], **progress.model_dump()})
         return Driven(outcome["status"], outcome)
-    _report_cancel(store, values, log)  # a cancel won the race with the last node
-    return Driven("cancelled", outcome)
+    status = store.status(run_id) or "error"  # it ended meanwhile: a cancel won the race with the last node (its
+    if status == "cancelled":  # `done` is this driver's to write), or a replica that took the run over ended it
+        _report_cancel(store, values, log)
+    return Driven(status, outcome)
 
 
 async def follow(driving: Callable[[Callable[[Event], None]], Driven],
