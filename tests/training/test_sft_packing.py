@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import DATA
+from conftest import DATA, sft_settings
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from training.sft import DataSource, collate_packed, collate_padded, pack_rows, sft_token_set
@@ -66,7 +66,6 @@ def test_pack_rows_fills_rows_and_keeps_every_sample() -> None:
 
 def test_every_step_gets_full_micro_batches_across_epochs(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """Packing makes epochs differ in length; steps still take complete slices of one stream of epochs."""
-    from conftest import sft_settings
 
     from training.sft import SFTConfig, Trainer, plan_epoch, setup_runtime
 
