@@ -21,12 +21,13 @@ from agent.models import (
     OpenAIGenerator,
     SamplingParams,
     ServeOptions,
-    api_base,
+    check_endpoint,
     generate_sync,
     local_url,
     require_vllm,
     resolve_dialect,
     route_of,
+    split_urls,
     stop_server,
     vllm_serve_command,
     wait_for_health,
@@ -104,8 +105,8 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @model_group.command("check")
-@click.argument("url")
-@click.option("--model", default=None, help="Model to query (default: the first one the server lists).")
+@click.argument("urls", nargs=-1, required=True, metavar="URL...")
+@click.option("--model", default=None, help="Model to query (default: the first one the (first) server lists).")
 @click.option("--prompt", default="def fibonacci(n):\n", show_default=True)
 @click.option("--max-tokens", default=32, show_default=True, type=int)
 @click.option(
@@ -115,26 +116,43 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 @click.option("--dialect", type=click.Choice(["auto", "semcoder", "chat"]), default="auto", show_default=True,
               help=f"{DIALECT_HELP} The prompt is sent as the dialect sends it (chat: one user message).")
 def check_command(
-    url: str, model: str | None, prompt: str, max_tokens: int, api_key: str, timeout_s: float, dialect: str
+    urls: tuple[str, ...], model: str | None, prompt: str, max_tokens: int, api_key: str, timeout_s: float,
+    dialect: str
 ) -> None:
-    """List the models at URL, run one completion in the model's dialect, print its latency."""
-    base = api_base(url)
-    try:
-        models = [
-            m.id for m in openai.OpenAI(base_url=base, api_key=api_key, timeout=timeout_s).models.list()
-        ]
-    except openai.APIError as error:
-        raise click.ClickException(f"cannot list models at {base}: {error}") from error
-    click.echo(f"models at {base}: {', '.join(models) or '(none)'}")
-    if not (model or models):
+    """List the models at URL, run one completion in the model's dialect, print its latency.
+
+    Several URLs (or one with commas: several servers of the same model, as SEMCODER_MODEL_URL may list them): each
+    is checked, and they must serve the same model with the same context window."""
+    bases = split_urls(urls)
+    listed: list[list[str]] = []
+    for base in bases:
+        try:
+            models = [m.id for m in openai.OpenAI(base_url=base, api_key=api_key, timeout=timeout_s).models.list()]
+        except openai.APIError as error:
+            raise click.ClickException(f"cannot list models at {base}: {error}") from error
+        click.echo(f"models at {base}: {', '.join(models) or '(none)'}")
+        listed.append(models)
+    if not (model or listed[0]):
         raise click.ClickException("the server lists no model; pass --model")
-    chosen = model or models[0]
-    generator = OpenAIGenerator(chosen, base, api_key=api_key, timeout_s=timeout_s, max_retries=1)
+    chosen = model or listed[0][0]
     resolved = resolve_dialect(dialect, chosen)  # type: ignore[arg-type]
+    click.echo(f"dialect: {resolved} ({route_of(resolved)})")
+    if len(bases) > 1:  # the same model, route and window on every server, as a run's preflight checks
+        generator = OpenAIGenerator(chosen, bases, api_key=api_key, timeout_s=timeout_s, max_retries=1)
+        try:
+            report = check_endpoint(generator, resolved, name_flag="--model NAME", urls_flag="the URLs")
+        except ModelError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"{len(bases)} servers of {chosen!r}: {report.describe()}")
     params = SamplingParams(max_tokens=max_tokens)
     request = GenerationRequest(messages=[ChatMessage(role="user", content=prompt)], params=params) \
         if resolved == "chat" else GenerationRequest(prompt=prompt, params=params)
-    click.echo(f"dialect: {resolved} ({route_of(resolved)})")
+    for base in bases:
+        _time_one(OpenAIGenerator(chosen, base, api_key=api_key, timeout_s=timeout_s, max_retries=1), request,
+                  f" at {base}" if len(bases) > 1 else "")
+
+
+def _time_one(generator: OpenAIGenerator, request: GenerationRequest, where: str) -> None:
     started = time.perf_counter()
     try:
         (result,) = generate_sync(generator, [request])
@@ -142,7 +160,7 @@ def check_command(
         raise click.ClickException(str(error)) from error
     latency = time.perf_counter() - started
     completion = result.completions[0]
-    click.echo(f"completion from {chosen!r} ({completion.finish_reason}): {completion.text[:200]!r}")
+    click.echo(f"completion from {generator.model!r}{where} ({completion.finish_reason}): {completion.text[:200]!r}")
     tokens = result.usage.completion_tokens
     click.echo(f"latency: {latency:.3f} s for {tokens} tokens ({tokens / latency:.1f} tokens/s)")
 

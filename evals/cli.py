@@ -42,7 +42,7 @@ def eval_command(benchmark: str, samples_path: Path | None, data: str | None, as
                  memory_mb: int, partial: bool, quiet: bool, executor: ExecutorChoice, **model_options) -> None:
     """Score SAMPLES on BENCHMARK, or generate (and refine) with --model; progress on stderr, result on stdout."""
     config = EvalConfig(workers=workers, memory_mb=memory_mb, executor=executor)
-    if (samples_path is None) == (model_options["model_url"] is None):
+    if (samples_path is None) == (not model_options["model_url"]):
         raise click.UsageError("pass exactly one of --samples FILE or --model URL")
     if samples_path is None:
         run_from_model(benchmark, data, config, quiet, as_json, **model_options)

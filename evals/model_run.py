@@ -17,9 +17,11 @@ from pydantic import BaseModel, Field
 from agent import chat_prompts
 from agent.completion import LoopModel, Model
 from agent.models import (
+    MODEL_URL_HELP,
     Dialect,
     EndpointReport,
     ModelConfig,
+    ModelURLs,
     OpenAIGenerator,
     Resolved,
     SamplingParams,
@@ -50,7 +52,7 @@ class ModelRunConfig(BaseModel):
     """One generate-and-refine run; every field is a CLI option."""
 
     benchmark: str
-    model_url: str = Field(description="Base URL of the OpenAI-compatible server.")
+    model_url: ModelURLs = Field(description=MODEL_URL_HELP)
     model_name: str = Field(description="Model name as the server knows it.")
     out_dir: Path = Field(description="Where generations, rounds and the report go (resumable).")
     n: int = Field(1, ge=1, description="Samples per task.")
@@ -186,7 +188,7 @@ def check_model_endpoint(config: ModelRunConfig, tasks: list[Any], show_progress
     longest = max(prompts, key=lambda p: len(p) if isinstance(p, str) else sum(len(m.content) for m in p), default=None)
     probe = None if longest is None else chat_prompts.request(longest, SamplingParams(max_tokens=1))
     report = check_endpoint(generator, dialect, probe, config.max_tokens, name_flag="--model-name NAME",
-                            tokens_flag="--max-tokens")
+                            tokens_flag="--max-tokens", urls_flag="--model URL")
     if show_progress:
         print(f"model {config.model_name!r} at {generator.base_url}: --dialect {dialect}, {report.describe()}",
               file=sys.stderr)

@@ -21,7 +21,7 @@ _FIELDS = ModelRunConfig.model_fields
 
 
 _OPTIONS = [
-    click.option("--model", "model_url", default=None, help=_FIELDS["model_url"].description),
+    click.option("--model", "model_url", multiple=True, metavar="URL", help=_FIELDS["model_url"].description),
     click.option("--model-name", default="semcoder/semcoder_s_1030", show_default=True,
                  help=_FIELDS["model_name"].description),
     click.option("--n", type=click.IntRange(min=1), default=1, show_default=True, help=_FIELDS["n"].description),

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.models import MODEL_URL_HELP
 from sandbox import SandboxError
 from sandbox.executor import executor_options
 from training.data.ablation import strip_monologues, strip_summary
@@ -26,7 +27,8 @@ def data_group() -> None:
 
 def _teacher_options(command):
     options = [
-        click.option("--teacher", "teacher_url", default=None, help="OpenAI-compatible endpoint of a teacher model."),
+        click.option("--teacher", "teacher_url", multiple=True, metavar="URL",
+                     help=f"OpenAI-compatible endpoint of a teacher model. {MODEL_URL_HELP}"),
         click.option("--teacher-model", default="teacher", show_default=True, help="Teacher model name."),
         click.option("--samples", default=4, show_default=True, type=click.IntRange(1),
                      help="Teacher samples per monologue/rationale (rejection sampling)."),
@@ -42,8 +44,8 @@ def _teacher_options(command):
     return command
 
 
-def _teacher(url: str | None, model: str, samples: int, no_fallback: bool) -> TeacherConfig | None:
-    if url is None:
+def _teacher(url: tuple[str, ...], model: str, samples: int, no_fallback: bool) -> TeacherConfig | None:
+    if not url:
         return None
     return TeacherConfig(url=url, model=model, samples=samples, fallback_to_trace=not no_fallback)
 

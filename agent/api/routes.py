@@ -23,7 +23,7 @@ from agent.api.schemas import (
     RunStatus,
 )
 from agent.api.sse import event_stream
-from agent.models import api_base
+from agent.models import split_urls
 from agent.persistence import TERMINAL, RunRow
 
 _ERRORS = {401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
@@ -108,15 +108,22 @@ def list_models(request: Request) -> ModelList:
 
 
 def _served_models(url: str) -> list[ModelInfo]:
-    base = api_base(url)
-    try:
-        response = httpx.get(f"{base}/models", timeout=3.0)
-        response.raise_for_status()
-        names = [entry["id"] for entry in response.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        return [ModelInfo(id="openai:<name>", description=f"the model server at {base} did not answer: {exc}",
-                          available=False)]
-    return [ModelInfo(id=f"openai:{name}", description=f"served by {base}", available=True) for name in names]
+    """The models of every server `url` lists (several: comma-separated), each model once."""
+    serving: dict[str, list[str]] = {}  # model -> the servers that serve it
+    down: list[ModelInfo] = []
+    for base in split_urls(url):
+        try:
+            response = httpx.get(f"{base}/models", timeout=3.0)
+            response.raise_for_status()
+            names = [entry["id"] for entry in response.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            down.append(ModelInfo(id="openai:<name>", description=f"the model server at {base} did not answer: {exc}",
+                                  available=False))
+            continue
+        for name in names:
+            serving.setdefault(name, []).append(base)
+    return [ModelInfo(id=f"openai:{name}", description=f"served by {', '.join(bases)}", available=True)
+            for name, bases in serving.items()] + down
 
 
 def _row(request: Request, run_id: str) -> RunRow:

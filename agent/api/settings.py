@@ -37,7 +37,8 @@ class ApiSettings(BaseSettings):
                                    "archive.")
     max_queued_runs: int = Field(1000, ge=1, description="Unfinished runs accepted at once (429 above).")
     model_url: str | None = Field(None, description="OpenAI-compatible server whose models GET /v1/models lists "
-                                  "(e.g. http://vllm:8000/v1); the openai backend uses it too.")
+                                  "(e.g. http://vllm:8000/v1; several servers of the same model: comma-separated); "
+                                  "the openai backend uses it too.")
 
     @field_validator("allowed_roots", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from agent.models._config import Backend, ModelConfig
 from agent.models._dialect import DIALECT_HELP, Dialect, Resolved, other_dialect, resolve_dialect, route_of
 from agent.models._endpoint import EndpointReport, check_endpoint, served_models
 from agent.models._factory import load_model
-from agent.models._openai import OpenAIGenerator, api_base
+from agent.models._openai import OpenAIGenerator, ServerLoad
 from agent.models._protocol import (
     ChatMessage,
     Completion,
@@ -31,6 +31,7 @@ from agent.models._serve import (
     vllm_serve_command,
     wait_for_health,
 )
+from agent.models._urls import MODEL_URL_HELP, ModelURLs, api_base, split_urls
 
 # Backends with heavy imports resolve on first use: `from agent.models import TransformersGenerator`.
 _LAZY = {
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DIALECT_HELP",
+    "MODEL_URL_HELP",
     "Backend",
     "ChatMessage",
     "Completion",
@@ -62,10 +64,12 @@ __all__ = [
     "Generator",
     "ModelConfig",
     "ModelError",
+    "ModelURLs",
     "OpenAIGenerator",
     "Resolved",
     "SamplingParams",
     "ServeOptions",
+    "ServerLoad",
     "TransformersGenerator",
     "Usage",
     "VLLMGenerator",
@@ -79,6 +83,7 @@ __all__ = [
     "resolve_dialect",
     "route_of",
     "served_models",
+    "split_urls",
     "stop_server",
     "total_usage",
     "vllm_serve_command",

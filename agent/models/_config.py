@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.models._urls import MODEL_URL_HELP, ModelURLs, split_urls
+
 Backend = Literal["openai", "vllm", "transformers"]
 
 
@@ -24,9 +26,9 @@ class ModelConfig(BaseSettings):
         "semcoder/semcoder_s_1030",
         description="Model name as the server knows it (openai) or a checkpoint path / hub id (vllm, transformers).",
     )
-    model_url: str = Field(
+    model_url: ModelURLs = Field(
         "http://127.0.0.1:8000/v1",
-        description="Base URL of the OpenAI-compatible API (openai backend); '/v1' is added when missing.",
+        description=f"openai backend: {MODEL_URL_HELP}",
     )
     api_key: SecretStr = Field(
         SecretStr("EMPTY"),
@@ -62,3 +64,8 @@ class ModelConfig(BaseSettings):
         False, description="vllm backend: skip CUDA graphs (faster start, slower decode)."
     )
     seed: int = Field(0, description="vllm backend: engine seed (per-request seeds go in SamplingParams).")
+
+    @property
+    def model_urls(self) -> tuple[str, ...]:
+        """Each server's API base, in the order given."""
+        return split_urls(self.model_url)

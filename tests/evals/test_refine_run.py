@@ -140,3 +140,34 @@ def test_mbpp_plus_failing_test_comes_from_the_prompts_example_assert() -> None:
     [pair] = assert_pairs(docstring_asserts(task.prompt), task.entry_point)
     assert pair.call == "set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10)))"
     assert pair.expected == "set((4, 5))"
+
+
+def test_several_model_servers_give_the_same_rounds(scripted, tmp_path: Path) -> None:
+    """--model given twice: both servers are checked and answer, and the rounds are those of one server."""
+    server, _ = scripted
+    other = OpenAITestServer(ScriptedModel(), "scripted").start()
+    try:
+        args = ["humaneval+", "--model", server.url, "--model", other.url, "--model-name", "scripted", "--out",
+                str(tmp_path), "--workers", "2", "--dialect", "semcoder", "--tasks", "HumanEval/0",
+                "--refine-rounds", "2", "--json"]
+        result = CliRunner().invoke(eval_command, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        rounds = json.loads(result.stdout.strip().splitlines()[-1])["rounds"]
+        assert [(r["pass_at_1"], r["refined_samples"]) for r in rounds] == [(0.0, 0), (1.0, 1), (1.0, 0)]
+        assert server.state.attempts >= 2 and other.state.attempts >= 2  # each: the check's probe and work
+    finally:
+        other.stop()
+
+
+def test_model_servers_of_different_models_are_refused_before_work(scripted, tmp_path: Path) -> None:
+    server, _ = scripted
+    other = OpenAITestServer(ScriptedModel(), "another").start()
+    try:
+        args = ["humaneval", "--model", f"{server.url},{other.url}", "--model-name", "scripted", "--out",
+                str(tmp_path / "out"), "--limit", "1", "--dialect", "semcoder"]
+        result = CliRunner().invoke(eval_command, args, catch_exceptions=False)
+        assert result.exit_code == 1
+        assert "the model servers disagree" in result.output and "every server in --model URL" in result.output
+        assert not (tmp_path / "out").exists() and other.state.attempts == 0
+    finally:
+        other.stop()

@@ -13,7 +13,15 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.models import GenerationRequest, Generator, OpenAIGenerator, SamplingParams, generate_sync
+from agent.models import (
+    MODEL_URL_HELP,
+    GenerationRequest,
+    Generator,
+    ModelURLs,
+    OpenAIGenerator,
+    SamplingParams,
+    generate_sync,
+)
 from agent.parsing import ParseError, extract_code_block
 from agent.prompts import MONOLOGUE_STOP, backward_monologue_prompt, forward_monologue_prompt, refine_prompt
 from training.data.corpus import doctest_inputs
@@ -35,7 +43,7 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    url: str = Field(description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+    url: ModelURLs = Field(description=f"The teacher's server, e.g. http://127.0.0.1:8000/v1. {MODEL_URL_HELP}")
     model: str = Field("teacher", description="Model name as the server knows it.")
     samples: int = Field(4, ge=1, description="Completions per monologue/rationale (rejection sampling).")
     temperature: float = Field(0.8, ge=0, description="Sampling temperature of monologues and rationales.")
