@@ -9,7 +9,10 @@ from pathlib import Path
 import click
 
 from agent.api.auth import check_bind
+from agent.api.settings import ApiSettings
 from agent.persistence import db_location, db_option
+
+_SETTINGS = ApiSettings.model_fields
 
 
 @click.command("serve")
@@ -19,17 +22,20 @@ from agent.persistence import db_location, db_option
 @db_option
 @click.option("--allowed-root", "allowed_roots", multiple=True, type=click.Path(path_type=Path, file_okay=False),
               help="A directory project-level requests may name (repeatable; or SEMCODER_ALLOWED_ROOTS=a,b).")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help=f"{_SETTINGS['reports_dir'].description} Or SEMCODER_REPORTS_DIR.")
 @click.option("--max-concurrent-runs", type=int, default=None, help="Overrides SEMCODER_MAX_CONCURRENT_RUNS.")
 @click.option("--print-openapi", is_flag=True, help="Print the OpenAPI document (docs/openapi.json) and exit.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_command(host: str, port: int, db: str | None, allowed_roots: tuple[Path, ...],
+def serve_command(host: str, port: int, db: str | None, allowed_roots: tuple[Path, ...], reports_dir: Path | None,
                   max_concurrent_runs: int | None, print_openapi: bool, log_level: str) -> None:
     """Serve the repair loop over HTTP: POST /v1/repairs, watch /v1/repairs/{id}/events, cancel, get the diff."""
-    from agent.api import ApiSettings, create_app
+    from agent.api import create_app
 
     overrides = {key: value for key, value in {"db_url": db, "max_concurrent_runs": max_concurrent_runs,
-                                               "allowed_roots": list(allowed_roots) or None}.items()
+                                               "allowed_roots": list(allowed_roots) or None,
+                                               "reports_dir": reports_dir}.items()
                  if value is not None}
     settings = ApiSettings(**overrides)
     app = create_app(settings)

@@ -1,28 +1,15 @@
-"""The refinement run's report: pass@1 per round as JSON, a markdown table and a plot."""
+"""The refinement run's report: pass@1 per round as JSON, per-task outcomes, a markdown table and a plot.
+
+The files' schema is agent/eval_report.py (which `semcoder serve --reports` reads too)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from agent.eval_report import REPORT_FILE, TASKS_FILE, RoundScore, RunReport, TaskOutcome
 
-
-class RoundScore(BaseModel):
-    round: int = Field(description="0: the generated solutions; k: after k refinement rounds.")
-    pass_at_1: float = Field(description="Fraction of samples passing, averaged over tasks.")
-    solved_tasks: int = Field(description="Tasks with every sample passing.")
-    refined_samples: int = Field(description="Samples sent to the model for refinement in this round.")
-
-
-class RunReport(BaseModel):
-    benchmark: str
-    model: str
-    n_tasks: int
-    n_samples_per_task: int
-    feedback: str
-    dialect: str = Field("semcoder", description="How the model was prompted: semcoder (raw prompts) or chat.")
-    rounds: list[RoundScore]
+__all__ = ["RoundScore", "RunReport", "markdown_table", "plot_rounds", "write_report"]
 
 
 def markdown_table(report: RunReport) -> str:
@@ -52,7 +39,10 @@ def plot_rounds(report: RunReport, path: Path) -> None:
     pyplot.close(figure)
 
 
-def write_report(report: RunReport, out_dir: Path) -> None:
-    (out_dir / "report.json").write_text(json.dumps(report.model_dump(), indent=2) + "\n")
+def write_report(report: RunReport, out_dir: Path, tasks: list[TaskOutcome] | None = None) -> None:
+    """report.json, report.md, the plot, and (given the per-task outcomes) tasks.jsonl: agent/eval_report.py."""
+    if tasks is not None:
+        (out_dir / TASKS_FILE).write_text("".join(task.model_dump_json() + "\n" for task in tasks))
+    (out_dir / REPORT_FILE).write_text(json.dumps(report.model_dump(), indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown_table(report))
     plot_rounds(report, out_dir / "pass_at_1.png")

@@ -1,7 +1,8 @@
 """`semcoder eval BENCH --model URL`: generate, score, refine the failing tasks round by round, report.
 
 Everything a round produces lands under the output directory before the next starts
-(`generations.jsonl`, `round_K.jsonl`), so a rerun skips the work already done.
+(`generations.jsonl`, `round_K.json`), so a rerun skips the work already done. The report: `report.json` (pass@1
+per round) and `tasks.jsonl` (each task's samples per round), as agent/eval_report.py describes them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from agent import chat_prompts
 from agent.completion import LoopModel, Model
+from agent.eval_report import FailingInput, SampleOutcome, TaskOutcome, TaskRound
 from agent.models import (
     MODEL_URL_HELP,
     Dialect,
@@ -46,6 +48,7 @@ from sandbox import JobRunner
 REFINABLE = ("humaneval", "humaneval+", "mbpp", "mbpp+")
 GENERATABLE = (*REFINABLE, *CRUX_MODE)
 Programs = dict[str, list[str]]  # task_id -> one program per sample
+Failing = dict[str, dict[int, FailingTest | None]]  # task_id -> sample index -> the test its refinement showed
 
 
 class ModelRunConfig(BaseModel):
@@ -85,13 +88,16 @@ def select_tasks(config: ModelRunConfig) -> list[Any]:
 
 
 def _score(config: ModelRunConfig, tasks: list[Any], programs: Programs, runner: JobRunner,
-           eval_config: EvalConfig, show_progress: bool) -> tuple[float, dict[str, list[bool]]]:
+           eval_config: EvalConfig, show_progress: bool) -> tuple[float, dict[str, list[bool]], dict[str, list[str]]]:
+    """pass@1, and per task each sample's verdict and why it failed."""
     samples = [Sample(task_id=task.task_id, text=text) for task in tasks for text in programs[task.task_id]]
     verdicts = verdicts_for(config.benchmark, tasks, samples, runner, eval_config, show_progress)
     passed: dict[str, list[bool]] = {task.task_id: [] for task in tasks}
+    details: dict[str, list[str]] = {task.task_id: [] for task in tasks}
     for verdict in verdicts:
         passed[verdict.task_id].append(verdict.passed)
-    return build_report(config.benchmark, passed, verdicts).pass_at_1, passed
+        details[verdict.task_id].append(verdict.detail)
+    return build_report(config.benchmark, passed, verdicts).pass_at_1, passed, details
 
 
 def _assert_pairs(config: ModelRunConfig, tasks: list[Any]) -> dict[str, list[FailingTest]]:
@@ -113,8 +119,9 @@ def _refine_one(config: ModelRunConfig, model: Model, params: SamplingParams, ta
 
 
 def refine_round(config: ModelRunConfig, model: Model, tasks: list[Any], programs: Programs,
-                 passed: dict[str, list[bool]], runner: JobRunner, show_progress: bool) -> tuple[Programs, int]:
-    """One SemCoder round: every failing sample gets one failing test and one refinement; the rest stay."""
+                 passed: dict[str, list[bool]], runner: JobRunner, show_progress: bool) -> tuple[Programs, int, Failing]:
+    """One SemCoder round: every failing sample gets one failing test and one refinement; the rest stay.
+    Also returns the failing test each refined sample was shown."""
     failing = [(task, index, program) for task in tasks
                for index, program in enumerate(programs[task.task_id]) if not passed[task.task_id][index]]
     tests = first_failing_tests([(task, program) for task, _, program in failing],
@@ -123,6 +130,9 @@ def refine_round(config: ModelRunConfig, model: Model, tasks: list[Any], program
     progress = Progress("refine", len(failing), enabled=show_progress)
     tracer = PoolTracer(runner)  # traces (feedback trace|blocks) run in the scoring sandbox, like the tests
     refined = {task_id: list(texts) for task_id, texts in programs.items()}
+    shown: Failing = {}
+    for (task, index, _), test in zip(failing, tests, strict=True):
+        shown.setdefault(task.task_id, {})[index] = test
 
     def work(item: tuple[tuple[Any, int, str], FailingTest | None]) -> tuple[str, int, str]:
         (task, index, program), test = item
@@ -132,22 +142,27 @@ def refine_round(config: ModelRunConfig, model: Model, tasks: list[Any], program
         for task_id, index, code in threads.map(work, zip(failing, tests, strict=True)):
             refined[task_id][index] = code
             progress.advance()
-    return refined, len(failing)
+    return refined, len(failing), shown
 
 
-def _load_round(path: Path, tasks: list[Any]) -> tuple[Programs, int] | None:
+def _load_round(path: Path, tasks: list[Any]) -> tuple[Programs, int, Failing] | None:
     """A saved round, or None when it was made for other tasks (a rerun with another --limit or --tasks)."""
     if not path.exists():
         return None
     saved = json.loads(path.read_text())
     if set(saved["programs"]) != {task.task_id for task in tasks}:
         return None
-    return saved["programs"], saved["refined_samples"]
+    shown = {task_id: {int(index): None if test is None else FailingTest(**test) for index, test in tests.items()}
+             for task_id, tests in saved.get("failing_tests", {}).items()}  # absent in rounds of older versions
+    return saved["programs"], saved["refined_samples"], shown
 
 
-def _save_round(path: Path, programs: Programs, refined_samples: int) -> None:
+def _save_round(path: Path, programs: Programs, refined_samples: int, shown: Failing) -> None:
     partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps({"programs": programs, "refined_samples": refined_samples}))
+    tests = {task_id: {str(index): None if test is None else test.model_dump() for index, test in by_index.items()}
+             for task_id, by_index in shown.items()}
+    partial.write_text(json.dumps({"programs": programs, "refined_samples": refined_samples,
+                                   "failing_tests": tests}))
     partial.replace(path)  # a crash never leaves a half-written round behind
 
 
@@ -203,20 +218,43 @@ def _run(config: ModelRunConfig, eval_config: EvalConfig, tasks: list[Any], mode
     generated = generate_missing(config.benchmark, tasks, model, params, config.out_dir / "generations.jsonl",
                                  show_progress, dialect, config.system_prompt)
     programs: Programs = {task.task_id: generated[task.task_id].solutions for task in tasks}
+    scored: list[tuple[Programs, dict[str, list[bool]], dict[str, list[str]]]] = []
+    shown_by_round: list[Failing] = []  # shown_by_round[k]: the tests round k+1 showed for round k's programs
     with open_runner(eval_config) as runner:
-        pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
+        pass_at_1, passed, details = _score(config, tasks, programs, runner, eval_config, show_progress)
+        scored.append((programs, passed, details))
         rounds = [_round_score(0, pass_at_1, passed, 0)]
         for number in range(1, config.refine_rounds + 1):
             path = config.out_dir / f"round_{number}.json"
             saved = _load_round(path, tasks)
             if saved is not None:
-                programs, refined = saved
+                programs, refined, shown = saved
             else:
-                programs, refined = refine_round(config, model, tasks, programs, passed, runner, show_progress)
-                _save_round(path, programs, refined)
-            pass_at_1, passed = _score(config, tasks, programs, runner, eval_config, show_progress)
+                programs, refined, shown = refine_round(config, model, tasks, programs, passed, runner,
+                                                        show_progress)
+                _save_round(path, programs, refined, shown)
+            shown_by_round.append(shown)
+            pass_at_1, passed, details = _score(config, tasks, programs, runner, eval_config, show_progress)
+            scored.append((programs, passed, details))
             rounds.append(_round_score(number, pass_at_1, passed, refined))
     report = RunReport(benchmark=config.benchmark, model=config.model_name, n_tasks=len(tasks),
                        n_samples_per_task=config.n, feedback=config.feedback, dialect=dialect, rounds=rounds)
-    write_report(report, config.out_dir)
+    write_report(report, config.out_dir, task_outcomes(tasks, scored, shown_by_round))
     return report
+
+
+def task_outcomes(tasks: list[Any], scored: list[tuple[Programs, dict[str, list[bool]], dict[str, list[str]]]],
+                  shown_by_round: list[Failing]) -> list[TaskOutcome]:
+    """tasks.jsonl: per task and round, each sample's program, verdict, and the failing test shown for it next."""
+    def failing_input(number: int, task_id: str, index: int) -> FailingInput | None:
+        if number >= len(shown_by_round):
+            return None
+        test = shown_by_round[number].get(task_id, {}).get(index)
+        return None if test is None else FailingInput(call=test.call, expected=test.expected)
+
+    return [TaskOutcome(task_id=task.task_id, rounds=[
+        TaskRound(round=number, samples=[
+            SampleOutcome(program=program, passed=passed[task.task_id][index], detail=details[task.task_id][index],
+                          failing_input=failing_input(number, task.task_id, index))
+            for index, program in enumerate(programs[task.task_id])])
+        for number, (programs, passed, details) in enumerate(scored)]) for task in tasks]

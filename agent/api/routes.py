@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from agent import runs
 from agent.api.auth import require_token
 from agent.api.intake import accept
+from agent.api.reports import reports
 from agent.api.schemas import (
     ErrorBody,
     Health,
@@ -33,6 +34,7 @@ _NOT_FOUND = {404: {"model": ErrorBody, "description": "No run with this id."}}
 
 public = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=_ERRORS)
+v1.include_router(reports)  # GET /v1/reports...: eval report folders (agent/api/reports.py)
 
 
 @public.get("/health", response_model=Health, tags=["server"])

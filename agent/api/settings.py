@@ -36,6 +36,11 @@ class ApiSettings(BaseSettings):
     max_archive_bytes: int = Field(8_000_000, ge=1024, description="Largest unpacked size of an uploaded project "
                                    "archive.")
     max_queued_runs: int = Field(1000, ge=1, description="Unfinished runs accepted at once (429 above).")
+    reports_dir: Path | None = Field(None, description="A directory of eval report folders (each one `semcoder "
+                                     "eval --model URL --out DIR` folder): listed and served read-only under "
+                                     "/v1/reports and on the viewer's report pages.")
+    max_report_bytes: int = Field(64_000_000, ge=1024, description="Largest report file read (report.json, "
+                                  "tasks.jsonl); 413 above.")
     model_url: str | None = Field(None, description="OpenAI-compatible server whose models GET /v1/models lists "
                                   "(e.g. http://vllm:8000/v1; several servers of the same model: comma-separated); "
                                   "the openai backend uses it too.")
@@ -51,3 +56,8 @@ class ApiSettings(BaseSettings):
     @classmethod
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
         return [root.expanduser().resolve() for root in roots]
+
+    @field_validator("reports_dir")
+    @classmethod
+    def _resolve_reports(cls, root: Path | None) -> Path | None:
+        return None if root is None else root.expanduser().resolve()

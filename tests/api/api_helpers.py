@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,9 @@ class Server:
     """One `semcoder serve` process; `start()` waits for /health, `kill()` is SIGKILL of its whole group."""
 
     def __init__(self, db: Path, *, port: int | None = None, env: dict[str, str] | None = None,
-                 db_url: str | None = None) -> None:
+                 db_url: str | None = None, args: Sequence[str] = ()) -> None:
         self.db = db
+        self.args = list(args)  # more `semcoder serve` options
         self.db_url = db_url or f"sqlite:///{db}"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -63,7 +65,7 @@ class Server:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", "from agent.cli import main; main()", "serve", "--port", str(self.port),
-                 "--db-url", self.db_url, "--log-level", "warning"],
+                 "--db-url", self.db_url, "--log-level", "warning", *self.args],
                 cwd=ROOT, env=self._env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

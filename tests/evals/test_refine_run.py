@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from agent.eval_report import FailingInput, TaskOutcome
 from agent.models import Completion, GenerationRequest, GenerationResult, TransformersGenerator, Usage
 from evals._failing_test import assert_pairs, docstring_asserts, first_failing_tests
 from evals.cli import eval_command
@@ -86,12 +87,14 @@ def test_tiny_model_run_reports_every_round_and_resumes(tiny_server: OpenAITestS
     assert [json.loads(line)["task_id"] for line in generations] == ["HumanEval/0", "HumanEval/1"]
     requests_made = tiny_server.state.attempts
     assert requests_made >= 2
+    outcomes = (tmp_path / "tasks.jsonl").read_text()
 
     rerun = _run(tiny_server, "humaneval", tmp_path, "--limit", "2", "--refine-rounds", "2", "--max-tokens", "8")
     assert rerun.exit_code == 0, rerun.output
     assert tiny_server.state.attempts == requests_made + 1  # the endpoint check's probe; nothing generated again
     assert (tmp_path / "generations.jsonl").read_text().splitlines() == generations
     assert json.loads((tmp_path / "report.json").read_text())["rounds"] == report["rounds"]
+    assert (tmp_path / "tasks.jsonl").read_text() == outcomes  # the failing inputs shown come back from round_K.json
 
 
 @pytest.fixture
@@ -112,6 +115,16 @@ def test_refinement_fixes_a_failing_task_with_its_first_failing_assert(scripted,
     # `return False` first fails HumanEval's first assert that expects True.
     assert "retv = has_close_elements([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3)" in refine_prompt
     assert "assert retv == True" in refine_prompt
+    # tasks.jsonl (agent/eval_report.py): each round's sample, its verdict, and the failing input shown for it next
+    [task] = [TaskOutcome.model_validate_json(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
+    assert task.task_id == "HumanEval/0" and [r.round for r in task.rounds] == [0, 1, 2]
+    first, refined, last = (r.samples[0] for r in task.rounds)
+    assert (first.passed, refined.passed, last.passed) == (False, True, True)
+    assert "return False" in first.program and first.detail
+    assert first.failing_input == FailingInput(call="has_close_elements([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3)",
+                                               expected="True")
+    assert refined.failing_input is None and last.failing_input is None
+    assert "distance < threshold" in refined.program  # the canonical solution the script refined it to
 
 
 def test_cruxeval_predictions_are_scored_without_refinement(scripted, tmp_path: Path) -> None:

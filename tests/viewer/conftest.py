@@ -46,9 +46,16 @@ def allowed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(chromium: str, tmp_path_factory: pytest.TempPathFactory, allowed_root: Path) -> Iterator[Server]:
+def reports_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's `--reports DIR`: the report tests write `semcoder eval --out` folders into it."""
+    return tmp_path_factory.mktemp("viewer-reports")
+
+
+@pytest.fixture(scope="session")
+def server(chromium: str, tmp_path_factory: pytest.TempPathFactory, allowed_root: Path,
+           reports_root: Path) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("viewer-api") / "runs.sqlite",
-                     env={"SEMCODER_ALLOWED_ROOTS": str(allowed_root)})
+                     env={"SEMCODER_ALLOWED_ROOTS": str(allowed_root)}, args=["--reports", str(reports_root)])
     running.start()
     yield running
     running.stop()

@@ -1,4 +1,5 @@
-// SemCoder run viewer: the list of runs and one run's steps, read from the /v1 API with the token the page was given.
+// SemCoder run viewer: the list of runs, one run's steps and eval reports, read from the /v1 API with the token the
+// page was given.
 // Everything shown comes from untrusted text (code under test, model output, test names): it only ever reaches the
 // page as textContent or attribute values set through the DOM, never as HTML.
 "use strict";
@@ -28,6 +29,16 @@
     }
     return node;
   }
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, ...children) { // like el(), in the SVG namespace (text only, too)
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+    for (const child of children.flat(Infinity)) {
+      if (child !== undefined && child !== null) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+  const pct = (fraction) => `${(100 * fraction).toFixed(1)}%`;
   const safeClass = (text) => String(text).replace(/[^A-Za-z0-9_-]/g, "");
   const when = (unix) => (unix ? new Date(unix * 1000).toLocaleString() : "");
   const secs = (s) => (typeof s === "number" ? `${s.toFixed(s < 10 ? 2 : 1)} s` : "");
@@ -82,7 +93,7 @@
     if (where) where.textContent = `error: ${error.message || error}`;
   }
 
-  // ---- routing: #/ (runs) and #/runs/<id> ----
+  // ---- routing: #/ (runs), #/runs/<id> and #/reports/<name> ----
   function stopPage() {
     if (current) current.stop();
     current = null;
@@ -92,8 +103,10 @@
     stopPage();
     for (const key of Object.keys(main.dataset)) delete main.dataset[key];
     forget.hidden = !token();
-    const match = (location.hash || "#/").match(/^#\/runs\/([A-Za-z0-9_-]{1,64})$/);
-    current = match ? runPage(match[1]) : listPage();
+    const hash = location.hash || "#/";
+    const run = hash.match(/^#\/runs\/([A-Za-z0-9_-]{1,64})$/);
+    const report = hash.match(/^#\/reports\/([A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/);
+    current = run ? runPage(run[1]) : report ? reportPage(report[1]) : listPage();
   }
 
   // ---- the list of runs ----
@@ -104,9 +117,10 @@
     let timer = null;
     const note = el("p", { id: "list-status", class: "muted" }, "loading…");
     const body = el("tbody", { id: "runs-body" });
+    const reportsBox = el("section", { id: "reports", hidden: true });
     main.replaceChildren(el("h1", {}, "Runs"), note,
       el("table", { id: "runs", class: "grid" }, el("thead", {}, el("tr", {}, RUN_COLUMNS.map((h) => el("th", {}, h)))),
-        body));
+        body), reportsBox);
     main.dataset.page = "runs";
     conn.textContent = "";
 
@@ -124,7 +138,150 @@
       if (!stopped) timer = setTimeout(refresh, LIST_POLL_MS);
     }
     refresh();
+    listReports(reportsBox);
     return { stop() { stopped = true; clearTimeout(timer); } };
+  }
+
+  // ---- eval reports: the list (on the runs page) and one report (#/reports/<name>) ----
+  const REPORT_COLUMNS = ["Report", "Benchmark", "Model", "Tasks", "Samples/task", "Rounds", "pass@1 first → last",
+    "Written"];
+
+  async function listReports(box) {
+    try {
+      const data = await (await api("/v1/reports")).json();
+      if (!data.configured) return;
+      box.hidden = false;
+      box.replaceChildren(el("h2", {}, "Eval reports"),
+        data.reports.length ? el("table", { id: "reports-table", class: "grid" },
+          el("thead", {}, el("tr", {}, REPORT_COLUMNS.map((h) => el("th", {}, h)))),
+          el("tbody", {}, data.reports.map(reportRow)))
+          : el("p", { class: "muted" }, "No report folders in the server's reports directory yet."));
+    } catch (error) {
+      failed(error, box);
+    }
+  }
+
+  function reportRow(entry) {
+    const link = el("a", { href: `#/reports/${encodeURIComponent(entry.name)}` }, entry.name);
+    const r = entry.report;
+    if (!r) return el("tr", { class: "report", "data-report": entry.name }, el("td", {}, entry.name),
+      el("td", { colspan: REPORT_COLUMNS.length - 1, class: "error" }, entry.error || "unreadable"));
+    const rounds = r.rounds || [];
+    const curve = rounds.length ? `${pct(rounds[0].pass_at_1)} → ${pct(rounds[rounds.length - 1].pass_at_1)}` : "";
+    return el("tr", { class: "report", "data-report": entry.name }, el("td", {}, link), el("td", {}, r.benchmark),
+      el("td", {}, r.model), el("td", { class: "num" }, r.n_tasks), el("td", { class: "num" }, r.n_samples_per_task),
+      el("td", { class: "num" }, rounds.length), el("td", {}, curve), el("td", {}, when(entry.modified)));
+  }
+
+  function reportPage(name) {
+    let stopped = false;
+    const header = el("section", { id: "report-header" }, el("h1", {}, "Report ", name));
+    const chartBox = el("section", { id: "report-chart" });
+    const gridBox = el("section", { id: "report-grid" });
+    const taskBox = el("section", { id: "report-task" });
+    main.replaceChildren(el("p", {}, el("a", { href: "#/" }, "← runs and reports")), header,
+      el("div", { class: "report-columns" }, el("div", {}, chartBox, gridBox), taskBox));
+    main.dataset.page = "report";
+    main.dataset.report = name;
+    conn.textContent = "";
+    (async () => {
+      try {
+        const data = await (await api(`/v1/reports/${encodeURIComponent(name)}`)).json();
+        if (stopped) return;
+        const r = data.report;
+        header.replaceChildren(el("h1", {}, "Report ", name), el("dl", { class: "facts" },
+          [["Benchmark", r.benchmark], ["Model", r.model], ["Tasks", r.n_tasks], ["Samples per task",
+            r.n_samples_per_task], ["Feedback", r.feedback], ["Dialect", r.dialect]]
+            .map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+        renderChart(chartBox, r);
+        renderGrid(gridBox, data, (taskId, round) => showTask(taskBox, name, taskId, round, () => stopped));
+        main.dataset.loaded = "1";
+      } catch (error) {
+        failed(error, header);
+      }
+    })();
+    return { stop() { stopped = true; } };
+  }
+
+  // pass@1 per round: an inline SVG line chart (0–100 %), and the same numbers as a table.
+  function renderChart(box, report) {
+    const rounds = report.rounds || [];
+    const W = 520, H = 260, left = 48, right = 20, top = 20, bottom = 40;
+    const x = (i) => left + (rounds.length > 1 ? (i * (W - left - right)) / (rounds.length - 1) : (W - left - right) / 2);
+    const y = (fraction) => top + (1 - fraction) * (H - top - bottom);
+    const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => [
+      svg("line", { x1: left, x2: W - right, y1: y(f), y2: y(f), class: "axis-grid" }),
+      svg("text", { x: left - 6, y: y(f) + 4, class: "axis-label", "text-anchor": "end" }, `${100 * f}%`)]);
+    const points = rounds.map((r, i) => svg("g", { class: "point", "data-round": r.round, "data-pass": r.pass_at_1 },
+      svg("circle", { cx: x(i), cy: y(r.pass_at_1), r: 4 }, svg("title", {}, `round ${r.round}: pass@1 ${pct(r.pass_at_1)}`)),
+      svg("text", { x: x(i), y: y(r.pass_at_1) - 9, "text-anchor": "middle", class: "point-label" }, pct(r.pass_at_1)),
+      svg("text", { x: x(i), y: H - bottom + 18, "text-anchor": "middle", class: "axis-label" }, r.round)));
+    const line = svg("polyline", { class: "curve", fill: "none",
+      points: rounds.map((r, i) => `${x(i)},${y(r.pass_at_1)}`).join(" ") });
+    const chart = svg("svg", { id: "passk-chart", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
+      "aria-label": `pass@1 per refinement round: ${rounds.map((r) => `round ${r.round} ${pct(r.pass_at_1)}`).join(", ")}` },
+    grid, line, points,
+    svg("text", { x: (left + W - right) / 2, y: H - 6, "text-anchor": "middle", class: "axis-label" }, "refinement round"));
+    const table = el("table", { id: "passk-table", class: "grid compact" },
+      el("thead", {}, el("tr", {}, ["Round", "pass@1", "Solved tasks", "Refined samples"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rounds.map((r) => el("tr", { "data-round": r.round },
+        el("td", { class: "num" }, r.round), el("td", { class: "num" }, pct(r.pass_at_1)),
+        el("td", { class: "num" }, r.solved_tasks), el("td", { class: "num" }, r.refined_samples)))));
+    box.replaceChildren(el("h2", {}, "pass@1 per round"), chart, table);
+  }
+
+  // Task × round: each cell pass / fail / k of n, colored and labelled in text.
+  function renderGrid(box, data, onPick) {
+    if (!data.has_tasks) {
+      box.replaceChildren(el("h2", {}, "Tasks"), el("p", { class: "muted", id: "no-tasks" },
+        "This report has no per-task outcomes (tasks.jsonl: written by semcoder eval since the report page exists)."));
+      return;
+    }
+    const rounds = (data.report.rounds || []).map((r) => r.round);
+    const rows = data.tasks.map((task) => el("tr", { class: "task", "data-task": task.task_id },
+      el("th", { scope: "row" }, el("button", { type: "button", class: "task-link",
+        onclick: () => onPick(task.task_id, null) }, task.task_id)),
+      task.rounds.map((cell) => {
+        const kind = cell.passed === cell.samples ? "pass" : cell.passed === 0 ? "fail" : "partial";
+        const label = cell.samples === 1 ? kind : `${cell.passed}/${cell.samples}`;
+        return el("td", { class: `cell cell-${kind}`, "data-round": cell.round, "data-outcome": kind,
+          title: `${task.task_id}, round ${cell.round}: ${cell.passed} of ${cell.samples} sample(s) pass`,
+          onclick: () => onPick(task.task_id, cell.round) }, label);
+      })));
+    box.replaceChildren(el("h2", {}, "Tasks ", el("span", { class: "muted" }, "(click a task for its samples)")),
+      el("table", { id: "task-grid", class: "grid compact" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Task"), rounds.map((r) => el("th", { class: "num" }, `round ${r}`)))),
+        el("tbody", {}, rows)));
+  }
+
+  async function showTask(box, name, taskId, round, isStopped) {
+    box.replaceChildren(el("p", { class: "muted" }, `loading ${taskId}…`));
+    try {
+      const task = await (await api(`/v1/reports/${encodeURIComponent(name)}/task?task_id=${encodeURIComponent(taskId)}`)).json();
+      if (isStopped()) return;
+      const shown = round === null ? task.rounds : task.rounds.filter((r) => r.round === round);
+      box.replaceChildren(el("h2", { id: "task-title" }, task.task_id),
+        ...shown.map((r) => el("div", { class: "task-round", "data-round": r.round },
+          el("h3", {}, `Round ${r.round}`),
+          r.samples.map((s, i) => sampleBlock(s, i)))));
+      box.dataset.task = task.task_id;
+    } catch (error) {
+      failed(error, box);
+    }
+  }
+
+  function sampleBlock(sample, index) {
+    const failing = sample.failing_input;
+    return el("div", { class: `sample ${sample.passed ? "sample-pass" : "sample-fail"}`, "data-sample": index },
+      el("div", { class: "sample-head" }, `sample ${index}: `,
+        el("span", { class: `outcome ${sample.passed ? "outcome-good" : "outcome-bad"}` }, sample.passed ? "passes" : "fails"),
+        sample.detail ? el("span", { class: "muted sample-detail" }, ` (${sample.detail})`) : null),
+      el("div", { class: "sample-columns" },
+        el("div", {}, el("h4", {}, "Generation"), el("pre", { class: "block program" }, sample.program)),
+        el("div", {}, el("h4", {}, "Failing input"), failing
+          ? el("pre", { class: "block failing-input" }, `retv = ${failing.call}\nassert retv == ${failing.expected}`)
+          : el("p", { class: "muted no-failing-input" }, sample.passed ? "none: it passes"
+            : "not recorded (the last round, or no benchmark assert to show)"))));
   }
 
   function runRow(run) {
