@@ -33,12 +33,12 @@ def js(value: object) -> str:
 
 
 def open_page(browser: Browser, server: Server, fragment: str = "#/") -> None:
-    """Navigates to the viewer; signs in with the token if the page asks for it."""
+    """Navigates to the viewer signed in: the token is put where the sign-in form keeps it (this tab's session
+    storage) before the page loads, so no test depends on which test signed in first."""
+    browser.navigate(f"{server.url}/")
+    browser.evaluate(f"sessionStorage.setItem('semcoder.token', {js(TOKEN)}); true")
     browser.navigate(f"{server.url}/{fragment}")
-    page = browser.wait_for(f"{MAIN}.dataset.page", what="the page to start")
-    if page == "login":
-        sign_in(browser, TOKEN)
-        browser.evaluate(f"location.hash = {js(fragment)}; true")
+    browser.wait_for(f"{MAIN}.dataset.page && {MAIN}.dataset.page !== 'login'", what="the page, signed in")
 
 
 def sign_in(browser: Browser, token: str) -> None:
