@@ -14,7 +14,7 @@ from sandbox._host import isolation_report, project_python
 from sandbox._models import RESERVED_ENV, ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
 from sandbox._pool import Pool
 from sandbox.job import Job, JobResult, JobRunner, run_job
-from sandbox.program import ProgramResult, run_program
+from sandbox.program import run_program
 
 __all__ = [
     "BACKENDS",
@@ -28,7 +28,6 @@ __all__ = [
     "JobRunner",
     "Limits",
     "Pool",
-    "ProgramResult",
     "SandboxError",
     "Status",
     "backend_named",

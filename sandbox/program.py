@@ -11,33 +11,19 @@ import signal
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from sandbox import _program_child
-from sandbox._models import Isolation, Limits, Status
+from sandbox._models import ExecResult, Limits, Status
 from sandbox.job import Job, JobRunner
 
 MAIN = "main.py"
 _START_S = 10.0  # the job's start-up on top of the program's own limit (the outer limit only catches a hang)
 
 
-class ProgramResult(BaseModel):
-    """How the program ended, in the job's words where it reported, else the supervisor's."""
-
-    status: Status
-    exit_code: int | None = Field(description="The program's exit code; a negative number is the signal that "
-                                  "killed it (-24: its CPU time ran out; -9: killed, e.g. by the memory limit).")
-    stdout: str
-    stderr: str
-    stdout_truncated: bool = False
-    stderr_truncated: bool = False
-    duration_s: float
-    isolation: Isolation
-
-
 def run_program(runner: JobRunner, code: str, *, stdin: bytes = b"", files: dict[str, str] | None = None,
-                limits: Limits | None = None) -> ProgramResult:
-    """Runs `code` as `main.py` (files beside it) with `stdin`, within `limits`, on `runner`."""
+                limits: Limits | None = None) -> ExecResult:
+    """Runs `code` as `main.py` (files beside it) with `stdin`, within `limits`, on `runner`: the program's own
+    exit code (negative: the signal that killed it; -24 its CPU time ran out, -9 e.g. the memory limit) and output,
+    in the job's words where it reported, else the supervisor's."""
     limits = limits or Limits()
     outer = limits.model_copy(update={"wall_time_s": limits.wall_time_s + _START_S,
                                       "cpu_time_s": limits.cpu_time_s + _START_S,
@@ -47,14 +33,14 @@ def run_program(runner: JobRunner, code: str, *, stdin: bytes = b"", files: dict
     result = runner.submit_job(job).result()
     execution = result.execution
     if not result.ok:  # the sandbox itself stopped it (a limit on the whole tree), or the job could not report
-        return ProgramResult(status=execution.status if execution.status is not Status.ok else Status.error,
+        return ExecResult(status=execution.status if execution.status is not Status.ok else Status.error,
                              exit_code=execution.exit_code, stdout="", stderr=result.problem,
                              duration_s=execution.duration_s, isolation=execution.isolation)
     report = result.records[0]
     code_ = report["exit_code"]
     status = Status.timeout if report["timed_out"] or code_ == -signal.SIGXCPU else \
         Status.ok if code_ == 0 else Status.error
-    return ProgramResult(status=status, exit_code=code_, stdout=report["stdout"], stderr=report["stderr"],
+    return ExecResult(status=status, exit_code=code_, stdout=report["stdout"], stderr=report["stderr"],
                          stdout_truncated=report["stdout_truncated"], stderr_truncated=report["stderr_truncated"],
                          duration_s=report["duration_s"], isolation=execution.isolation)
 
