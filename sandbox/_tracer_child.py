@@ -479,7 +479,10 @@ class SettraceEngine:
     Both are closures over the row's recorder: the hot path does no attribute lookups.
     """
 
-    _NORMAL_EXITS = frozenset({dis.opmap["RETURN_VALUE"], dis.opmap.get("YIELD_VALUE", -1)})
+    # The opcodes a frame leaves by without an exception (3.12 adds RETURN_CONST), for when this engine runs on 3.12+.
+    _NORMAL_EXITS = frozenset(
+        {dis.opmap["RETURN_VALUE"], dis.opmap.get("RETURN_CONST", -1), dis.opmap.get("YIELD_VALUE", -1)}
+    )
 
     def __init__(self) -> None:
         self._on_call = None
@@ -497,6 +500,7 @@ class SettraceEngine:
 
 def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozenset):
     enter, add, leave, exception = recorder.enter, recorder.add, recorder.leave, recorder.exception
+    resume, yield_value = dis.opmap.get("RESUME", -1), dis.opmap.get("YIELD_VALUE", -1)
     exit_opcodes: dict[types.CodeType, bytes] = {}
 
     def on_call(frame, event, arg):
@@ -518,7 +522,11 @@ def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozens
             elif event == "return":
                 code = frame.f_code
                 opcodes = exit_opcodes.get(code) or exit_opcodes.setdefault(code, code.co_code)
-                leave(frame, arg, opcodes[frame.f_lasti] not in normal_exits)
+                lasti = frame.f_lasti
+                op = opcodes[lasti]
+                if op == resume and lasti >= 2 and opcodes[lasti - 2] == yield_value:
+                    op = yield_value  # 3.13 reports a yield's return event at the RESUME after it
+                leave(frame, arg, op not in normal_exits)
             elif event == "exception":
                 exception(frame, arg[1])
         except _RowTimeout:
@@ -533,7 +541,11 @@ def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozens
 class MonitoringEngine:
     """Python >= 3.12: sys.monitoring callbacks; foreign code's locations are DISABLEd once seen.
 
-    One instance serves every row of a process, so the DISABLEd locations stay a cache.
+    One instance serves every row of a process, so the DISABLEd locations stay a cache. A backward jump
+    within one line (an inlined comprehension's loop, a one-line `for`/`while`) gets a line event, as
+    sys.settrace gives one there (3.12's legacy tracing does the same from JUMP events): the two engines
+    give the same trace, and 3.12 shows each iteration of such a loop as 3.11 does. Forward jumps, and
+    backward ones to another line (the LINE event covers those), are DISABLEd where they are.
     """
 
     def __init__(self) -> None:
@@ -553,7 +565,9 @@ class MonitoringEngine:
             events.PY_YIELD: self._on_return,
             events.PY_UNWIND: self._on_unwind,
             events.RAISE: self._on_raise,
+            events.JUMP: self._on_jump,
         }
+        self._lines: dict[types.CodeType, dict[int, int | None]] = {}  # code -> {offset: line}
         for event, callback in self._callbacks.items():
             mon.register_callback(self._tool, event, callback)
 
@@ -602,6 +616,25 @@ class MonitoringEngine:
             pass
         return None
 
+    def _on_jump(self, code, offset, destination):
+        if destination > offset or code.co_filename != self._filename:
+            return sys.monitoring.DISABLE
+        lines = self._lines.get(code)
+        if lines is None:
+            lines = self._lines[code] = _offset_lines(code)
+        line = lines.get(destination)
+        if line is None or line != lines.get(offset):
+            return sys.monitoring.DISABLE
+        try:
+            frame = sys._getframe(1)
+            if self._rec.is_current(frame):
+                self._rec.add("line", frame, line, None)
+        except _RowTimeout:
+            raise
+        except BaseException:
+            pass
+        return None
+
     def _on_return(self, code, offset, value):
         if code.co_filename != self._filename:
             return sys.monitoring.DISABLE
@@ -633,6 +666,11 @@ class MonitoringEngine:
             raise
         except BaseException:
             pass
+
+
+def _offset_lines(code: types.CodeType) -> dict[int, int | None]:
+    """Each instruction offset's line (None for an instruction of no line)."""
+    return {offset: line for start, end, line in code.co_lines() for offset in range(start, end, 2)}
 
 
 # ------------------------------------------------------------------------------------------ rows

@@ -1,7 +1,9 @@
 """Line-level execution traces of untrusted code, taken inside the sandbox.
 
 `trace_call(code, call)` runs `code` as a module and evaluates `call` in its namespace under the
-tracer; `trace_batch(rows)` does the same for many rows in one sandboxed process. The tracer is a job
+tracer; `trace_batch(rows)` does the same for many rows in one sandboxed process, and `trace_batch_json(rows)`
+gives each row's `semcoder trace` JSON line straight from the child's compact record (what `semcoder
+trace-batch` prints: no Trace models in between, the same bytes). The tracer is a job
 (sandbox/job.py): its program is sandbox/_tracer_child.py, which sends a "ready" record and then one
 record per row. Jobs go to the caller's `runner` (a `sandbox.Pool`: its backend, its warm workers), else
 to a cold sandbox of `backend`. A row whose process dies (a limit, os._exit) gets a trace describing
@@ -12,15 +14,17 @@ continue in a fresh job; the rows reported before either still count.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
+from typing import TypeVar
 
 from sandbox._models import ExecResult, Limits, SandboxError, Status
 from sandbox._trace_model import Trace, TraceEvent, TraceOptions, TraceRow
 from sandbox.job import Job, JobResult, JobRunner, outer_limits, run_job
 
-__all__ = ["Trace", "TraceEvent", "TraceOptions", "TraceRow", "trace_batch", "trace_call"]
+__all__ = ["Trace", "TraceEvent", "TraceOptions", "TraceRow", "trace_batch", "trace_batch_json", "trace_call"]
 
 PSEUDO_FILENAME = "<semcoder-trace>"
 # What a process death means for the row that was running, by the supervisor's status.
@@ -35,6 +39,11 @@ INTERFERENCE_MESSAGE = (
 )
 
 Progress = Callable[[int, int], None]
+Out = TypeVar("Out")
+# A converter turns one child record (already JSON-decoded) and its row into what the caller wants; it raises
+# TypeError, ValueError, LookupError or AttributeError for a record that is not a trace (the traced code's doing).
+Convert = Callable[[dict, TraceRow], Out]
+_NOT_A_TRACE = (TypeError, ValueError, LookupError, AttributeError, RecursionError)  # ValidationError: a ValueError
 
 
 def trace_call(
@@ -69,6 +78,26 @@ def trace_batch(
     return _trace_rows(list(rows), options or TraceOptions(), filenames, progress, backend, runner)
 
 
+def trace_batch_json(
+    rows: Sequence[TraceRow],
+    *,
+    options: TraceOptions | None = None,
+    backend: str = "local",
+    progress: Progress | None = None,
+    runner: JobRunner | None = None,
+) -> Iterator[str]:
+    """Each row's `render_json(trace)` line, in order, as trace_batch would give them, yielded job by job.
+
+    The lines are built from the child's compact records directly (checked as strictly as the Trace model
+    checks them), not through Trace/TraceEvent models and a second encoding of every snapshot: for a batch,
+    that was most of the host's time. A row's program output is not part of the JSON object, so it is dropped.
+    """
+    rows = list(rows)
+    filenames = [f"<semcoder-trace-{index}>" for index in range(len(rows))]
+    for done in _traced_parts(rows, options or TraceOptions(), filenames, progress, backend, runner, _json_line):
+        yield from done
+
+
 def _trace_rows(
     rows: list[TraceRow],
     options: TraceOptions,
@@ -78,17 +107,33 @@ def _trace_rows(
     runner: JobRunner | None,
 ) -> list[Trace]:
     traces: list[Trace] = []
-    while len(traces) < len(rows):
-        start = len(traces)
+    for done in _traced_parts(rows, options, filenames, progress, backend, runner, _to_trace):
+        traces.extend(done)
+    return traces
+
+
+def _traced_parts(
+    rows: list[TraceRow],
+    options: TraceOptions,
+    filenames: list[str],
+    progress: Progress | None,
+    backend: str,
+    runner: JobRunner | None,
+    convert: Convert[Out],
+) -> Iterator[list[Out]]:
+    """The rows' converted traces, one list per job: a job runs the rows from the first one not yet traced."""
+    count = 0
+    while count < len(rows):
+        start = count
         job = tracer_job(rows[start:], options, filenames[start:])
         result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
-        done, failed = read_traces(result, rows[start:])
-        traces.extend(done)
+        done, failed = _read_records(result, rows[start:], convert)
         if failed is not None:  # the job failed during the next row; the rest go to a fresh job
-            traces.append(failed)
+            done.append(failed)
+        count += len(done)
         if progress is not None:
-            progress(len(traces), len(rows))
-    return traces
+            progress(count, len(rows))
+        yield done
 
 
 def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Sequence[str]) -> Job:
@@ -107,6 +152,11 @@ def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace
     tracer did not start) raises SandboxError; a row's record that is not a trace is the traced code's
     doing (it reached the channel) and gets the interference trace.
     """
+    return _read_records(result, rows, _to_trace)
+
+
+def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[Out]) -> tuple[list[Out], Out | None]:
+    """read_traces with any converter (`_to_trace`, `_json_line`)."""
     records = result.records
     if not records or not isinstance(records[0], dict) or "ready" not in records[0]:
         execution = result.execution
@@ -114,15 +164,15 @@ def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace
             f"the tracer did not start in the sandbox (status {execution.status.value}, exit code "
             f"{execution.exit_code}): {result.problem or 'no ready record'}: {execution.stderr[-2000:]}"
         )
-    done: list[Trace] = []
+    done: list[Out] = []
     for record, row in zip(records[1:], rows, strict=False):
         try:
-            done.append(_to_trace(json.loads(record), row))
-        except (TypeError, ValueError, LookupError, AttributeError, RecursionError):  # ValidationError: a ValueError
-            return done, _to_trace(_interference_item(), row)
+            done.append(convert(json.loads(record), row))
+        except _NOT_A_TRACE:
+            return done, convert(_interference_item(), row)
     if len(done) == len(rows):
         return done, None
-    return done, _to_trace(_failure_item(result), rows[len(done)])
+    return done, convert(_failure_item(result), rows[len(done)])
 
 
 def _failure_item(result: JobResult) -> dict:
@@ -194,6 +244,61 @@ def _full_events(compact: list[list], frames: list[list]) -> list[TraceEvent]:
             TraceEvent(event=kind, func=func, line=line, locals=dict(snapshot), frame=frame, depth=depth, value=value)
         )
     return events
+
+
+_EVENT_KINDS = frozenset({"call", "line", "return", "exception"})
+
+
+def _json_line(item: dict, row: TraceRow | None = None) -> str:
+    """`render_json(_to_trace(item, row))`, byte for byte, without building the models.
+
+    json.dumps' default form (", " and ": " separators, ASCII escapes by the same C function) is written
+    piece by piece: each activation keeps its locals as encoded `"name": "repr"` pieces, in the snapshot's
+    order, so a repr is encoded once when it changes instead of once per event that shows it. Every field is
+    checked as the models check it (exact types here: the child sends nothing else); anything else raises.
+    """
+    return_repr, exception, compact, frames, truncated = (
+        item["return_repr"], item["exception"], item["events"], item["frames"], item["truncated"])
+    if not (_str_or_none(return_repr) and _str_or_none(exception) and type(truncated) is bool
+            and type(item["output"]) is str and type(compact) is list and type(frames) is list):
+        raise TypeError("not a trace record")
+    heads = []  # per activation: the event object's text up to its kind, then its func
+    for func, depth in frames:
+        if type(func) is not str or type(depth) is not int:
+            raise TypeError("not an activation")
+        heads.append(', "func": ' + encode_basestring_ascii(func) + ', "line": ')
+    pieces: dict[int, dict[str, str]] = {}
+    texts: dict[int, str] = {}
+    events = []
+    for kind, line, delta, frame, *rest in compact:
+        removed, value = rest or (None, None)
+        if kind not in _EVENT_KINDS or type(line) is not int or type(delta) is not dict or type(frame) is not int:
+            raise TypeError("not an event")
+        if not 0 <= frame < len(heads) or not _str_or_none(value) or (removed is not None and type(removed) is not list):
+            raise ValueError("not an event")
+        mine = pieces.get(frame)
+        if mine is None:
+            mine = pieces[frame] = {}
+        if delta or removed or frame not in texts:
+            for name, text in delta.items():
+                if type(name) is not str or type(text) is not str:
+                    raise TypeError("not a local")
+                mine[name] = encode_basestring_ascii(name) + ": " + encode_basestring_ascii(text)
+            for name in removed or ():
+                mine.pop(name, None)
+            texts[frame] = "{" + ", ".join(mine.values()) + "}"
+        events.append('{"event": "' + kind + '"' + heads[frame] + int.__repr__(line) + ', "locals": ' + texts[frame]
+                      + "}")
+    return ('{"return_repr": ' + _json_str(return_repr) + ', "exception": ' + _json_str(exception)
+            + ', "events": [' + ", ".join(events) + '], "truncated": ' + ("true" if truncated else "false") + "}")
+
+
+def _str_or_none(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 @cache

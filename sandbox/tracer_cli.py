@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from sandbox._models import SandboxError
-from sandbox.trace_render import FORMATS, render, render_json
-from sandbox.tracer import TraceOptions, TraceRow, trace_batch, trace_call
+from sandbox.trace_render import FORMATS, render
+from sandbox.tracer import TraceOptions, TraceRow, trace_batch_json, trace_call
 
 _BACKENDS = click.Choice(["local", "docker"])
 
@@ -77,13 +77,30 @@ def trace_batch_command(
     def progress(done: int, total: int) -> None:
         click.echo(f"traced {done}/{total} rows", err=True)
 
+    # Lines go out as each job's rows come back, written in one piece per job: click.echo per line asks
+    # the terminal about colours each time, which for a batch cost more than the encoding.
+    lines = trace_batch_json([r for r in rows if r is not None], options=options, backend=backend,
+                             progress=progress)
+    out: list[str] = []
     try:
-        traces = iter(trace_batch([r for r in rows if r is not None], options=options, backend=backend,
-                                  progress=progress))
+        for row, error in zip(rows, errors, strict=True):
+            out.append(next(lines) if row is not None else json.dumps(_bad_row(error)))
+            if len(out) >= _FLUSH_LINES:
+                _write_lines(out)
     except SandboxError as exc:
+        _write_lines(out)
         raise click.ClickException(str(exc)) from exc
-    for row, error in zip(rows, errors, strict=True):
-        click.echo(render_json(next(traces)) if row is not None else json.dumps(_bad_row(error)))
+    _write_lines(out)
+
+
+_FLUSH_LINES = 64
+
+
+def _write_lines(lines: list[str]) -> None:
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        lines.clear()
 
 
 def _read_rows(file: Path) -> tuple[list[TraceRow | None], list[str]]:
