@@ -26,6 +26,9 @@ class TraceOptions(BaseModel):
     call_timeout_s: float = Field(5.0, gt=0, description="Wall budget of one call (module load included).")
     output_chars: int = Field(65_536, ge=0, description="How much of the program's own stdout/stderr is kept.")
     memory_mb: int = Field(1024, gt=0, description="Memory of the sandboxed process that runs the rows.")
+    engine: Literal["auto", "settrace", "monitoring"] = Field(
+        "auto", description="How events are taken: auto = sys.monitoring on Python 3.12+ (the faster there), "
+        "sys.settrace before; both give the same trace. monitoring on a Python < 3.12 fails to start.")
 
 
 class TraceRow(BaseModel):

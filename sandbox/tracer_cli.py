@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from sandbox import Pool
 from sandbox._models import SandboxError
+from sandbox.job import JobRunner
 from sandbox.trace_render import FORMATS, render
 from sandbox.tracer import TraceOptions, TraceRow, trace_batch_json, trace_call
 
@@ -28,10 +32,28 @@ def _common(command):
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
                      help="Seconds one call may run (module load included)."),
         click.option("--backend", type=_BACKENDS, default="local", show_default=True, help="Sandbox backend."),
+        click.option("--python", "python", default=None, metavar="PATH",
+                     help="Trace on this interpreter or venv (3.8+; local backend) instead of semcoder's own. "
+                          "On 3.12+ the tracer uses sys.monitoring."),
     ]  # fmt: skip
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+@contextlib.contextmanager
+def _runner(backend: str, python: str | None) -> Iterator[JobRunner | None]:
+    """None (a cold sandbox of `backend`, as before) unless another interpreter was asked for: then a pool of one
+    worker on it (how the sandbox runs a project's Python)."""
+    if python is None:
+        yield None
+        return
+    try:
+        pool = Pool(workers=1, backend=backend, python=python)
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with pool:
+        yield pool
 
 
 @click.command("trace")
@@ -40,7 +62,8 @@ def _common(command):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 @_common
 def trace_command(
-    file: Path, call: str, fmt: str, max_events: int, max_depth: int | None, timeout: float, backend: str
+    file: Path, call: str, fmt: str, max_events: int, max_depth: int | None, timeout: float, backend: str,
+    python: str | None,
 ) -> None:
     """Trace CALL evaluated in FILE (loaded as a module, its own code untraced), in the sandbox.
 
@@ -50,7 +73,8 @@ def trace_command(
     code = file.read_text(encoding="utf-8")
     options = _options(max_events, max_depth, timeout)
     try:
-        trace = trace_call(code, call, options=options, filename=str(file), backend=backend)
+        with _runner(backend, python) as runner:
+            trace = trace_call(code, call, options=options, filename=str(file), backend=backend, runner=runner)
     except SandboxError as exc:
         raise click.ClickException(str(exc)) from exc
     if trace.output:
@@ -64,7 +88,8 @@ def trace_command(
               help="JSONL out: for each input line, the object `semcoder trace` prints (the only format).")
 @_common
 def trace_batch_command(
-    file: Path, as_json: bool, max_events: int, max_depth: int | None, timeout: float, backend: str
+    file: Path, as_json: bool, max_events: int, max_depth: int | None, timeout: float, backend: str,
+    python: str | None,
 ) -> None:
     """Trace every {"code": str, "call": str} line of FILE.jsonl in one sandboxed process.
 
@@ -79,14 +104,15 @@ def trace_batch_command(
 
     # Lines go out as each job's rows come back, written in one piece per job: click.echo per line asks
     # the terminal about colours each time, which for a batch cost more than the encoding.
-    lines = trace_batch_json([r for r in rows if r is not None], options=options, backend=backend,
-                             progress=progress)
     out: list[str] = []
     try:
-        for row, error in zip(rows, errors, strict=True):
-            out.append(next(lines) if row is not None else json.dumps(_bad_row(error)))
-            if len(out) >= _FLUSH_LINES:
-                _write_lines(out)
+        with _runner(backend, python) as runner:
+            lines = trace_batch_json([r for r in rows if r is not None], options=options, backend=backend,
+                                     progress=progress, runner=runner)
+            for row, error in zip(rows, errors, strict=True):
+                out.append(next(lines) if row is not None else json.dumps(_bad_row(error)))
+                if len(out) >= _FLUSH_LINES:
+                    _write_lines(out)
     except SandboxError as exc:
         _write_lines(out)
         raise click.ClickException(str(exc)) from exc
