@@ -15,6 +15,7 @@ on 3.11 it uses `sys.settrace` with a local trace function only on the traced co
 """
 
 import ast
+import atexit
 import dis
 import io
 import json
@@ -70,6 +71,10 @@ class Alarm:
         self._entries: list[list] = []
         self._armed: float | None = None  # when the armed timer fires (monotonic); None: disarmed
         signal.signal(signal.SIGALRM, self._fire)
+        # pop() leaves the timer armed; at interpreter exit SIGALRM's default action (death) returns, so a
+        # process that used the tracer in-process and exits normally disarms first. The job leaves by os._exit
+        # after main() disarmed.
+        atexit.register(self.disarm)
 
     def push(self, seconds: float, exc_type: type[BaseException]) -> list:
         entry = [time.monotonic() + seconds, exc_type]
