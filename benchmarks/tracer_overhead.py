@@ -1,30 +1,33 @@
 """Tracing overhead on CRUXEval's 800 calls: our tracer through the user's path vs PySnooper as SemCoder used it.
 
-The user path (the target's figure) times whole processes, the same way on every side:
-- ours: `semcoder trace-batch ROWS --json > FILE` (the CLI, the sandbox, the traced child, every row's JSON
-  line written to a file), optionally `--python PY` (the traced child on another interpreter: sys.monitoring
-  on 3.12+);
+Three sides, each on the 800 rows and on one trivial row (its start-up), interleaved round by round:
+- ours, two user paths:
+  - cli: `semcoder trace-batch ROWS --json > FILE`, the whole process (the CLI, a cold sandbox, the traced
+    child, every row's JSON line written), optionally `--python PY` (the traced child on that interpreter:
+    sys.monitoring on 3.12+);
+  - library: what a program that traces batches does (training/data/tracing.py): rows read from the JSONL,
+    `sandbox.tracer.trace_batch_json(rows, runner=pool)` on a warm `sandbox.Pool`, the lines written to a file,
+    timed in this process (the pool started beforehand, as such a program starts it once);
 - pysnooper: one process calling each CRUXEval function as SemCoder's code did (ARiSE-Lab/SemCoder,
-  experiments/trace_evalplus.py): the program is a real source file holding the code and a
-  `check_ans_7d1()` that makes the call, decorated with `@pysnooper.snoop(LOGFILE, color=False, depth=2)`:
-  one log file per call, written by PySnooper as it traces. (SemCoder also started one interpreter per call;
-  here all calls share one, which only makes PySnooper cheaper.) depth=2 traces check_ans_7d1 and f, not f's
-  own comprehensions and lambdas, which ours does trace: again the cheaper side is PySnooper's;
-- plain: the same process as pysnooper's with the decorator left out (load each program, make the call).
-Every side runs twice per round: on the 800 rows, and on one trivial row (its start-up and exit: interpreter,
-imports, for ours the sandbox, the traced child and the sandbox's teardown). A side's cost in a round is its
-800-row time minus its start-up, taken as the least start-up time of all rounds: start-up is a fixed cost, and
-ours' varies by a tenth of a second (the cold sandbox's namespaces coming and going), more than the 800 calls
-cost, so a per-round difference would measure that noise. Start-up is subtracted the same way on every side,
-and overhead = cost - plain's cost (loading and calling the 800 programs). The rounds are interleaved (ours,
-pysnooper, plain, ours, ...) and the per-round ratio ours / pysnooper overhead is reported as min and median;
-the target is median <= 0.05x, at --load 0 and --load 4.
+  experiments/trace_evalplus.py): the program is a real source file holding the code and a `check_ans_7d1()`
+  that makes the call, decorated with `@pysnooper.snoop(LOGFILE, color=False, depth=2)`: one log file per
+  call, written by PySnooper as it traces. (SemCoder also started one interpreter per call; here all calls share
+  one, which only makes PySnooper cheaper.) depth=2 traces check_ans_7d1 and f, not f's own comprehensions and
+  lambdas, which ours does trace: again the cheaper side is PySnooper's;
+- plain: the same process as pysnooper's without the decorator (load each program, make the call).
+Start-up is subtracted the same way on every side: a side's cost in a round is its 800-row time less its least
+1-row time over all rounds (start-up is a fixed cost; ours' varies by a tenth of a second with the cold
+sandbox's namespaces coming and going, more than the 800 calls cost, so per-round differences would measure that
+noise). The cli figures are whole processes (pysnooper's and plain's too); the library figures start the clock
+after start-up (pysnooper's and plain's driver times its own loop, after its imports). Overhead = cost - plain's
+cost (loading and calling the 800 programs). Each path reports the per-round ratio ours / pysnooper overhead, min
+and median; the target is median <= 0.05x, at --load 0 and --load 4.
 
 The in-process row (the figure the user path used to be judged by, kept for comparison and labelled so):
 our tracer's own code and PySnooper (logging to a callable, no files) in ONE process, each call the best of
 --in-process-repeat runs; it leaves out everything the user pays for besides the tracing itself.
 
-    python benchmarks/tracer_overhead.py [--rounds 5] [--load N] [--python PY] [--data tests/data/cruxeval.jsonl]
+    python benchmarks/tracer_overhead.py [--rounds 7] [--load N] [--python PY] [--data tests/data/cruxeval.jsonl]
 """
 
 from __future__ import annotations
@@ -46,18 +49,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench import add_load_option, busy_loops, interleave, load_line, machine_line, ratio_line, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the checkout's sandbox/, as the cli side's PYTHONPATH has it
+
 TARGET = 0.05
 TRIVIAL = {"code": "def f():\n    return 0\n", "call": "f()"}
+SIZES = ("all", "startup")
 
 # SemCoder's way (experiments/trace_evalplus.py, gen_failures): the program file is the code plus a checker that
 # makes the call; PySnooper's log goes to a file. The checker returns instead of asserting: the value is not
-# judged here.
+# judged here. The loop's own time is printed last (the library path's figure: its start-up is the imports).
 _SNOOP_DRIVER = textwrap.dedent(
     r"""
-    import json, sys
+    import json, sys, time
     rows_file, workdir, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     if mode == "snoop":
         import pysnooper
+    start = time.perf_counter()
     for index, line in enumerate(open(rows_file, encoding="utf-8")):
         row = json.loads(line)
         path = f"{workdir}/prog_{index}.py"  # written beforehand, byte for byte this source
@@ -71,6 +78,7 @@ _SNOOP_DRIVER = textwrap.dedent(
             check()
         except Exception:
             pass
+    print(time.perf_counter() - start)
     """
 )
 
@@ -79,28 +87,33 @@ def _write_rows(rows: list[dict], path: Path) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
+def _program(row: dict) -> str:
+    return row["code"] + "\n\n\ndef check_ans_7d1():\n    retv = " + row["call"] + "\n    return retv\n"
+
+
 def _snoop_workdir(rows: list[dict], path: Path) -> None:
     """The program files, written once (SemCoder wrote them too, but not as part of tracing)."""
     path.mkdir()
     for index, row in enumerate(rows):
-        source = row["code"] + "\n\n\ndef check_ans_7d1():\n    retv = " + row["call"] + "\n    return retv\n"
-        (path / f"prog_{index}.py").write_text(source, encoding="utf-8")
+        (path / f"prog_{index}.py").write_text(_program(row), encoding="utf-8")
 
 
-def _timed(command: list[str], stdout: Path | None = None, env: dict[str, str] | None = None) -> float:
+def _timed(command: list[str], stdout: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """The process's wall time and what it printed (stdout to a file when one is given)."""
     start = time.perf_counter()
-    with open(stdout or os.devnull, "w", encoding="utf-8") as out:
-        done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, text=True, env=env, check=False)
+    with open(stdout, "w", encoding="utf-8") if stdout else open(os.devnull, "w", encoding="utf-8") as sink:
+        done = subprocess.run(command, stdout=sink if stdout else subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} ... failed:\n{done.stderr[-3000:]}")
-    return elapsed
+    return elapsed, done.stdout or ""
 
 
 class UserPath:
-    """The three sides' commands on a set of files made once; each side's run returns its cost (seconds)."""
+    """The sides' runs on files made once. Each run records (800-row, 1-row) times per figure it yields."""
 
-    def __init__(self, rows: list[dict], tmp: Path, python: str | None) -> None:
+    def __init__(self, rows: list[dict], tmp: Path, python: str | None, pool) -> None:
         self.tmp = tmp
         self.rows = {"all": tmp / "rows.jsonl", "startup": tmp / "trivial.jsonl"}
         _write_rows(rows, self.rows["all"])
@@ -109,52 +122,63 @@ class UserPath:
         _snoop_workdir(rows, self.workdirs["all"])
         _snoop_workdir([TRIVIAL], self.workdirs["startup"])
         self.python = python
+        self.pool = pool
         # PySnooper and the plain driver run on the traced interpreter: the same one as ours' traced child.
         self.snoop_python = python or sys.executable
         self.snoop_env = _pysnooper_env(self.snoop_python)
+        # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code.
         self.ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                                                 os.environ.get("PYTHONPATH")]))}
+        self.reset()
 
-        self.startup: dict[str, list[float]] = {"ours": [], "pysnooper": [], "plain": []}
+    def reset(self) -> None:
+        self.times: dict[str, dict[str, list[float]]] = {}
 
-    def ours(self) -> float:
-        return self._run("ours", self._ours_command, None)
+    def _record(self, figure: str, size: str, seconds: float) -> None:
+        self.times.setdefault(figure, {"all": [], "startup": []})[size].append(seconds)
+
+    def ours_cli(self) -> float:
+        for size in SIZES:
+            argv = [sys.executable, "-m", "agent.cli", "trace-batch", str(self.rows[size]), "--json"]
+            if self.python:
+                argv += ["--python", self.python]
+            self._record("ours cli", size, _timed(argv, self.tmp / f"ours_{size}.jsonl", self.ours_env)[0])
+        return 0.0
+
+    def ours_library(self) -> float:
+        from sandbox.tracer import TraceRow, trace_batch_json
+
+        for size in SIZES:
+            start = time.perf_counter()
+            with open(self.rows[size], encoding="utf-8") as source:
+                rows = [TraceRow.model_validate_json(line) for line in source]
+            lines = trace_batch_json(rows, runner=self.pool)
+            with open(self.tmp / f"library_{size}.jsonl", "w", encoding="utf-8") as out:
+                out.write("\n".join(lines) + "\n")
+            self._record("ours library", size, time.perf_counter() - start)
+        return 0.0
 
     def pysnooper(self) -> float:
-        return self._run("pysnooper", lambda size: self._driver(size, "snoop"), self._clear_logs)
+        return self._driver("pysnooper", "snoop")
 
     def plain(self) -> float:
-        return self._run("plain", lambda size: self._driver(size, "plain"), None)
+        return self._driver("plain", "plain")
 
-    def _run(self, side: str, command, before) -> float:
-        """The 800-row time (its start-up time goes to self.startup)."""
-        times = {}
-        for size in ("all", "startup"):
-            if before is not None:
-                before(size)
-            argv, env, stdout = command(size)
-            times[size] = _timed(argv, stdout, env)
-        self.startup[side].append(times["startup"])
-        return times["all"]
+    def _driver(self, side: str, mode: str) -> float:
+        for size in SIZES:
+            # SemCoder removed the log before each run (PySnooper appends); not part of the timed run.
+            for log in self.workdirs[size].glob("trace_*.log"):
+                log.unlink()
+            argv = [self.snoop_python, "-c", _SNOOP_DRIVER, str(self.rows[size]), str(self.workdirs[size]), mode]
+            wall, printed = _timed(argv, env=self.snoop_env)
+            self._record(f"{side} cli", size, wall)
+            self._record(f"{side} library", size, float(printed.split()[-1]))
+        return 0.0
 
-    def costs(self, times: dict[str, list[float]]) -> dict[str, list[float]]:
-        """Each round's 800-row time less the side's least start-up time."""
-        return {side: [t - min(self.startup[side]) for t in runs] for side, runs in times.items()}
-
-    def _ours_command(self, size: str):
-        argv = [sys.executable, "-m", "agent.cli", "trace-batch", str(self.rows[size]), "--json"]
-        if self.python:
-            argv += ["--python", self.python]
-        return argv, self.ours_env, self.tmp / f"ours_{size}.jsonl"
-
-    def _driver(self, size: str, mode: str):
-        return ([self.snoop_python, "-c", _SNOOP_DRIVER, str(self.rows[size]), str(self.workdirs[size]), mode],
-                self.snoop_env, None)
-
-    def _clear_logs(self, size: str) -> None:
-        # SemCoder removed the log before each run (PySnooper appends); not part of the timed run.
-        for log in self.workdirs[size].glob("trace_*.log"):
-            log.unlink()
+    def costs(self, figure: str) -> list[float]:
+        """Each round's 800-row time less the figure's least 1-row time."""
+        runs = self.times[figure]
+        return [t - min(runs["startup"]) for t in runs["all"]]
 
 
 def _pysnooper_env(python: str) -> dict[str, str]:
@@ -171,41 +195,54 @@ def _pysnooper_env(python: str) -> dict[str, str]:
 
 
 def user_path(rows: list[dict], rounds: int, python: str | None) -> list[str]:
-    with tempfile.TemporaryDirectory(prefix="tracer-overhead-") as tmp:
-        sides = UserPath(rows, Path(tmp), python)
-        sides.ours(), sides.pysnooper(), sides.plain()  # warm the page cache and the interpreters' .pyc files
-        sides.startup = {side: [] for side in sides.startup}
-        times = sides.costs(interleave({"ours": sides.ours, "pysnooper": sides.pysnooper, "plain": sides.plain},
-                                       rounds))
-        startup = {side: min(runs) for side, runs in sides.startup.items()}
-        check = _check_output(Path(tmp) / "ours_all.jsonl", rows)
-    plain = times["plain"]
-    ours = [a - p for a, p in zip(times["ours"], plain, strict=True)]
-    snoop = [a - p for a, p in zip(times["pysnooper"], plain, strict=True)]
-    median = statistics.median(a / b for a, b in zip(ours, snoop, strict=True))
-    lines = [
-        f"user path: {len(rows)} CRUXEval calls, {rounds} interleaved rounds; traced interpreter: "
-        f"{python or sys.executable}",
-        "| side | start-up min (s) | cost min (s) | cost median (s) | overhead median (s) | per call (us) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, overheads in (("ours: semcoder trace-batch --json", ours),
-                            ("pysnooper: log file per call (SemCoder)", snoop), ("plain", None)):
-        key = name.split(":")[0]
-        cost = times[key]
-        over = statistics.median(overheads) if overheads is not None else 0.0
-        lines.append(f"| {name} | {startup[key]:.3f} | {min(cost):.3f} | {statistics.median(cost):.3f} | "
-                     f"{over:.3f} | {over / len(rows) * 1e6:.0f} |")
-    lines.append(ratio_line("user-path overhead ours / pysnooper", ours, snoop))
-    lines.append(verdict("target (median)", median, TARGET))
+    from sandbox import Pool
+
+    with tempfile.TemporaryDirectory(prefix="tracer-overhead-") as tmp, Pool(workers=1, python=python) as pool:
+        sides = UserPath(rows, Path(tmp), python, pool)
+        actions = {"ours cli": sides.ours_cli, "ours library": sides.ours_library, "pysnooper": sides.pysnooper,
+                   "plain": sides.plain}
+        interleave(actions, 1)  # warm-up: the page cache, the interpreters' .pyc files, the pool's worker
+        sides.reset()
+        interleave(actions, rounds)
+        check = _check_output(Path(tmp) / "ours_all.jsonl", Path(tmp) / "library_all.jsonl", rows)
+    lines = [f"user path: {len(rows)} CRUXEval calls, {rounds} interleaved rounds; traced interpreter: "
+             f"{python or sys.executable}"]
+    for path in ("cli", "library"):
+        plain = sides.costs(f"plain {path}")
+        ours = [a - p for a, p in zip(sides.costs(f"ours {path}"), plain, strict=True)]
+        snoop = [a - p for a, p in zip(sides.costs(f"pysnooper {path}"), plain, strict=True)]
+        lines += [
+            "",
+            f"{path} path:",
+            "| side | start-up min (s) | cost min (s) | cost median (s) | overhead median (s) | per call (us) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for side, overheads in (("ours", ours), ("pysnooper", snoop), ("plain", None)):
+            figure = f"{side} {path}"
+            cost = sides.costs(figure)
+            over = statistics.median(overheads) if overheads is not None else 0.0
+            lines.append(f"| {_LABELS[side][path]} | {min(sides.times[figure]['startup']):.3f} | {min(cost):.3f} | "
+                         f"{statistics.median(cost):.3f} | {over:.3f} | {over / len(rows) * 1e6:.0f} |")
+        lines.append(ratio_line(f"{path} overhead ours / pysnooper", ours, snoop))
+        median = statistics.median(a / b for a, b in zip(ours, snoop, strict=True))
+        lines.append(verdict(f"{path} target (median)", median, TARGET))
     lines.append(check)
     return lines
 
 
-def _check_output(path: Path, rows: list[dict]) -> str:
-    out = path.read_text(encoding="utf-8").splitlines()
+_LABELS = {
+    "ours": {"cli": "ours: semcoder trace-batch --json > file", "library": "ours: trace_batch_json on a warm Pool"},
+    "pysnooper": {"cli": "pysnooper: a log file per call (SemCoder)", "library": "pysnooper: the same, its loop"},
+    "plain": {"cli": "plain: load and call", "library": "plain: the same, its loop"},
+}
+
+
+def _check_output(cli: Path, library: Path, rows: list[dict]) -> str:
+    out = cli.read_text(encoding="utf-8").splitlines()
     failed = sum(json.loads(line)["exception"] is not None for line in out)
-    return f"ours' output: {len(out)} lines for {len(rows)} rows, {failed} with an exception"
+    same = len(library.read_text(encoding="utf-8").splitlines()) == len(out)
+    return f"ours' output: {len(out)} lines for {len(rows)} rows ({failed} with an exception); library: " \
+           f"{'the same number of lines' if same else 'OTHER LINES'}"
 
 
 _IN_PROCESS_DRIVER = textwrap.dedent(

@@ -26,6 +26,10 @@ class TraceOptions(BaseModel):
     call_timeout_s: float = Field(5.0, gt=0, description="Wall budget of one call (module load included).")
     output_chars: int = Field(65_536, ge=0, description="How much of the program's own stdout/stderr is kept.")
     memory_mb: int = Field(1024, gt=0, description="Memory of the sandboxed process that runs the rows.")
+    states_only: bool = Field(
+        False, description="Only what the JSON format shows (each event's locals): an inner frame's return value "
+        "and an exception event's message are left out (their events' `value` is None); the call's own result is "
+        "kept. `trace_batch_json` sets it.")
     engine: Literal["auto", "settrace", "monitoring"] = Field(
         "auto", description="How events are taken: auto = sys.monitoring on Python 3.12+ (the faster there), "
         "sys.settrace before; both give the same trace. monitoring on a Python < 3.12 fails to start.")

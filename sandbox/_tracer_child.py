@@ -37,6 +37,7 @@ DEFAULT_OPTIONS = {
     "call_timeout_s": 5.0,
     "output_chars": 65_536,
     "engine": "auto",
+    "states_only": False,
 }
 # Results are plain dicts/lists/str/int built here: no cycles to check (and the check is costly).
 _ENCODER = json.JSONEncoder(check_circular=False)
@@ -385,6 +386,9 @@ class Recorder:
         self._max_bytes = options["max_bytes"]
         self._max_depth = options["max_depth"] or sys.maxsize
         self._bytes = 0
+        # A format that shows only the states (the JSON lines) never reads an inner frame's returned value or an
+        # exception event's text: they are not made. The depth-1 return's repr still is: it is the call's.
+        self._values = not options["states_only"]
 
     def enter(self, frame: types.FrameType) -> bool:
         """A traced frame starts or resumes; False when it is too deep to trace."""
@@ -399,13 +403,15 @@ class Recorder:
 
     def leave(self, frame: types.FrameType, value: object, by_exception: bool) -> None:
         """The top traced frame returns, yields, or ends by an exception (value None then)."""
-        text = None if by_exception else self._reprer(value)
+        depth = self.stack[-1][2]
+        text = None if by_exception or (depth > 1 and not self._values) else self._reprer(value)
         self.add("return", frame, frame.f_lineno, text)
-        if self.stack.pop()[2] == 1:
+        self.stack.pop()
+        if depth == 1:
             self.returned = (value, text, frame.f_code.co_name)
 
     def exception(self, frame: types.FrameType, exc: BaseException) -> None:
-        self.add("exception", frame, frame.f_lineno, self._reprer.exception_text(exc))
+        self.add("exception", frame, frame.f_lineno, self._reprer.exception_text(exc) if self._values else None)
 
     def is_current(self, frame: types.FrameType) -> bool:
         return bool(self.stack) and self.stack[-1][0] == id(frame)

@@ -90,11 +90,13 @@ def trace_batch_json(
 
     The lines are built from the child's compact records directly (checked as strictly as the Trace model
     checks them), not through Trace/TraceEvent models and a second encoding of every snapshot: for a batch,
-    that was most of the host's time. A row's program output is not part of the JSON object, so it is dropped.
+    that was most of the host's time. A row's program output is not part of the JSON object, so it is dropped,
+    and the child leaves out what the object does not show (TraceOptions.states_only).
     """
     rows = list(rows)
     filenames = [f"<semcoder-trace-{index}>" for index in range(len(rows))]
-    for done in _traced_parts(rows, options or TraceOptions(), filenames, progress, backend, runner, _json_line):
+    states = (options or TraceOptions()).model_copy(update={"states_only": True})  # the JSON shows no values
+    for done in _traced_parts(rows, states, filenames, progress, backend, runner, _json_line):
         yield from done
 
 

@@ -167,3 +167,18 @@ def test_trace_batch_runs_the_traced_child_on_the_python_asked_for(tmp_path: Pat
     out = json.loads(result.stdout)
     assert out["return_repr"] == repr(tuple(int(part) for part in python.parent.parent.name.split(".")[:2]))
     assert [e["event"] for e in out["events"]] == ["call", "line", "line", "return"]
+
+
+def test_states_only_leaves_the_json_lines_as_they_were(tmp_path: Path, cruxeval: list[TraceRow]) -> None:
+    # trace_batch_json asks the child for the states only; the lines must not change. One hash seed for both.
+    rows = cruxeval + EDGE_ROWS
+    lines = {}
+    for states_only in (False, True):
+        (tmp_path / str(states_only)).mkdir()
+        result = run_child_job(rows, tmp_path / str(states_only), TraceOptions(states_only=states_only),
+                               hash_seed="0")
+        lines[states_only] = [_normalized(line) for line in _read_records(result, rows, _json_line)[0]]
+        traces = read_traces(result, rows)[0]
+        values = [e.value for t in traces for e in t.events if e.depth > 1 or e.event == "exception"]
+        assert any(values) != states_only  # what states_only leaves out is there otherwise
+    assert lines[True] == lines[False]
