@@ -256,41 +256,50 @@ def _json_line(item: dict, row: TraceRow | None = None) -> str:
 
     json.dumps' default form (", " and ": " separators, ASCII escapes by the same C function) is written
     piece by piece: each activation keeps its locals as encoded `"name": "repr"` pieces, in the snapshot's
-    order, so a repr is encoded once when it changes instead of once per event that shows it. Every field is
-    checked as the models check it (exact types here: the child sends nothing else); anything else raises.
+    order, so a repr is encoded once when it changes instead of once per event that shows it, and each event is
+    one %-format of its activation's template. Every field is checked as the models check it (exact types here:
+    the child sends nothing else); anything else raises.
     """
     return_repr, exception, compact, frames, truncated = (
         item["return_repr"], item["exception"], item["events"], item["frames"], item["truncated"])
     if not (_str_or_none(return_repr) and _str_or_none(exception) and type(truncated) is bool
             and type(item["output"]) is str and type(compact) is list and type(frames) is list):
         raise TypeError("not a trace record")
-    heads = []  # per activation: the event object's text up to its kind, then its func
+    templates = []  # per activation: its event object with the kind, line and locals left to fill in
     for func, depth in frames:
         if type(func) is not str or type(depth) is not int:
             raise TypeError("not an activation")
-        heads.append(', "func": ' + encode_basestring_ascii(func) + ', "line": ')
+        templates.append('{"event": "%s", "func": ' + encode_basestring_ascii(func).replace("%", "%%")
+                         + ', "line": %d, "locals": %s}')
+    count = len(templates)
     pieces: dict[int, dict[str, str]] = {}
     texts: dict[int, str] = {}
     events = []
-    for kind, line, delta, frame, *rest in compact:
-        removed, value = rest or (None, None)
-        if kind not in _EVENT_KINDS or type(line) is not int or type(delta) is not dict or type(frame) is not int:
+    append, kinds, encode = events.append, _EVENT_KINDS, encode_basestring_ascii
+    for event in compact:
+        if len(event) == 4:
+            kind, line, delta, frame = event
+            removed = value = None
+        else:
+            kind, line, delta, frame, removed, value = event
+            if not (value is None or type(value) is str) or not (removed is None or type(removed) is list):
+                raise TypeError("not an event")
+        if kind not in kinds or type(line) is not int or type(delta) is not dict or type(frame) is not int:
             raise TypeError("not an event")
-        if not 0 <= frame < len(heads) or not _str_or_none(value) or (removed is not None and type(removed) is not list):
-            raise ValueError("not an event")
-        mine = pieces.get(frame)
-        if mine is None:
-            mine = pieces[frame] = {}
         if delta or removed or frame not in texts:
+            if not 0 <= frame < count:
+                raise ValueError("no such activation")
+            mine = pieces.get(frame)
+            if mine is None:
+                mine = pieces[frame] = {}
             for name, text in delta.items():
                 if type(name) is not str or type(text) is not str:
                     raise TypeError("not a local")
-                mine[name] = encode_basestring_ascii(name) + ": " + encode_basestring_ascii(text)
+                mine[name] = encode(name) + ": " + encode(text)
             for name in removed or ():
                 mine.pop(name, None)
             texts[frame] = "{" + ", ".join(mine.values()) + "}"
-        events.append('{"event": "' + kind + '"' + heads[frame] + int.__repr__(line) + ', "locals": ' + texts[frame]
-                      + "}")
+        append(templates[frame] % (kind, line, texts[frame]))
     return ('{"return_repr": ' + _json_str(return_repr) + ', "exception": ' + _json_str(exception)
             + ', "events": [' + ", ".join(events) + '], "truncated": ' + ("true" if truncated else "false") + "}")
 
