@@ -39,11 +39,36 @@ def _spin() -> None:
         pass
 
 
+def _spin_apart() -> None:
+    os.setsid()  # a session of its own: under autogroup scheduling, a scheduling group of its own
+    _spin()
+
+
 @contextlib.contextmanager
 def busy_loops(count: int) -> Iterator[None]:
     """`count` busy processes for the duration of the block; killed on the way out, whatever happens."""
+    with _hogs(count, _spin):
+        yield
+
+
+@contextlib.contextmanager
+def busy_loops_apart(count: int) -> Iterator[None]:
+    """busy_loops, each loop in a session of its own: for a benchmark with a sandboxed side.
+
+    With the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled), CPU time is shared between
+    sessions first. busy_loops' loops share the benchmark's session, so against a sandbox (bwrap --new-session
+    puts it in a session of its own) all of them weigh like one program: the sandboxed side runs nearly unloaded
+    while the benchmark's own processes share their session's part with every loop. Loops in sessions of their
+    own load every side alike, as N programs started elsewhere would.
+    """
+    with _hogs(count, _spin_apart):
+        yield
+
+
+@contextlib.contextmanager
+def _hogs(count: int, target: Callable[[], None]) -> Iterator[None]:
     context = multiprocessing.get_context("fork")
-    hogs = [context.Process(target=_spin, daemon=True) for _ in range(count)]
+    hogs = [context.Process(target=target, daemon=True) for _ in range(count)]
     for hog in hogs:
         hog.start()
     try:

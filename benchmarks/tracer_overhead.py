@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import add_load_option, busy_loops, interleave, load_line, machine_line, ratio_line, verdict
+from _bench import add_load_option, busy_loops_apart, interleave, load_line, machine_line, ratio_line, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the checkout's sandbox/, as the cli side's PYTHONPATH has it
@@ -325,7 +325,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = [{"code": r["code"], "call": f"f({r['input']})"}
             for r in map(json.loads, args.data.read_text(encoding="utf-8").splitlines())]
-    with busy_loops(args.load):
+    # Loops in sessions of their own: ours' traced child runs in the sandbox's own session (_bench says why).
+    with busy_loops_apart(args.load):
         print(machine_line(args.load))
         for line in user_path(rows, args.rounds, args.python):
             print(line)
