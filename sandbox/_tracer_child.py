@@ -512,6 +512,9 @@ class SettraceEngine:
     def __init__(self) -> None:
         self._on_call = None
 
+    def prepare(self, filename: str) -> None:
+        """The row `filename` is about to be loaded (nothing to do here: settrace is off until start)."""
+
     def attach(self, filename: str, recorder: Recorder) -> None:
         recorder.halt = self.stop
         self._on_call = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS)
@@ -566,11 +569,15 @@ def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozens
 class MonitoringEngine:
     """Python >= 3.12: sys.monitoring callbacks; foreign code's locations are DISABLEd once seen.
 
-    One instance serves every row of a process, so the DISABLEd locations stay a cache. A backward jump
-    within one line (an inlined comprehension's loop, a one-line `for`/`while`) gets a line event, as
-    sys.settrace gives one there (3.12's legacy tracing does the same from JUMP events): the two engines
-    give the same trace, and 3.12 shows each iteration of such a loop as 3.11 does. Forward jumps, and
-    backward ones to another line (the LINE event covers those), are DISABLEd where they are.
+    One instance serves every row of a process, so the DISABLEd locations stay a cache. The events are set once
+    for the process, not per row: changing them makes CPython instrument again every code object that runs next
+    (the tracer's own, the job runtime's, json's), which cost a fifth of a batch when done at every row's start
+    and end. So the callbacks record only between start() and stop(), and the row that is loading (prepare())
+    is never taken for foreign code. A backward jump within one line (an inlined comprehension's loop, a
+    one-line `for`/`while`) gets a line event, as sys.settrace gives one there (3.12's legacy tracing does the
+    same from JUMP events): the two engines give the same trace, and 3.12 shows each iteration of such a loop
+    as 3.11 does. Forward jumps, and backward ones to another line (the LINE event covers those), are DISABLEd
+    where they are.
     """
 
     def __init__(self) -> None:
@@ -595,29 +602,54 @@ class MonitoringEngine:
         self._lines: dict[types.CodeType, dict[int, int | None]] = {}  # code -> {offset: line}
         for event, callback in self._callbacks.items():
             mon.register_callback(self._tool, event, callback)
+        self._mask = 0
+        for event in self._callbacks:
+            self._mask |= event
+        self._filename: str | None = None  # the row whose code may run now: never DISABLEd as foreign
+        self._rec: Recorder | None = None
+        self._on = False  # between start() and stop(): events are recorded
+        self._set = False  # the events are set (at the first start(), then for good unless a row halts)
+
+    def prepare(self, filename: str) -> None:
+        """The row `filename` is about to be loaded: its code runs from now on (module level, untraced)."""
+        self._filename = filename
 
     def attach(self, filename: str, recorder: Recorder) -> None:
-        self._filename = filename
+        if filename != self._filename:
+            # Code loaded without prepare() (a caller that loads rows itself) ran while other code was the row's:
+            # its locations may have been DISABLEd as foreign. Enable every location again (all code is then
+            # instrumented anew: the cost that prepare() saves).
+            self._filename = filename
+            if self._set:
+                sys.monitoring.restart_events()
         self._rec = recorder
-        recorder.halt = self.stop
+        recorder.halt = self.halt
 
     def start(self) -> None:
-        mask = 0
-        for event in self._callbacks:
-            mask |= event
-        sys.monitoring.set_events(self._tool, mask)
+        self._on = True
+        if not self._set:
+            sys.monitoring.set_events(self._tool, self._mask)
+            self._set = True
 
     def stop(self) -> None:
+        self._on = False
+
+    def halt(self) -> None:
+        """A cap was hit: nothing more of this row is recorded. The events go off (set again at the next row's
+        start: one more instrumentation per truncated row) rather than call back for every event left."""
+        self._on = False
         sys.monitoring.set_events(self._tool, 0)
+        self._set = False
 
     def _on_start(self, code, offset):
         if code.co_filename != self._filename:
             return sys.monitoring.DISABLE
-        self._enter(sys._getframe(1))
+        if self._on:
+            self._enter(sys._getframe(1))
         return None
 
     def _on_throw(self, code, offset, exc):
-        if code.co_filename == self._filename:
+        if self._on and code.co_filename == self._filename:
             self._enter(sys._getframe(1))
 
     def _enter(self, frame) -> None:
@@ -631,6 +663,8 @@ class MonitoringEngine:
     def _on_line(self, code, lineno):
         if code.co_filename != self._filename:
             return sys.monitoring.DISABLE
+        if not self._on:
+            return None
         try:
             frame = sys._getframe(1)
             if self._rec.is_current(frame):
@@ -650,6 +684,8 @@ class MonitoringEngine:
         line = lines.get(destination)
         if line is None or line != lines.get(offset):
             return sys.monitoring.DISABLE
+        if not self._on:
+            return None
         try:
             frame = sys._getframe(1)
             if self._rec.is_current(frame):
@@ -663,11 +699,12 @@ class MonitoringEngine:
     def _on_return(self, code, offset, value):
         if code.co_filename != self._filename:
             return sys.monitoring.DISABLE
-        self._leave(value, by_exception=False)
+        if self._on:
+            self._leave(value, by_exception=False)
         return None
 
     def _on_unwind(self, code, offset, exc):
-        if code.co_filename == self._filename:
+        if self._on and code.co_filename == self._filename:
             self._leave(None, by_exception=True)
 
     def _leave(self, value, by_exception: bool) -> None:
@@ -681,7 +718,7 @@ class MonitoringEngine:
             pass
 
     def _on_raise(self, code, offset, exc):
-        if code.co_filename != self._filename:
+        if not self._on or code.co_filename != self._filename:
             return
         try:
             frame = sys._getframe(1)
@@ -734,6 +771,7 @@ class RowRunner:
 
     def run(self, code: str, call: str, filename: str) -> dict:
         """Load `code` as a module, then trace `call`; the row's result object."""
+        self._engine.prepare(filename)
         module = _new_module(code, filename)
         output = CapturedOutput(self.options["output_chars"])
         saved = sys.stdout, sys.stderr, sys.getrecursionlimit()
@@ -756,6 +794,11 @@ class RowRunner:
             return {"return_repr": None, "exception": self.reprer.exception_text(exc), "events": [],
                     "frames": [], "truncated": False}
         return self.trace_loaded(expression, module.__dict__, filename, direct_callee(call))[0]
+
+    def prepare(self, filename: str) -> None:
+        """For a caller that loads a row's code itself before trace_loaded: say which row loads (the monitoring
+        engine then never takes its code for foreign code; without it, trace_loaded still gives the same trace)."""
+        self._engine.prepare(filename)
 
     def trace_loaded(
         self, expression: types.CodeType, namespace: dict, filename: str, callee: str | None = None
