@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import types
+from bisect import bisect_right
 from itertools import chain
 from operator import is_
 
@@ -599,7 +600,7 @@ class MonitoringEngine:
             events.RAISE: self._on_raise,
             events.JUMP: self._on_jump,
         }
-        self._lines: dict[types.CodeType, dict[int, int | None]] = {}  # code -> {offset: line}
+        self._lines: dict[types.CodeType, tuple[list[int], list[int | None]]] = {}  # code -> _line_ranges
         for event, callback in self._callbacks.items():
             mon.register_callback(self._tool, event, callback)
         self._mask = 0
@@ -678,11 +679,12 @@ class MonitoringEngine:
     def _on_jump(self, code, offset, destination):
         if destination > offset or code.co_filename != self._filename:
             return sys.monitoring.DISABLE
-        lines = self._lines.get(code)
-        if lines is None:
-            lines = self._lines[code] = _offset_lines(code)
-        line = lines.get(destination)
-        if line is None or line != lines.get(offset):
+        ranges = self._lines.get(code)
+        if ranges is None:
+            ranges = self._lines[code] = _line_ranges(code)
+        starts, lines = ranges
+        line = lines[bisect_right(starts, destination) - 1]
+        if line is None or line != lines[bisect_right(starts, offset) - 1]:
             return sys.monitoring.DISABLE
         if not self._on:
             return None
@@ -730,9 +732,11 @@ class MonitoringEngine:
             pass
 
 
-def _offset_lines(code: types.CodeType) -> dict[int, int | None]:
-    """Each instruction offset's line (None for an instruction of no line)."""
-    return {offset: line for start, end, line in code.co_lines() for offset in range(start, end, 2)}
+def _line_ranges(code: types.CodeType) -> tuple[list[int], list[int | None]]:
+    """Where each of the code's line ranges starts, and its line (None: no line): an offset's line is that of the
+    last range starting at or before it (co_lines covers the code without gaps)."""
+    ranges = list(code.co_lines())
+    return [start for start, _, _ in ranges], [line for _, _, line in ranges]
 
 
 # ------------------------------------------------------------------------------------------ rows
