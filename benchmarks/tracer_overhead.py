@@ -273,6 +273,7 @@ _IN_PROCESS_DRIVER = textwrap.dedent(
     totals = dict.fromkeys(methods, 0.0)
     for index, row in enumerate(rows):
         filename = f"<cruxeval-{index}>"
+        runner.prepare(filename)  # as RowRunner.run does: the row that loads is not foreign code (sys.monitoring)
         namespace = {"__name__": "traced_program"}
         exec(compile(row["code"], filename, "exec"), namespace)
         expression = compile(row["call"], "<call>", "eval")
