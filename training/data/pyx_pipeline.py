@@ -35,7 +35,7 @@ from training.data.stats import ChunkStats, sum_stats, summary_table
 from training.data.teacher import Teacher, TeacherConfig
 from training.data.tracing import trace_rows
 from training.data.verify import MonologueTask, pick_monologues
-from training.data.writer import ShardStore
+from training.data.writer import DATASETS_MISSING_NOTE, ShardStore
 
 Progress = Callable[[int, int, ChunkStats], None]
 
@@ -240,5 +240,6 @@ def run_pyx(config: PyXConfig, progress: Progress | None = None, teacher: Teache
     """Runs (or resumes) PyX synthesis, merges the shards and returns the stats and the printed summary."""
     start = time.perf_counter()
     stats = PyXRun(config, teacher).run(progress)
-    ShardStore(config.out, "pyx").finalize()
-    return stats, summary_table(f"PyX summary ({config.out})", stats, time.perf_counter() - start)
+    _, dataset = ShardStore(config.out, "pyx").finalize()
+    summary = summary_table(f"PyX summary ({config.out})", stats, time.perf_counter() - start)
+    return stats, summary if dataset else summary + "\n" + DATASETS_MISSING_NOTE.format(name="pyx")
