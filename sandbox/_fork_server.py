@@ -616,15 +616,24 @@ class Spared:
     """What a kill after a job leaves alone: the waiting children (by pid) and, when they are preloaded, what they
     started (by their slots' uids, which no job of this worker's other slot ever has)."""
 
-    def __init__(self, children=(), uids=(), pids=()):
+    def __init__(self, children=(), uids=(), pids=(), other_cgroups=()):
         self._children, self._extra, self.uids = list(children), list(pids), set(uids)
+        self._other_cgroups = list(other_cgroups)
         self._pids = None
 
     @property
     def pids(self):
-        # Read when a kill needs them, after the job: by then a child its slot's spawner was forking has its pid.
         if self._pids is None:
-            self._pids = {child.pid for child in self._children} | set(self._extra)
+            self._pids = {child.pid for child in self._children if not child.spawning} | set(self._extra)
+            if any(child.spawning for child in self._children):
+                # A child whose spawner has not answered yet (nor has its middle process exited) is spared without
+                # waiting for its pid: it was asked for another slot, and everything in that slot's job cgroups is
+                # the server's (a job's processes cannot leave its own; only root may write cgroup.procs).
+                for directory in self._other_cgroups:
+                    try:  # noqa: SIM105 - no contextlib in the fork server (start-up time)
+                        self._pids.update(int(pid) for pid in _cg_read(directory, "cgroup.procs").split())
+                    except (OSError, ValueError):
+                        pass
         return self._pids
 
     def __contains__(self, pid):
@@ -799,6 +808,11 @@ class _Forked:
             except OSError:
                 pass  # gone already (reaped with a job's orphans): a child forked here replaces it
         self._fork_here()
+
+    @property
+    def spawning(self):
+        """Asked of the slot's spawner, whose answer has not been read yet."""
+        return self._pid is None
 
     @property
     def pid(self):
@@ -1101,7 +1115,10 @@ def _spared(config, waiting, slot):
     """What a kill for `slot` (after its job, or discarding its child) spares: the other waiting children, and
     what a preloaded one started (by its uid, never the uid of `slot`)."""
     own = _slot_uid(config, slot)
+    other_cgroups = [_cgroup_dir(config, key, other) for other in (0, 1) if other != slot
+                     for key in ("cg_memory", "cg_pids") if config[key]][:1]
     return Spared(children=waiting, pids=[spawner.pid for spawner in config["spawners"].values()],
+                  other_cgroups=other_cgroups,
                   uids=[uid for uid in (_slot_uid(config, child.slot) for child in waiting if child.warm is not None)
                         if uid >= 0 and uid != own])
 
