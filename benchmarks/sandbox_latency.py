@@ -14,8 +14,9 @@ row of a round, not one row of the whole benchmark:
 
 Every sandboxed row runs a HumanEval-sized job (define a function, assert on it, print); bare only starts the
 interpreter. Ratios are per round (row / bare of the same round): min (the quiet-machine figure) and median.
-Targets (issue #20): warm p50 <= 0.1x bare and <= 5 ms; warm venv the same (no cost that grows with the
-environment); cold p50 <= 1.5x bare. `--load N` runs N busy loops beside it.
+Targets (issue #20), at any `--load`: warm p50 <= 0.1x bare, the warm venv row the same (no cost that grows with
+the environment), cold p50 <= 1.5x bare; and, quiet (`--load 0`), warm p50 <= 5 ms. `--load N` runs N busy loops
+beside it; the machine line says what else was running (the load average before and after).
 
     python benchmarks/sandbox_latency.py [--runs N] [--load N] [--python PATH] [--no-venv] [--no-docker]
 """
@@ -117,10 +118,10 @@ def main() -> None:
         print(f"{args.runs} interleaved rounds in {elapsed:.1f} s; {load_line()} (after)")
         if venv_python:
             print(f"warm venv: {venv_python}")
-        report(times)
+        report(times, args.load)
 
 
-def report(times: dict[str, list[float]]) -> None:
+def report(times: dict[str, list[float]], load: int) -> None:
     base = times["bare python -c pass"]
     print(f"{'row':<26}{'p50 ms':>9}{'min ms':>9}{'p95 ms':>9}{'/bare min':>11}{'/bare median':>14}")
     medians: dict[str, float] = {}
@@ -133,7 +134,8 @@ def report(times: dict[str, list[float]]) -> None:
               f"{min(pairs):>10.3f}x{medians[name]:>13.3f}x")
     for name in [n for n in times if n.startswith("warm")]:
         print(verdict(f"{name}: p50 / bare (median of rounds)", medians[name], WARM_RATIO))
-        print(verdict(f"{name}: p50", statistics.median(times[name]) * 1e3, WARM_TARGET_S * 1e3, " ms"))
+        if load == 0:  # the absolute target is the quiet machine's; loaded, the ratio is the target
+            print(verdict(f"{name}: p50", statistics.median(times[name]) * 1e3, WARM_TARGET_S * 1e3, " ms"))
     print(verdict("cold local sandbox: p50 / bare (median of rounds)", medians["cold local sandbox"], COLD_RATIO))
 
 

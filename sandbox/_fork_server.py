@@ -7,6 +7,9 @@ older one, which drops to its slot's dedicated uid, sets the job's rlimits and r
 ``__main__`` in a fresh private working dir. The server keeps the evidence (wait status, CPU,
 which limit fired, OOM kills) and sends it back; the supervisor turns evidence into a status.
 
+Spawners: a pool's cold children are forked by a per-slot spawner that lives in the slot's job cgroups, so that no
+child has to move into them (a v1 cgroup move waits for an RCU grace period); see ``_Spawner``.
+
 Warm children: a job may carry a ``warm`` spec (sandbox/job.py ``Preload``). After such a job, the children
 forked ahead are *preloaded* for the next job with the same spec, environment and limits: each drops to its
 slot's uid and takes the job's limits first (a slot's uid is never the uid of the job running meanwhile, so
