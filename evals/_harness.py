@@ -32,6 +32,7 @@ verdict). What keeps naive or accidental gaming from passing:
 
 import _json
 import _signal
+import itertools
 import marshal
 import os
 import sys
@@ -180,33 +181,44 @@ def keyed_digest(text: str) -> str:
 
 
 def fingerprint(value) -> str:
-    """What output digests are taken of: `encode(value)`, except that a list or tuple of ints and finite floats
-    is the BLAKE2 digest of its marshal form (version 2: no back-references; ints by value, floats as their 8
-    bytes, each item with its type) under a tag `encode` never writes, and a sequence of sequences is
-    fingerprinted item by item. Two values have equal fingerprints exactly when they have equal encodings
+    """What output digests are taken of: `encode(value)`, except that a list or tuple of scalars (ints and
+    finite floats, or ints, strs, bools, None and bytes), or of lists or tuples of them, is the BLAKE2 digest
+    of its marshal form (version 2: no back-references; each item with its type) under a tag `encode` never
+    writes, and other sequences of sequences are fingerprinted item by item. Two values have equal fingerprints exactly when they have equal encodings
     (finite doubles are equal bit for bit exactly when their reprs are), but a float's shortest repr costs
-    far more than its 8 bytes: HumanEval/130's outputs are ten million numbers, Mbpp/255's six million."""
+    far more than its 8 bytes: HumanEval/130's outputs are ten million numbers, one of Mbpp/255's is 128
+    million strings in tuples (935 MB of text)."""
     kind = type(value)
     if kind is list or kind is tuple:
         kinds = set(map(type, value))
-        if kinds and kinds <= _NUMBERS:
-            try:
-                total = sum(value)
-                finite = total - total == 0  # no NaN (its encoding is one text for many bit patterns)
-            except OverflowError:  # an int too large for a float beside floats
-                finite = False
-            if finite:
-                import _blake2
+        items = value
+        if len(kinds) == 1 and (list in kinds or tuple in kinds):  # one level down: Mbpp/255's tuples
+            items = itertools.chain.from_iterable(value)
+            kinds = set(map(type, items))
+            items = itertools.chain.from_iterable(value)
+        if kinds and (kinds <= _MARSHALLED or (kinds <= _NUMBERS and _finite(items))):
+            import _blake2
 
-                packed = _blake2.blake2b(marshal.dumps(value, 2), digest_size=16).hexdigest()
-                return ('{"L":"' if kind is list else '{"T":"') + packed + '"}'
-        elif len(kinds) == 1 and (list in kinds or tuple in kinds):
+            packed = _blake2.blake2b(marshal.dumps(value, 2), digest_size=16).hexdigest()
+            return ('{"L":"' if kind is list else '{"T":"') + packed + '"}'
+        if len(kinds) == 1 and (list in kinds or tuple in kinds):
             body = ",".join(map(fingerprint, value))
             return "[" + body + "]" if kind is list else '{"t":[' + body + "]}"
     return encode(value)
 
 
+# Marshal version 2 writes these canonically (no back-references, strs as UTF-8 whether interned or not);
+# floats too, but for NaN, whose encoding is one text for many bit patterns.
+_MARSHALLED = frozenset({int, str, bool, type(None), bytes})
 _NUMBERS = frozenset({int, float})
+
+
+def _finite(numbers) -> bool:
+    try:
+        total = sum(numbers)
+    except OverflowError:  # an int too large for a float beside floats
+        return False
+    return total - total == 0
 
 
 def is_floats(value) -> bool:
@@ -390,7 +402,8 @@ def run_diff(job: dict, send) -> None:
         # Expected outputs ("small") keep the values that comparisons with a tolerance or a special oracle
         # may need: floats, and anything whose encoding is small; samples ("unsure") send what their digest
         # cannot settle, where the host can use it.
-        if send_mode == "all" or (send_mode == "small" and (floats or len(print_) <= SMALL_VALUE_CHARS)) \
+        if send_mode == "all" or (send_mode == "small" and (floats or (len(print_) <= SMALL_VALUE_CHARS
+                                                                     and not _surely_large(out)))) \
                 or (send_mode == "unsure" and (stop_digests[index] is None or mismatch) and values[index]):
             try:
                 text = encode(out)
@@ -417,6 +430,17 @@ def run_diff(job: dict, send) -> None:
     if rows:
         send({"o": rows})
     send({"done": True})
+
+
+def _surely_large(value) -> bool:
+    """Whether `value`'s encoding surely passes SMALL_VALUE_CHARS (each scalar takes a character and a comma),
+    known without building it: Mbpp/255's largest output is 935 MB of text, 16 s to encode."""
+    if type(value) is not list and type(value) is not tuple:
+        return False
+    count = len(value)
+    if value and set(map(type, value)) <= {list, tuple}:
+        count += sum(map(len, value))
+    return count > SMALL_VALUE_CHARS // 2 + 1
 
 
 def output_records(records: list) -> dict:
