@@ -17,11 +17,11 @@ from pydantic import BaseModel, Field
 
 from evals._compare import MBPP_OUTPUT_NOT_NONE, special_oracle
 from evals._config import EvalConfig
-from evals._jobs import HARNESS_SOURCE, harness_job, run_all
+from evals._harness import output_records
+from evals._jobs import HARNESS_SOURCE, diff_limits, harness_job, run_all
 from evals._progress import Progress
 from evals.loaders import DatasetError, DiffTask
 from sandbox import Job, JobResult, JobRunner
-from sandbox.job import outer_limits
 
 
 class Expected(BaseModel):
@@ -30,7 +30,10 @@ class Expected(BaseModel):
     digests: list[str] = Field(description="Unkeyed digests of the encoded outputs: a sample's must match.")
     stop_digests: list[str] = Field(description="Keyed digests the harness uses to stop at a first mismatch.")
     values: list[str | None] = Field(description="Encoded outputs; None for large ones compared by digest only.")
-    times: list[float] = Field(description="CPU seconds the canonical solution took per input.")
+    times: list[float] = Field(description="CPU seconds the canonical solution took per input, measured in the "
+                               "sandbox: per-input limits derive from them.")
+    encode_times: list[float] = Field(description="CPU seconds the harness took to fingerprint (and, where kept, "
+                                      "encode) each output: a sample's job budget allows for them.")
     floats: list[bool] = Field(description="Whether each output is a float or a list of floats (gets a tolerance).")
 
 
@@ -58,9 +61,8 @@ def _groundtruth_job(dataset: str, task: DiffTask, config: EvalConfig) -> Job:
         "output_not_none": output_not_none(dataset, task), "report_stop_digests": True,
         "send": "all" if needs_all_values(dataset, task) else "small",
     }
-    wall = min(limit * max(len(inputs), 1), 900.0)
-    return harness_job(spec, outer_limits(per_unit_s=wall, start_s=0.0, memory_mb=config.memory_mb,
-                                          output_bytes=512 * 2**20))
+    cpu = min(limit * max(len(inputs), 1), 900.0)
+    return harness_job(spec, diff_limits(cpu, config.memory_mb, output_bytes=512 * 2**20))
 
 
 def needs_all_values(dataset: str, task: DiffTask) -> bool:
@@ -73,9 +75,9 @@ def output_not_none(dataset: str, task: DiffTask) -> bool:
 
 
 def _expected_from(task: DiffTask, result: JobResult) -> Expected:
-    records = result.records
-    outputs = [r for r in records if "i" in r]
-    failed = next((r for r in records if r.get("s", "ok") != "ok"), None)
+    by_index = output_records(result.records)
+    outputs = [by_index[i] for i in sorted(by_index)]
+    failed = next((r for r in outputs if r["s"] != "ok"), None)
     if failed is not None or len(outputs) != len(task.inputs) or not result.ok:
         detail = failed or {"job": result.problem[-300:] or "ended early", "run": result.execution.status.value}
         raise DatasetError(
@@ -84,7 +86,7 @@ def _expected_from(task: DiffTask, result: JobResult) -> Expected:
         )
     return Expected(digests=[r["h"] for r in outputs], stop_digests=[r["k"] for r in outputs],
                     values=[r.get("v") for r in outputs], times=[r["t"] for r in outputs],
-                    floats=[r["f"] for r in outputs])
+                    encode_times=[r["e"] for r in outputs], floats=[r["f"] for r in outputs])
 
 
 def _read_cache(path: Path) -> dict[str, Expected] | None:

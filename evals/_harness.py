@@ -32,6 +32,8 @@ verdict). What keeps naive or accidental gaming from passing:
 
 import _json
 import _signal
+import itertools
+import marshal
 import os
 import sys
 import time
@@ -99,16 +101,39 @@ def _encode_dict(value) -> str:
     return '{"d":[' + ",".join("[" + k + "," + v + "]" for k, v in pairs) + "]}"
 
 
+def _items(value):
+    """The encodings of a container's items. A container of one scalar type (what a large output usually is:
+    HumanEval/130's ten million floats, Mbpp/255's tuples of floats) is mapped in C, with the exact text that
+    `encode` gives each item, so that the encoding of a large output costs about what computing it did."""
+    kinds = set(map(type, value))
+    if len(kinds) == 1:
+        (kind,) = kinds
+        if kind is float:
+            total = sum(value)
+            if total - total == 0.0:  # no NaN or infinity among them (nor an overflowing sum): plain reprs
+                return map(float.__repr__, value)
+        elif kind is int:
+            if max(map(int.bit_length, value)) <= _DECIMAL_BITS:
+                return map(int.__repr__, value)
+        elif kind is str:
+            return map(_json.encode_basestring_ascii, value)
+        elif kind is bool:
+            return map(_BOOL_TEXT.__getitem__, value)
+    return map(encode, value)
+
+
+_BOOL_TEXT = {True: "true", False: "false"}
+
 _ENCODERS = {
     type(None): lambda value: "null",
     bool: lambda value: "true" if value else "false",
     int: _encode_int,
     float: _encode_float,
     str: _json.encode_basestring_ascii,
-    list: lambda value: "[" + ",".join(map(encode, value)) + "]",
-    tuple: lambda value: '{"t":[' + ",".join(map(encode, value)) + "]}",
-    set: lambda value: '{"s":[' + ",".join(sorted(map(encode, value))) + "]}",
-    frozenset: lambda value: '{"f":[' + ",".join(sorted(map(encode, value))) + "]}",
+    list: lambda value: "[" + ",".join(_items(value)) + "]",
+    tuple: lambda value: '{"t":[' + ",".join(_items(value)) + "]}",
+    set: lambda value: '{"s":[' + ",".join(sorted(_items(value))) + "]}",
+    frozenset: lambda value: '{"f":[' + ",".join(sorted(_items(value))) + "]}",
     dict: _encode_dict,
     complex: lambda value: '{"c":[' + _encode_float(value.real) + "," + _encode_float(value.imag) + "]}",
     bytes: lambda value: '{"b":"' + value.hex() + '"}',
@@ -142,7 +167,7 @@ def decode(text: str):
 
 
 def digest(text: str) -> str:
-    """The unkeyed digest by which outputs are compared with expected outputs."""
+    """The unkeyed digest (of an output's `fingerprint`) by which outputs are compared with expected outputs."""
     import _blake2
 
     return _blake2.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
@@ -153,6 +178,47 @@ def keyed_digest(text: str) -> str:
     import _blake2
 
     return _blake2.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, key=STOP_KEY).hexdigest()
+
+
+def fingerprint(value) -> str:
+    """What output digests are taken of: `encode(value)`, except that a list or tuple of scalars (ints and
+    finite floats, or ints, strs, bools, None and bytes), or of lists or tuples of them, is the BLAKE2 digest
+    of its marshal form (version 2: no back-references; each item with its type) under a tag `encode` never
+    writes, and other sequences of sequences are fingerprinted item by item. Two values have equal fingerprints exactly when they have equal encodings
+    (finite doubles are equal bit for bit exactly when their reprs are), but a float's shortest repr costs
+    far more than its 8 bytes: HumanEval/130's outputs are ten million numbers, one of Mbpp/255's is 128
+    million strings in tuples (935 MB of text)."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        kinds = set(map(type, value))
+        items = value
+        if len(kinds) == 1 and (list in kinds or tuple in kinds):  # one level down: Mbpp/255's tuples
+            items = itertools.chain.from_iterable(value)
+            kinds = set(map(type, items))
+            items = itertools.chain.from_iterable(value)
+        if kinds and (kinds <= _MARSHALLED or (kinds <= _NUMBERS and _finite(items))):
+            import _blake2
+
+            packed = _blake2.blake2b(marshal.dumps(value, 2), digest_size=16).hexdigest()
+            return ('{"L":"' if kind is list else '{"T":"') + packed + '"}'
+        if len(kinds) == 1 and (list in kinds or tuple in kinds):
+            body = ",".join(map(fingerprint, value))
+            return "[" + body + "]" if kind is list else '{"t":[' + body + "]}"
+    return encode(value)
+
+
+# Marshal version 2 writes these canonically (no back-references, strs as UTF-8 whether interned or not);
+# floats too, but for NaN, whose encoding is one text for many bit patterns.
+_MARSHALLED = frozenset({int, str, bool, type(None), bytes})
+_NUMBERS = frozenset({int, float})
+
+
+def _finite(numbers) -> bool:
+    try:
+        total = sum(numbers)
+    except OverflowError:  # an int too large for a float beside floats
+        return False
+    return total - total == 0
 
 
 def is_floats(value) -> bool:
@@ -177,26 +243,15 @@ def plain_guard(function):
 
 
 # --- running checks ------------------------------------------------------------------------------
-# The job runtime's timer (`time_limit`: wall clock, raising `JobTimeout`) bounds every check; a per-input
-# check of `diff` mode also gets its CPU-time limit (ITIMER_PROF), which raises the same `JobTimeout`.
+# The job runtime's timer (`time_limit`: wall clock, raising `JobTimeout`) bounds every check but `diff` mode's
+# per-input calls, which have their own limits (`_InputTimer`).
 
-def _arm(seconds: float, cpu: bool = False) -> None:
-    """JobTimeout after `seconds` of wall time or, with `cpu`, after `seconds` of CPU time with a
-    wall-time backstop of WALL_BACKSTOP x `seconds`."""
-    if cpu:
-        _signal.signal(_signal.SIGPROF, _on_cpu_limit)
-        _signal.setitimer(_signal.ITIMER_PROF, seconds)
-        seconds *= WALL_BACKSTOP
+def _arm(seconds: float) -> None:
     time_limit(seconds)
 
 
 def _disarm() -> None:
     time_limit(0)
-    _signal.setitimer(_signal.ITIMER_PROF, 0)
-
-
-def _on_cpu_limit(signum, frame):
-    raise JobTimeout("the check's CPU-time limit ran out")
 
 
 def _failure(exc: BaseException) -> dict:
@@ -222,15 +277,94 @@ def _load_solution(code: str, entry_point: str, seconds: float) -> dict:
     return namespace
 
 
+class _InputTimer:
+    """Per-input limits that do not move with the machine's load.
+
+    The limit is on CPU time (ITIMER_PROF), as the canonical times it derives from are. A call that
+    sleeps or blocks uses no CPU, so a backstop bounds its *unloaded* elapsed time: wall time less the
+    time the kernel kept it waiting for a CPU (`run_delay` in /proc/self/schedstat), at WALL_BACKSTOP x
+    the limit. On a busy machine the wall clock runs on while a call waits for a CPU; that waiting
+    is not the solution's doing and does not count. (Without schedstat, as in some containers, the
+    backstop is plain wall time.) The sandbox's own limits on the whole job stay the last resort.
+    """
+
+    def __init__(self) -> None:
+        try:
+            self._fd = os.open("/proc/self/schedstat", os.O_RDONLY)
+            self._run_delay()
+        except (OSError, ValueError, IndexError):
+            self._fd = None
+        self.active, self.limit, self._wall0, self._delay0 = False, 0.0, 0.0, 0
+        # Installed once per job: a solution that replaces them is still caught after its call returns.
+        _signal.signal(_signal.SIGPROF, self._on_cpu_limit)
+        _signal.signal(_signal.SIGALRM, self._on_backstop)
+
+    def _run_delay(self) -> int:
+        if self._fd is None:
+            return 0
+        return int(os.pread(self._fd, 128, 0).split()[1])
+
+    def elapsed(self) -> float:
+        """Seconds since the call started, less those it spent waiting for a CPU."""
+        return time.perf_counter() - self._wall0 - (self._run_delay() - self._delay0) / 1e9
+
+    def _on_cpu_limit(self, signum, frame):
+        if self.active:
+            raise JobTimeout("the input's CPU-time limit ran out")
+
+    def _on_backstop(self, signum, frame):
+        if not self.active:
+            return
+        left = self.limit * WALL_BACKSTOP - self.elapsed()
+        if left > 0.001:  # the call waited for a CPU meanwhile: that time is not its own
+            _signal.setitimer(_signal.ITIMER_REAL, left)
+            return
+        raise JobTimeout("the input's time backstop ran out (blocked or sleeping)")
+
+    def call(self, function, args, limit: float):
+        """(output, CPU seconds, whether a limit was passed)."""
+        self.limit = limit
+        self._delay0 = self._run_delay()
+        self._wall0 = time.perf_counter()
+        start_cpu = time.process_time()
+        self.active = True
+        _signal.setitimer(_signal.ITIMER_PROF, limit)
+        _signal.setitimer(_signal.ITIMER_REAL, limit * WALL_BACKSTOP)
+        try:
+            out = function(*args)
+        finally:
+            self.active = False  # first: a signal handled after this point changes nothing
+            _signal.setitimer(_signal.ITIMER_REAL, 0)
+            _signal.setitimer(_signal.ITIMER_PROF, 0)
+        cpu = time.process_time() - start_cpu
+        # A solution that swallowed the signal (or replaced its handler) and returned late still timed out.
+        late = cpu > limit or (time.perf_counter() - self._wall0 > limit * WALL_BACKSTOP
+                               and self.elapsed() > limit * WALL_BACKSTOP)
+        return out, cpu, late
+
+
+FLUSH_ROWS = 512
+FLUSH_SECONDS = 0.05
+FLUSH_CHARS = 1 << 20
+
+
 def run_diff(job: dict, send) -> None:
     """Call the entry point on each input and report each output (EvalPlus's differential tests).
 
-    Every output is reported by its digest `h`; its encoded value `v` travels only where the host
-    needs it (see `_wants_value`), so a 100 MB output costs a hash, not a transfer. `stop_digests`
-    are keyed digests (`k`, reported when computing expected outputs) of the expected outputs; knowing
-    them does not let a solution forge `h`, which is unkeyed and never sent to the sandbox. The run
-    stops at the first exception, timeout or unserializable output and, if `stop_on_mismatch`, at
-    the first output whose keyed digest differs.
+    Every output is reported by the digest `h` of its `fingerprint`; its encoded value travels only
+    where the host needs it, so a 100 MB output costs a hash, not a transfer. `stop_digests` are keyed
+    digests (`k`, reported when computing expected outputs) of the expected outputs' fingerprints; knowing
+    them does not let a solution forge `h`, which is unkeyed and never sent to the sandbox. An output whose
+    keyed digest matches is identical to the expected one; one that differs is sent (where `values` says
+    the host can use it) and, at an input compared exactly, stops the run if `stop_on_mismatch`. The run
+    also stops at the first exception, timeout or unserializable output.
+
+    Outputs travel in batches, `{"o": [[i, t, h, v], ...]}` (t: CPU seconds; v: the encoded value or
+    null; when computing expected outputs also k, f (float output) and e (CPU seconds of encoding and
+    hashing)), flushed every FLUSH_ROWS rows, FLUSH_SECONDS or FLUSH_CHARS: one frame per input was most
+    of the cost of a task with many quick inputs. A failure is one record `{"i", "s", ...}` after the
+    batch before it. A job that dies loses at most its unsent batch: the host then reports the first
+    input without a result.
     """
     try:
         namespace = _load_solution(job["solution"], job["entry_point"], job["load_time_limit"])
@@ -239,55 +373,93 @@ def run_diff(job: dict, send) -> None:
         return
     send({"load": "ok"})
     function = namespace[job["entry_point"]]
-    stop_digests = job.get("stop_digests") or [None] * len(job["inputs"])
-    for index, (args, limit) in enumerate(zip(job["inputs"], job["time_limits"], strict=True)):
-        record, text, out = _call_one(function, args, limit, job.get("output_not_none", False))
-        record["i"] = index
-        if text is None:
-            send(record)
+    inputs, limits = job["inputs"], job["time_limits"]
+    count = len(inputs)
+    stop_digests = job.get("stop_digests") or [None] * count
+    tolerant = job.get("tolerant") or [False] * count  # a mismatch there is judged by value; the run goes on
+    values = job.get("values") or [True] * count  # whether the host can use the value of a mismatch
+    send_mode, report_stop = job["send"], job.get("report_stop_digests", False)
+    output_not_none, stop_on_mismatch = job.get("output_not_none", False), job.get("stop_on_mismatch", True)
+    timer = _InputTimer()
+    rows, chars, flushed = [], 0, time.perf_counter()
+    for index in range(count):
+        try:
+            out, cpu, late = timer.call(function, inputs[index], limits[index])
+            if late:
+                raise JobTimeout("late")
+            encode_start = time.process_time()
+            if output_not_none and type(out) is not bool:
+                out = out is not None
+            print_ = fingerprint(out)
+        except BaseException as exc:
+            if rows:
+                send({"o": rows})
+            send({"i": index, **_failure(exc)})
             return
-        stop_digest = keyed_digest(text)
-        if job.get("report_stop_digests"):
-            record["k"], record["f"] = stop_digest, is_floats(out)
+        unkeyed, stop_digest = digest(print_), keyed_digest(print_)
         mismatch = stop_digests[index] is not None and stop_digest != stop_digests[index]
-        if _wants_value(job["send"], stop_digests[index] is None or mismatch, text, out):
-            record["v"] = text
-        send(record)
-        if mismatch and job.get("stop_on_mismatch", True):
+        text, floats = None, is_floats(out)
+        # Expected outputs ("small") keep the values that comparisons with a tolerance or a special oracle
+        # may need: floats, and anything whose encoding is small; samples ("unsure") send what their digest
+        # cannot settle, where the host can use it.
+        if send_mode == "all" or (send_mode == "small" and (floats or (len(print_) <= SMALL_VALUE_CHARS
+                                                                     and not _surely_large(out)))) \
+                or (send_mode == "unsure" and (stop_digests[index] is None or mismatch) and values[index]):
+            try:
+                text = encode(out)
+            except BaseException as exc:
+                if rows:
+                    send({"o": rows})
+                send({"i": index, **_failure(exc)})
+                return
+            if send_mode == "small" and not floats and len(text) > SMALL_VALUE_CHARS:
+                text = None
+            else:
+                chars += len(text)
+        row = [index, cpu, unkeyed, text]
+        if report_stop:
+            row += [stop_digest, floats, time.process_time() - encode_start]
+        rows.append(row)
+        stopping = mismatch and stop_on_mismatch and not tolerant[index]
+        now = time.perf_counter()
+        if stopping or len(rows) >= FLUSH_ROWS or chars >= FLUSH_CHARS or now - flushed >= FLUSH_SECONDS:
+            send({"o": rows})
+            rows, chars, flushed = [], 0, now
+        if stopping:
             return
+    if rows:
+        send({"o": rows})
     send({"done": True})
 
 
-def _wants_value(send: str, unsure: bool, text: str, out) -> bool:
-    if send == "all":
-        return True
-    if send == "small":  # expected outputs: keep what comparisons with tolerance or re-checks may need
-        return len(text) <= SMALL_VALUE_CHARS or is_floats(out)
-    return unsure  # "unsure": samples send the values that their digest cannot settle
+def _surely_large(value) -> bool:
+    """Whether `value`'s encoding surely passes SMALL_VALUE_CHARS (each scalar takes a character and a comma),
+    known without building it: Mbpp/255's largest output is 935 MB of text, 16 s to encode."""
+    if type(value) is not list and type(value) is not tuple:
+        return False
+    count = len(value)
+    if value and set(map(type, value)) <= {list, tuple}:
+        count += sum(map(len, value))
+    return count > SMALL_VALUE_CHARS // 2 + 1
 
 
-def _call_one(function, args, limit: float, output_not_none: bool):
-    """(record, encoded output or None when the call failed, output).
-
-    The limit is on CPU time (`t` reports CPU seconds), so that a loaded machine does not turn a
-    correct solution into a timeout; sleeping or blocking is caught by the wall-time backstop.
-    """
-    start_cpu, start_wall = time.process_time(), time.perf_counter()
-    try:
-        _arm(limit, cpu=True)
-        try:
-            out = function(*args)
-        finally:
-            _disarm()
-        cpu = time.process_time() - start_cpu
-        if cpu > limit or time.perf_counter() - start_wall > limit * WALL_BACKSTOP:
-            return {"s": "timeout", "t": cpu}, None, None
-        if output_not_none and type(out) is not bool:
-            out = out is not None
-        text = encode(out)
-    except BaseException as exc:
-        return _failure(exc), None, None
-    return {"s": "ok", "t": cpu, "h": digest(text)}, text, out
+def output_records(records: list) -> dict:
+    """The host's reading of a `diff` job's records: input index -> {"s", "t", "h", "v"?, "k"?, "f"?, "e"?}."""
+    outputs = {}
+    for record in records:
+        if not isinstance(record, dict):
+            continue
+        if "o" in record:
+            for row in record["o"]:
+                entry = {"s": "ok", "t": row[1], "h": row[2]}
+                if row[3] is not None:
+                    entry["v"] = row[3]
+                if len(row) > 4:
+                    entry["k"], entry["f"], entry["e"] = row[4], row[5], row[6]
+                outputs[row[0]] = entry
+        elif "i" in record:
+            outputs[record["i"]] = record
+    return outputs
 
 
 def run_program(job: dict, send) -> None:

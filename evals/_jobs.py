@@ -8,6 +8,7 @@ from typing import Any
 
 from evals._progress import Progress
 from sandbox import Job, JobResult, JobRunner, Limits
+from sandbox.job import outer_limits
 
 HARNESS_SOURCE = (Path(__file__).resolve().parent / "_harness.py").read_text(encoding="utf-8")
 
@@ -17,16 +18,33 @@ def harness_job(spec: dict[str, Any], limits: Limits) -> Job:
     return Job(program=HARNESS_SOURCE, data=spec, limits=limits)
 
 
+JOB_WALL_FACTOR = 4.0
+JOB_START_S = 2.0
+
+
+def diff_limits(cpu_s: float, memory_mb: int, output_bytes: int) -> Limits:
+    """The sandbox's limits for a `diff` job whose inputs take `cpu_s` CPU seconds at most in all.
+
+    The harness holds each input to its own limits; these catch what escapes them (a hung interpreter, a C loop,
+    a huge output). The job's CPU time is capped (RLIMIT_CPU), which load does not move; its wall time only
+    generously (JOB_WALL_FACTOR x), as a backstop: a busy machine stretches wall time, and a verdict must not
+    depend on what else the machine was doing.
+    """
+    limits = outer_limits(per_unit_s=cpu_s, start_s=JOB_START_S, memory_mb=memory_mb, output_bytes=output_bytes)
+    return limits.model_copy(update={"wall_time_s": JOB_WALL_FACTOR * limits.cpu_time_s + 10.0})
+
+
 def run_all(runner: JobRunner, jobs: list[Job], progress: Progress,
-            cost: list[float] | None = None) -> list[JobResult]:
+            cost: list[float] | None = None, urgent: bool = False) -> list[JobResult]:
     """Submit every job at once and collect results in job order. With `cost` (expected seconds per
     job), the costliest go first, so that one slow task does not start last and finish alone.
 
     A result that is not `.ok` still holds the records its job sent before it died; callers may read
-    them for detail (which input failed), never for a pass.
+    them for detail (which input failed), never for a pass. `urgent` jobs start before any the runner
+    still has waiting.
     """
     order = sorted(range(len(jobs)), key=lambda i: -cost[i]) if cost else range(len(jobs))
-    futures = {runner.submit_job(jobs[index]): index for index in order}
+    futures = {runner.submit_job(jobs[index], urgent=urgent): index for index in order}
     results: list[JobResult | None] = [None] * len(jobs)
     for future in as_completed(futures):
         results[futures[future]] = future.result()

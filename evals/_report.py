@@ -15,6 +15,8 @@ class Verdict(BaseModel):
     task_id: str
     passed: bool
     detail: str = ""
+    retried: bool = Field(False, description="It failed only for time and was run once more (the verdict is "
+                          "the second run's).")
 
 
 class TaskScore(BaseModel):
