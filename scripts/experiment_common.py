@@ -220,7 +220,8 @@ def eval_job(args: argparse.Namespace, name: str, port: int, benchmark: str, out
         "--workers", str(args.workers), "--json", "--quiet", *(["--limit", str(limit)] if limit else []),
         *(["--data", str(data)] if data else []),
     ]
-    run_logged(command, logs(args) / f"eval_{name}_{out.name}.log", dict(os.environ))
+    where = out.relative_to(args.work / "evals").parts if out.is_relative_to(args.work / "evals") else (out.name,)
+    run_logged(command, logs(args) / f"eval_{'_'.join(where)}.log", dict(os.environ))
     report = read_json(out / "report.json")
     return {"pass_at_1": report["rounds"][0]["pass_at_1"], "tasks": report["n_tasks"]}
 

@@ -149,7 +149,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     evaluate.add_argument("--heldout-limit", type=int, default=None)
     evaluate.add_argument("--max-tokens", type=int, default=1024, help="per generation (rationale + answer)")
     evaluate.add_argument("--workers", type=int, default=2, help="sandbox workers per eval")
-    evaluate.add_argument("--eval-jobs", type=int, default=8, help="evals running at once")
+    evaluate.add_argument("--eval-jobs", type=int, default=0,
+                          help="evals running at once (0: all of a server wave's, so each server batches several)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="resamples for the report's intervals")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.formats) - set(FORMATS)) + sorted(set(args.benchmarks) - set(BENCHMARKS))
@@ -286,13 +287,14 @@ def data_phase(args: argparse.Namespace) -> str:
 
 
 def data_root(args: argparse.Namespace) -> Path:
-    """The data phase's folder: --data itself, or --data.tgz unpacked once into --work."""
+    """The data phase's folder: --data itself, or --data.tgz unpacked once into --work (later calls need not
+    carry it again)."""
     if args.data.is_dir():
         return args.data
     archive = args.data if args.data.suffix == ".tgz" else args.data.with_name(args.data.name + ".tgz")
-    if not archive.is_file():
-        raise SystemExit(f"no data at {args.data} (run the data phase, then carry its folder or .tgz)")
     target = args.work / "data"
+    if not archive.is_file() and not (target / "data.json").exists():
+        raise SystemExit(f"no data at {args.data} (run the data phase, then carry its folder or .tgz)")
     if not (target / "data.json").exists():
         target.mkdir(parents=True, exist_ok=True)
         with tarfile.open(archive) as tar:
@@ -470,11 +472,11 @@ def evaluate_phase(args: argparse.Namespace) -> str:
             break
         group = todo[index:index + wave]
         models = {arm.name: args.work / "sft" / arm.name / "final" for arm in group}
-        with servers(args, models, 8100 + index) as (ports, healthy_s), ThreadPoolExecutor(args.eval_jobs) as pool:
+        jobs = [(arm, bench) for bench in args.benchmarks for arm in group if not eval_done(args, arm, bench)]
+        with servers(args, models, 8100 + index) as (ports, healthy_s), \
+                ThreadPoolExecutor(args.eval_jobs or len(jobs)) as pool:
             healthy.append(healthy_s)
-            jobs = [pool.submit(run_eval, args, arm, ports[arm.name], bench, heldout)
-                    for bench in args.benchmarks for arm in group if not eval_done(args, arm, bench)]
-            for future in jobs:
+            for future in [pool.submit(run_eval, args, arm, ports[arm.name], bench, heldout) for arm, bench in jobs]:
                 future.result()
     lines = [f"{'arm':<20} " + " ".join(f"{bench:>11}" for bench in args.benchmarks)]
     for arm in arms:

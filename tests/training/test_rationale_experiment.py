@@ -75,9 +75,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     # The device phases read the carried archive, as on the GPU machine.
     device = [*common[:2], "--data", str(root / "data.tgz"), *common[4:]]
     experiment.main(["pretrain", *device, "--out", str(root / "out_pretrain"), "--pretrain-seconds", "3"])
-    experiment.main(["sft", *device, "--out", str(root / "out_sft0"), "--sft-steps", "3", "--arms", "*_d0_*"])
+    experiment.main(["sft", *device, "--out", str(root / "out_sft_none"), "--sft-steps", "3", "--max-seconds", "0"])
+    experiment.main(["sft", *device, "--out", str(root / "out_sft0"), "--arms", "*_d0_*"])
     first = {p.parent.name: p.stat().st_mtime_ns for p in (root / "work" / "sft").glob("*/summary.json")}
-    experiment.main(["sft", *device, "--out", str(root / "out_sft"), "--sft-steps", "3"])
+    experiment.main(["sft", *device, "--out", str(root / "out_sft")])
     experiment.main(["evaluate", *device, "--out", str(root / "out_eval"), "--crux-limit", "2",
                      "--heldout-limit", "3", "--max-tokens", "24", "--workers", "1", "--eval-jobs", "4",
                      "--servers-per-gpu", "4", "--benchmarks", ",".join(BENCHMARKS)])
@@ -98,8 +99,10 @@ def test_every_arm_trained_the_same_steps_and_resuming_skips_finished_arms(run) 
     assert json.loads((work / "plan.json").read_text())["steps"] == 3
     for name, mtime in run["first_sft"].items():  # the second call kept data seed 0's arms as they were
         assert (work / "sft" / name / "summary.json").stat().st_mtime_ns == mtime
-    assert "3 of 6 selected arms already trained (kept); training 3" in (root / "out_sft" / "sft_table.txt").read_text() \
-        or "already trained" in (root / "out_sft" / "sft_table.txt").read_text()
+    assert "2 of 4 selected arms already trained (kept)" in (root / "out_sft" / "sft_table.txt").read_text()
+    assert "0 of 2 selected arms already trained (kept)" in (root / "out_sft0" / "sft_table.txt").read_text()
+    # --max-seconds 0: the first call fixed the plan (3 steps) but started no arm.
+    assert "4 arms left for the next call" in (root / "out_sft_none" / "sft_table.txt").read_text()
 
 
 def _shown_code(instruction: str) -> str | None:
