@@ -10,7 +10,8 @@ synthesize one with `semcoder data pyx`) is split once with a fixed seed (`semco
 --heldout-seed`): the held-out programs are the same for every arm and seed, so every answer pairs up. Each data
 seed then draws --train-fraction of the remaining programs (only the training draw varies), writes them as a PyX
 folder and runs `semcoder data rationale` on it: one file per format, same programs, same order. Writes --data
-(a folder) and --data.tgz (carry that one to the device: `ls -l` prints its size, well under 40 MB).
+(a folder) and --data.tgz (carry that one to the device; its table prints the size, a few MB for 2000
+programs).
 
 `pretrain` (GPU, once): the model learns Python from source for --pretrain-seconds.
 
@@ -458,6 +459,8 @@ def run_eval(args: argparse.Namespace, arm: Arm, port: int, bench: str, heldout:
 
 def evaluate_phase(args: argparse.Namespace) -> str:
     heldout = data_root(args) / HELDOUT
+    if not (args.work / "plan.json").exists():
+        raise SystemExit(f"no plan.json in {args.work}: run the pretrain and sft phases first on this machine")
     plan = read_json(args.work / "plan.json")
     arms = selected(args, all_arms(plan))
     todo = [arm for arm in arms if not all(eval_done(args, arm, bench) for bench in args.benchmarks)]
