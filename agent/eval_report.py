@@ -3,7 +3,7 @@
 
 It lives in agent/ because agent/ may not import evals/ (tests/test_layering.py); evals/ imports it from here.
 
-    DIR/report.json       RunReport: pass@1 per round
+    DIR/report.json       RunReport: pass@1 (and pass@k where n allows) per round
     DIR/tasks.jsonl       one TaskOutcome per line: each task's samples per round (program, verdict, failing test)
     DIR/report.md, DIR/pass_at_1.png, DIR/generations.jsonl, DIR/round_K.json   (the writer's own files)
 """
@@ -19,6 +19,10 @@ TASKS_FILE = "tasks.jsonl"
 class RoundScore(BaseModel):
     round: int = Field(description="0: the generated solutions; k: after k refinement rounds.")
     pass_at_1: float = Field(description="Fraction of samples passing, averaged over tasks.")
+    pass_at_k: dict[int, float] = Field(default_factory=dict, description="pass@k (the unbiased estimator, averaged "
+                                        "over tasks) for each k in 1, 5, 10, 20, 50, 100 that every task has the "
+                                        "samples for, and for k = n (the fewest samples any task has): the share "
+                                        "of tasks some sample solves. {} in reports written before it existed.")
     solved_tasks: int = Field(description="Tasks with every sample passing.")
     refined_samples: int = Field(description="Samples sent to the model for refinement in this round.")
 
@@ -31,6 +35,12 @@ class RunReport(BaseModel):
     feedback: str
     dialect: str = Field("semcoder", description="How the model was prompted: semcoder (raw prompts) or chat.")
     rounds: list[RoundScore]
+
+
+def reported_ks(report: RunReport) -> list[int]:
+    """The k > 1 whose pass@k every round of `report` has (what a table or chart can show beside pass@1)."""
+    ks = [set(r.pass_at_k) for r in report.rounds]
+    return sorted(k for k in set.intersection(*ks) if k > 1) if ks else []
 
 
 class FailingInput(BaseModel):

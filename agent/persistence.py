@@ -167,9 +167,12 @@ class RunRow(BaseModel):
     origin: Origin = Field(description="The front end that started the run: cli, http, acp or mcp.")
     session: str = Field("", description="The editor session (ACP) the run belongs to ('' for none).")
     owner: str = Field("", description="The server replica driving the run ('' when none holds it).")
+    model: str = Field("none", description="The model proposing patches (BACKEND:NAME), or 'none' (mutations only).")
 
 
+# Every field is a column except `model`, which is read out of the run's config (the one place it is stored).
 _COLUMNS = tuple(RunRow.model_fields)
+_SELECT = ", ".join("config" if name == "model" else name for name in _COLUMNS)
 
 
 class Progress(BaseModel):
@@ -324,7 +327,7 @@ class RunStore:
                      (json.dumps(isolation, default=str), run_id))
 
     def get(self, run_id: str) -> RunRow | None:
-        rows = self.fetch(f"SELECT {', '.join(_COLUMNS)} FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
+        rows = self.fetch(f"SELECT {_SELECT} FROM semcoder_api_runs WHERE run_id = ?", (run_id,))
         return _row(rows[0]) if rows else None
 
     def status(self, run_id: str) -> RunStatus | None:
@@ -336,7 +339,7 @@ class RunStore:
         clauses = [(f"{name} = ?", value) for name, value in (("status", status), ("session", session))
                    if value is not None]
         where = f"WHERE {' AND '.join(c for c, _ in clauses)}" if clauses else ""
-        rows = self.fetch(f"SELECT {', '.join(_COLUMNS)} FROM semcoder_api_runs {where} "
+        rows = self.fetch(f"SELECT {_SELECT} FROM semcoder_api_runs {where} "
                           "ORDER BY created DESC, run_id LIMIT ?", (*(v for _, v in clauses), limit))
         return [_row(r) for r in rows]
 
@@ -467,7 +470,8 @@ class RunStore:
 
 def _row(values: tuple[Any, ...]) -> RunRow:
     row = dict(zip(_COLUMNS, values, strict=True))
-    return RunRow(**{**row, **{column: json.loads(row[column] or "{}") for column in _JSON_COLUMNS}})
+    model = json.loads(row["model"] or "{}").get("model") or "none"
+    return RunRow(**{**row, "model": model, **{column: json.loads(row[column] or "{}") for column in _JSON_COLUMNS}})
 
 
 def _adopt_cli_table(db: _Sqlite) -> None:

@@ -183,8 +183,8 @@ def runs_command(db: str | None, as_json: bool, limit: int) -> None:
         for record in records:
             click.echo(record.model_dump_json())
         return
-    table = Table("run", "status", "from", "iter", "tests", "target", "reason")
+    table = Table("run", "status", "from", "model", "iter", "tests", "target", "reason")
     for r in records:
-        table.add_row(r.run_id, r.status, r.origin, str(r.iterations), f"{r.tests_passed}/{r.tests_total}", r.target,
-                      r.stop_reason[:60])
+        table.add_row(r.run_id, r.status, r.origin, r.model, str(r.iterations), f"{r.tests_passed}/{r.tests_total}",
+                      r.target, r.stop_reason[:60])
     Console().print(table)

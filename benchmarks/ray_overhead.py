@@ -11,14 +11,13 @@ Two workloads, each run alternately A (local pool), B (Ray), A, B, ... with the 
 It prints the machine, kernel and load, each run's seconds, the min and median B/A ratios (target <= 1.15),
 and a projection (labelled as one) of wall times on 8 and 64 nodes from the measured per-job cost and overhead.
 
-    python benchmarks/ray_overhead.py [--tasks 164] [--programs 2000] [--repeats 2] [--workers 2]
+    python benchmarks/ray_overhead.py [--tasks 164] [--programs 2000] [--repeats 2] [--workers 2] [--load N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -33,23 +32,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
+from _bench import add_load_option, busy_loops, load_line, machine_line, ratio_line, verdict  # noqa: E402
+
 from evals._config import EvalConfig  # noqa: E402
 from evals._samples import Sample  # noqa: E402
 from evals.loaders import load_benchmark  # noqa: E402
 from evals.scoring import score_samples  # noqa: E402
 from sandbox.executor import ExecutorChoice, open_job_runner  # noqa: E402
 from training.data.pyx_pipeline import PyXConfig, run_pyx  # noqa: E402
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    memory = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    import ray
-
-    return (f"machine: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB; kernel {platform.release()}; "
-            f"load average {load}; Python {platform.python_version()}; ray {ray.__version__}")
 
 
 def eval_run(runner, tasks, samples, config) -> float:
@@ -68,25 +58,26 @@ def pyx_run(executor: str, programs: int, workers: int, scratch: Path, index: in
     return time.perf_counter() - start, stats.programs
 
 
-def ratios(a: list[float], b: list[float]) -> str:
-    pairs = [y / x for x, y in zip(a, b, strict=True)]
-    return f"min {min(pairs):.3f}x, median {statistics.median(pairs):.3f}x"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=164)
     parser.add_argument("--programs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    add_load_option(parser)
     args = parser.parse_args()
+    with busy_loops(args.load):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     import logging
 
     import ray
 
     # One one-node Ray for the whole benchmark (what `ray start --head` gives); each RayRunner joins it.
     ray.init(num_cpus=args.workers, logging_level=logging.WARNING, log_to_driver=False)
-    print(machine())
+    print(f"{machine_line(args.load)}; ray {ray.__version__}")
     print(f"workers: {args.workers} sandbox workers (local pool) vs 1 Ray node x {args.workers} workers\n")
 
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as scratch_dir:
@@ -108,7 +99,7 @@ def main() -> None:
                         print(f"  humaneval+ {len(samples)} canonical samples, {name:5s}: {times[name][-1]:7.2f} s",
                               flush=True)
         eval_ratio = statistics.median(b / a for a, b in zip(times["local"], times["ray"], strict=True))
-        print(f"humaneval+ scoring, Ray / local: {ratios(times['local'], times['ray'])} "
+        print(f"{ratio_line('humaneval+ scoring, Ray / local', times['ray'], times['local'])} "
               f"(runner start: local {local_start:.2f} s, ray {ray_start:.2f} s)\n")
 
         pyx: dict[str, list[float]] = {"local": [], "ray": []}
@@ -121,7 +112,10 @@ def main() -> None:
                       f"{seconds:7.2f} s", flush=True)
         assert kept["local"] == kept["ray"]
         pyx_ratio = statistics.median(b / a for a, b in zip(pyx["local"], pyx["ray"], strict=True))
-        print(f"pyx synthesis, Ray / local: {ratios(pyx['local'], pyx['ray'])}\n")
+        print(ratio_line("pyx synthesis, Ray / local", pyx["ray"], pyx["local"]))
+        print(verdict("Ray overhead, humaneval+ median", eval_ratio, 1.15))
+        print(verdict("Ray overhead, pyx median", pyx_ratio, 1.15))
+        print(load_line() + "\n")
 
     # Per-job cost, in worker-seconds: the local runs' median wall time x workers / jobs.
     eval_cost = statistics.median(times["local"]) * args.workers / len(samples)

@@ -42,11 +42,15 @@ from evals._report import build_report
 from evals._round_report import RoundScore, RunReport, write_report
 from evals._samples import Sample
 from evals.loaders import load_benchmark, load_humaneval
+from evals.passk import mean_pass_at_k
 from evals.scoring import open_runner, verdicts_for
 from sandbox import JobRunner
 
 REFINABLE = ("humaneval", "humaneval+", "mbpp", "mbpp+")
 GENERATABLE = (*REFINABLE, *CRUX_MODE)
+# The k the literature reports (each only where every task has >= k samples), and n itself: pass@n is the share of
+# tasks any sample solves, the ceiling refinement can reach from these samples.
+PASS_AT_K = (1, 5, 10, 20, 50, 100)
 Programs = dict[str, list[str]]  # task_id -> one program per sample
 Failing = dict[str, dict[int, FailingTest | None]]  # task_id -> sample index -> the test its refinement showed
 
@@ -168,7 +172,11 @@ def _save_round(path: Path, programs: Programs, refined_samples: int, shown: Fai
 
 def _round_score(number: int, pass_at_1: float, passed: dict[str, list[bool]], refined: int) -> RoundScore:
     solved = sum(all(flags) for flags in passed.values())
-    return RoundScore(round=number, pass_at_1=pass_at_1, solved_tasks=solved, refined_samples=refined)
+    counts = [(len(flags), sum(flags)) for flags in passed.values()]
+    fewest = min((n for n, _ in counts), default=0)
+    at_k = {k: score for k in sorted({*PASS_AT_K, fewest}) if k and (score := mean_pass_at_k(counts, k)) is not None}
+    return RoundScore(round=number, pass_at_1=pass_at_1, pass_at_k=at_k, solved_tasks=solved,
+                      refined_samples=refined)
 
 
 def run_model_eval(config: ModelRunConfig, eval_config: EvalConfig | None = None,

@@ -7,6 +7,9 @@ older one, which drops to its slot's dedicated uid, sets the job's rlimits and r
 ``__main__`` in a fresh private working dir. The server keeps the evidence (wait status, CPU,
 which limit fired, OOM kills) and sends it back; the supervisor turns evidence into a status.
 
+Spawners: a pool's cold children are forked by a per-slot spawner that lives in the slot's job cgroups, so that no
+child has to move into them (a v1 cgroup move waits for an RCU grace period); see ``_Spawner``.
+
 Warm children: a job may carry a ``warm`` spec (sandbox/job.py ``Preload``). After such a job, the children
 forked ahead are *preloaded* for the next job with the same spec, environment and limits: each drops to its
 slot's uid and takes the job's limits first (a slot's uid is never the uid of the job running meanwhile, so
@@ -113,7 +116,9 @@ def _prepare_cgroups(config, job, slot):
         _set_memory_limit(_cgroup_dir(config, "cg_memory", slot), job["memory"])
         memory_set[slot] = job["memory"]
     if config["cg_pids"]:
-        _cg_write(_cgroup_dir(config, "cg_pids", slot), "pids.max", job["processes"])
+        # The slot's spawner (root, idle while a job runs) is one process of these cgroups too.
+        spawner = config["spawners"].get(slot)
+        _cg_write(_cgroup_dir(config, "cg_pids", slot), "pids.max", job["processes"] + (spawner is not None))
 
 
 def _join_cgroups(config, slot):
@@ -293,11 +298,12 @@ def _stdin_memfd(data):
     return fd
 
 
-def _prepare_child(config, fds, slot, warm):
-    """Before the job exists: join its job cgroups, take the pipes, warm up. A cold child stays root, so that a
+def _prepare_child(config, fds, slot, warm, joined=False):
+    """Before the job exists: join its job cgroups (unless it was born in them, see _Spawner), take the pipes, warm up. A cold child stays root, so that a
     running job (the other slot's uid) cannot signal the child that will run the next one; a warm child keeps
     the pipes aside (its preload writes to /dev/null) and drops to its own slot's uid before preloading."""
-    _join_cgroups(config, slot)
+    if not joined:
+        _join_cgroups(config, slot)
     if warm is None:
         os.dup2(fds["stdout"], 1)
         os.dup2(fds["stderr"], 2)
@@ -457,10 +463,10 @@ def _start_job(config, fds, slot, warm):
     return job
 
 
-def _child(config, fds, slot, warm, files, shared, prestart):
+def _child(config, fds, slot, warm, files, shared, prestart, joined=False):
     """Runs in the pre-forked child; never returns."""
     try:
-        _prepare_child(config, fds, slot, warm)
+        _prepare_child(config, fds, slot, warm, joined)
     except BaseException as exc:
         _setup_failed(exc)
     if warm is not None:
@@ -613,8 +619,25 @@ class Spared:
     """What a kill after a job leaves alone: the waiting children (by pid) and, when they are preloaded, what they
     started (by their slots' uids, which no job of this worker's other slot ever has)."""
 
-    def __init__(self, pids=(), uids=()):
-        self.pids, self.uids = set(pids), set(uids)
+    def __init__(self, children=(), uids=(), pids=(), other_cgroups=()):
+        self._children, self._extra, self.uids = list(children), list(pids), set(uids)
+        self._other_cgroups = list(other_cgroups)
+        self._pids = None
+
+    @property
+    def pids(self):
+        if self._pids is None:
+            self._pids = {child.pid for child in self._children if not child.spawning} | set(self._extra)
+            if any(child.spawning for child in self._children):
+                # A child whose spawner has not answered yet (nor has its middle process exited) is spared without
+                # waiting for its pid: it was asked for another slot, and everything in that slot's job cgroups is
+                # the server's (a job's processes cannot leave its own; only root may write cgroup.procs).
+                for directory in self._other_cgroups:
+                    try:  # noqa: SIM105 - no contextlib in the fork server (start-up time)
+                        self._pids.update(int(pid) for pid in _cg_read(directory, "cgroup.procs").split())
+                    except (OSError, ValueError):
+                        pass
+        return self._pids
 
     def __contains__(self, pid):
         return pid in self.pids or (bool(self.uids) and _uid_of(pid) in self.uids)
@@ -682,12 +705,19 @@ def _reap_leftovers(config, job_pid, spared, slot):
     return False
 
 
-def _wipe(directory):
-    """Empties directory (shutil would import re and enum: too slow for a cold start)."""
+def _wipe(directory, device=None):
+    """Empties directory (shutil would import re and enum: too slow for a cold start). It stays on the directory's
+    own file system: a host directory bound read-only beneath it (a venv or an interpreter that lives under /tmp is
+    bound at its own path inside the scratch tmpfs) is not the job's to wipe, and walking it cost a failed unlink per
+    file of the environment after every job (issue #20: the per-job cost grew with the venv)."""
+    if device is None:
+        device = os.stat(directory).st_dev
     for entry in os.scandir(directory):
         try:
             if entry.is_dir(follow_symlinks=False):
-                _wipe(entry.path)
+                if entry.stat(follow_symlinks=False).st_dev != device:
+                    continue  # a mount point: what is bound there stays as it is
+                _wipe(entry.path, device)
                 os.rmdir(entry.path)
             else:
                 os.unlink(entry.path)
@@ -747,15 +777,57 @@ class _Forked:
                 except OSError:
                     pass
         self.born = time.monotonic()
-        self.pid = os.fork()
-        if self.pid == 0:
-            _child(config, child_fds, slot, warm, files or {}, shared, self.prestart)
-        for fd in (stdout_w, stderr_w, ready_w, go_r, warm_w):
-            if fd is not None:
-                os.close(fd)
-        self.pidfd = _pidfd_open(self.pid)
+        self._pid = self._pidfd = None
+        self._config, self._child_fds = config, child_fds
+        self._spawner = _spawner_for(config, slot) if warm is None else None
+        if self._spawner is None or not self._spawner.request(self, [child_fds[name] for name in _SPAWNED_FDS]):
+            self._spawner = None
+            self._fork_here(files, shared)
         self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
         self.cpu_before = 0.0
+
+    def _fork_here(self, files=None, shared=None):
+        """The server forks the child itself; the child then moves into its job cgroups (an RCU grace period)."""
+        config = self._config
+        if config["cg_memory"] or config["cg_pids"]:
+            config["joins"] += 1
+        pid = os.fork()
+        if pid == 0:
+            _child(config, self._child_fds, self.slot, self.warm, files or {}, shared, self.prestart)
+        self._forked(pid)
+
+    def _forked(self, pid):
+        for name in ("stdout", "stderr", "ready", "go", "warm"):
+            if self._child_fds[name] is not None:
+                os.close(self._child_fds[name])
+        self._child_fds = None
+        self._pid, self._pidfd = pid, _pidfd_open(pid)
+
+    def spawned(self, pid):
+        """The slot's spawner's answer: the child's pid, or 0 if it could not fork one (the server forks it here)."""
+        if pid > 0:
+            try:
+                return self._forked(pid)
+            except OSError:
+                pass  # gone already (reaped with a job's orphans): a child forked here replaces it
+        self._fork_here()
+
+    @property
+    def spawning(self):
+        """Asked of the slot's spawner, whose answer has not been read yet."""
+        return self._pid is None
+
+    @property
+    def pid(self):
+        if self._pid is None:
+            self._spawner.resolve(self)
+        return self._pid
+
+    @property
+    def pidfd(self):
+        if self._pidfd is None:
+            self._spawner.resolve(self)
+        return self._pidfd
 
     def alive(self):
         return not select.select([self.pidfd], [], [], 0)[0]
@@ -831,6 +903,135 @@ class _Forked:
                 os.close(fd)
 
 
+# What a spawned child gets, in this order, through the spawner's socket (a cold child's fds: see _Forked).
+_SPAWNED_FDS = ("stdout", "stderr", "ready", "go", "job")
+
+
+class _Spawner:
+    """Forks one slot's cold children inside that slot's job cgroups, so that no job's child has to move into them.
+
+    Moving a process into a v1 cgroup (a write to cgroup.procs) takes cgroup_threadgroup_rwsem for writing, which
+    waits for an RCU grace period: about 10 ms on an idle VM, tens of ms under load. With one move per job, the
+    child that was to run the next job was often still moving when that job came (issue #20). A fork inherits its
+    parent's cgroups for nothing, so each slot has a spawner: forked once by the server, it moves into the slot's job
+    cgroups once, then forks that slot's cold children on request. It forks each through a short-lived middle process
+    that exits at once, so the child is re-parented to this server (PID 1, or a subreaper without bubblewrap) and
+    the server waits for it, reads its rusage and kills it exactly as a child it forked itself.
+
+    The spawner stays root and never runs anything of a job; it is spared by every kill, like the waiting children,
+    and counts as one process in its slot's pids cgroup (pids.max leaves room for it). If it dies (a job's OOM kill
+    may pick it), the server forks that slot's children itself again, as before: slower, never different.
+    """
+
+    def __init__(self, config, slot):
+        import _socket
+
+        self.slot, self._config = slot, config
+        self.sock, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        self.pending = []  # children whose pid has not come back yet, in request order
+        config["joins"] += 1
+        self.pid = os.fork()
+        if self.pid == 0:
+            self.sock.close()
+            _spawner_main(config, slot, theirs)
+        theirs.close()
+
+    def request(self, child, fds):
+        """Asks for a child with these fds (its ends of its pipes); the answer is read when the child's pid is
+        first needed, so the fork happens while the server goes on. False if the spawner is gone."""
+        import _socket
+
+        try:
+            self.sock.sendmsg([b"f"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))])
+        except OSError:
+            self._gone()
+            return False
+        self.pending.append(child)
+        return True
+
+    def _gone(self):
+        if self._config["spawners"].get(self.slot) is self:
+            del self._config["spawners"][self.slot]
+
+    def resolve(self, child):
+        """Reads answers (in request order) up to `child`'s. A spawner that died answers 0 for all its children, and
+        the server forks them itself."""
+        while child in self.pending:
+            first = self.pending.pop(0)
+            try:
+                answer = self.sock.recv(4)
+            except OSError:
+                answer = b""
+            if len(answer) != 4:
+                self._gone()
+            first.spawned(struct.unpack("!i", answer)[0] if len(answer) == 4 else 0)
+
+
+_SPAWNER_STARTS = 6  # spawners a worker may start in all: one that keeps dying is not worth a fork per job
+
+
+def _spawner_for(config, slot):
+    """The slot's spawner; a new one if it died (at most _SPAWNER_STARTS in all); None without cgroups to be born in,
+    or in a one-job sandbox."""
+    spawner = config["spawners"].get(slot)
+    if spawner is None and config["spawner_starts"] < _SPAWNER_STARTS:
+        config["spawner_starts"] += 1
+        spawner = config["spawners"][slot] = _Spawner(config, slot)
+    return spawner
+
+
+def _spawner_main(config, slot, sock):
+    """The spawner's loop (see _Spawner); never returns."""
+    import _socket
+
+    try:
+        _join_cgroups(config, slot)
+        # Nothing of the server's but its socket: fds 0 and 1 are /dev/null already (see main), 2 is its stderr.
+        os.closerange(3, sock.fileno())
+        os.closerange(sock.fileno() + 1, 65536)
+        pid_r, pid_w = os.pipe()
+        fd_bytes = _socket.CMSG_SPACE(len(_SPAWNED_FDS) * 4)
+        while True:
+            data, ancillary, _, _ = sock.recvmsg(16, fd_bytes)
+            if not data:
+                os._exit(0)  # the server is gone or shutting down
+            fds = []
+            for level, kind, payload in ancillary:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds += struct.unpack(f"{len(payload) // 4}i", payload[: len(payload) - len(payload) % 4])
+            pid = 0
+            if len(fds) == len(_SPAWNED_FDS):
+                middle = os.fork()
+                if middle == 0:
+                    _spawn_child(config, slot, sock, pid_r, pid_w, {name: fds[index] for index, name in enumerate(_SPAWNED_FDS)})
+                _, status = os.waitpid(middle, 0)
+                if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                    pid = struct.unpack("!i", os.read(pid_r, 4))[0]
+            for fd in fds:
+                os.close(fd)
+            sock.send(struct.pack("!i", pid))
+    except BaseException as exc:
+        try:
+            os.write(2, f"sandbox spawner {slot} stopped: {exc!r}\n".encode())
+        finally:
+            os._exit(_SETUP_FAILED)
+
+
+def _spawn_child(config, slot, sock, pid_r, pid_w, fds):
+    """The middle process: forks the child and exits, leaving it to the server (its new parent)."""
+    try:
+        child = os.fork()
+        if child == 0:
+            sock.close()
+            os.close(pid_r)
+            os.close(pid_w)
+            _child(config, {**fds, "warm": None, "code": None}, slot, None, {}, None, None, joined=True)
+        os.write(pid_w, struct.pack("!i", child))
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
 def run_job(config, job, child, spared):
     _prepare_cgroups(config, job, child.slot)
     oom_before = _oom_kills(config, child.slot)
@@ -871,6 +1072,7 @@ def run_job(config, job, child, spared):
         "stdout": child.output(stdout_r),
         "stderr": child.output(stderr_r),
         "clean": clean,
+        "cgroup_joins": config["joins"],  # processes moved into a job cgroup so far (see _Spawner): a count for tests
     }
 
 
@@ -916,7 +1118,10 @@ def _spared(config, waiting, slot):
     """What a kill for `slot` (after its job, or discarding its child) spares: the other waiting children, and
     what a preloaded one started (by its uid, never the uid of `slot`)."""
     own = _slot_uid(config, slot)
-    return Spared(pids=[child.pid for child in waiting],
+    other_cgroups = [_cgroup_dir(config, key, other) for other in (0, 1) if other != slot
+                     for key in ("cg_memory", "cg_pids") if config[key]][:1]
+    return Spared(children=waiting, pids=[spawner.pid for spawner in config["spawners"].values()],
+                  other_cgroups=other_cgroups,
                   uids=[uid for uid in (_slot_uid(config, child.slot) for child in waiting if child.warm is not None)
                         if uid >= 0 and uid != own])
 
@@ -1006,8 +1211,14 @@ def main():
         os.dup2(null, fd)
     config = marshal.loads(bytes.fromhex(sys.argv[1]))
     _start(config)
-    # Two children wait in turn, so one warms up (or preloads) while the other runs a job.
-    waiting = [_Forked(config, 0), _Forked(config, 1)]
+    config["joins"], config["spawners"] = 0, {}
+    # No spawners without cgroups to be born in, nor in a one-job sandbox (a cold run).
+    in_cgroups = bool(config["cg_memory"] or config["cg_pids"]) and not config.get("one_job")
+    config["spawner_starts"] = 0 if in_cgroups else _SPAWNER_STARTS
+    # Two children wait in turn, so one warms up (or preloads) while the other runs a job; a one-job sandbox (a cold
+    # run) needs only the first, which moves into its cgroups itself. A pool's are born there (_Forked asks the
+    # slot's spawner, started here, see _Spawner).
+    waiting = [_Forked(config, slot) for slot in ((0,) if config.get("one_job") else (0, 1))]
     state = {"files": {}, "code": None, "failed": [], "prestart": None}
     _write_msg(proto_out, {"ready": True})
     while (job := _read_msg(proto_in)) is not None:
@@ -1016,6 +1227,8 @@ def main():
         _write_msg(proto_out, result)
         if not result["clean"]:
             return  # something survived the kill: let the supervisor replace this worker
+        if config.get("one_job"):
+            break  # a cold run: no child for a next job
         _refill(config, job, result, child, waiting, state)
     for child in waiting:
         os.close(child.go_w)  # EOF on its go pipe: the waiting child exits

@@ -45,8 +45,8 @@ class LocalBackend:
     def isolation(self) -> Isolation:
         return self.support.isolation  # type: ignore[return-value]
 
-    def new_worker(self, workdir_mb: int, tree: str | None = None) -> LocalWorker:
-        return LocalWorker(self.support, workdir_mb, tree)
+    def new_worker(self, workdir_mb: int, tree: str | None = None, one_job: bool = False) -> LocalWorker:
+        return LocalWorker(self.support, workdir_mb, tree, one_job)
 
     def result(self, request: ExecRequest, evidence: dict[str, object]) -> ExecResult:
         if not evidence["setup_ok"]:
@@ -56,7 +56,7 @@ class LocalBackend:
                          memory_by_cgroup=self.support.cgroup_bases is not None)
 
     def execute(self, request: ExecRequest) -> ExecResult:
-        worker = self.new_worker(request.limits.file_size_mb, request.tree)
+        worker = self.new_worker(request.limits.file_size_mb, request.tree, one_job=True)
         try:
             evidence = worker.execute(request)
         except BaseException:

@@ -101,8 +101,9 @@ def _seccomp_pipe() -> int:
 class LocalWorker:
     """A warm sandbox: one fork server inside bubblewrap (or, partially isolated, without it)."""
 
-    def __init__(self, support: HostSupport, workdir_mb: int, tree: str | None = None) -> None:
+    def __init__(self, support: HostSupport, workdir_mb: int, tree: str | None = None, one_job: bool = False) -> None:
         self.support = support
+        self.one_job = one_job  # a cold run's sandbox: its server prepares no child for a second job
         self.workdir_mb = workdir_mb
         self.tree = tree  # bound read-only at /project for this worker's life (None: no tree)
         # One dedicated uid per job slot of the fork server (it keeps two children, used in turn): the job running in
@@ -132,6 +133,7 @@ class LocalWorker:
             "shm": "/dev/shm" if in_bwrap else "",
             "subreaper": not in_bwrap,
             "seccomp": b"" if in_bwrap or not self.support.seccomp else _seccomp.build_filter(),
+            "one_job": self.one_job,
         }
 
     def _spawn(self) -> subprocess.Popen[bytes]:

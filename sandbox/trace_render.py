@@ -1,4 +1,5 @@
-"""Renderings of a Trace: JSON, SemCoder's inline annotation, LDB-style blocks, a forward monologue."""
+"""Renderings of a Trace: JSON, SemCoder's inline annotation (the NExT-style concise trace: `# [STATE-k]`),
+LDB-style blocks, a forward monologue, and CWM's raw frames."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import json
 from typing import Literal
 
 from sandbox._render_blocks import render_blocks
+from sandbox._render_cwm import CwmCaps, render_cwm
 from sandbox._render_monologue import render_monologue
 from sandbox._render_semcoder import render_semcoder
 from sandbox._trace_model import Trace
 
-__all__ = ["FORMATS", "Format", "render", "render_blocks", "render_json", "render_monologue", "render_semcoder"]
+__all__ = [
+    "FORMATS", "CwmCaps", "Format", "render", "render_blocks", "render_cwm", "render_json", "render_monologue",
+    "render_semcoder",
+]
 
-Format = Literal["json", "semcoder", "blocks", "monologue"]
-FORMATS: tuple[Format, ...] = ("json", "semcoder", "blocks", "monologue")
+Format = Literal["json", "semcoder", "blocks", "monologue", "cwm"]
+FORMATS: tuple[Format, ...] = ("json", "semcoder", "blocks", "monologue", "cwm")
 
 
 def render_json(trace: Trace) -> str:
@@ -31,4 +36,6 @@ def render(trace: Trace, fmt: Format = "json", *, keep_blocks: int = 5, line_off
         return render_blocks(trace, keep=keep_blocks)
     if fmt == "monologue":
         return render_monologue(trace, line_offset=line_offset)
+    if fmt == "cwm":
+        return render_cwm(trace)
     raise ValueError(f"unknown trace format {fmt!r}; expected one of {', '.join(FORMATS)}")

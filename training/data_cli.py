@@ -1,4 +1,4 @@
-"""`semcoder data pyx|pyxr|split|strip-monologue`: build SemCoder's PyX / PyX-R data, hold out, ablate."""
+"""`semcoder data pyx|pyxr|split|strip-monologue|rationale`: build SemCoder's PyX / PyX-R data, hold out, ablate."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.models import MODEL_URL_HELP
 from sandbox import SandboxError
 from sandbox.executor import executor_options
+from sandbox.trace_render import CwmCaps
 from training.data.ablation import strip_monologues, strip_summary
 from training.data.loaders import DataError
 from training.data.pyx_pipeline import PyXConfig, run_pyx
 from training.data.pyxr_pipeline import PyXRConfig, run_pyxr
+from training.data.rationale import RATIONALE_FORMATS, RationaleConfig, build_rationales, rationale_summary
 from training.data.split import SplitConfig, split_pyx, split_summary
 from training.data.stats import ChunkStats
 from training.data.teacher import TeacherConfig
@@ -140,3 +142,46 @@ def strip_monologue_command(source, target) -> None:
     except DataError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(strip_summary(report))
+
+
+def _formats(ctx, param, value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in RATIONALE_FORMATS]
+    if unknown or not names:
+        raise click.BadParameter(f"{', '.join(unknown) or 'nothing'}: expected a comma-separated list of "
+                                 f"{', '.join(RATIONALE_FORMATS)}")
+    return list(dict.fromkeys(names))
+
+
+@data_group.command("rationale")
+@click.argument("pyx_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Writes FORMAT.jsonl per format and "
+              "manifest.json.")
+@click.option("--formats", default=",".join(RATIONALE_FORMATS), show_default=True, callback=_formats,
+              help="Rationale formats, comma-separated.")
+@click.option("--programs", "programs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Directory with shards/programs-*.jsonl [default: PYX_DIR, or the folder of a "
+              "record file].")
+@click.option("--max-rationale-chars", default=4_000, show_default=True, type=click.IntRange(1),
+              help="A record whose rationale is longer in any format is dropped from every file.")
+@click.option("--cwm-value-chars", default=200, show_default=True, type=click.IntRange(4),
+              help="CWM frames: longest repr of one value.")
+@click.option("--cwm-line-visits", default=20, show_default=True, type=click.IntRange(1),
+              help="CWM frames: frames kept per line per call (a long loop's later ones are left out).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1), help="Sandbox workers.")
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "docker"]))
+def rationale_command(pyx_dir, out, formats, programs_dir, max_rationale_chars, cwm_value_chars, cwm_line_visits,
+                      workers, backend) -> None:
+    """One SFT file per rationale format (monologue, next, cwm, none) for the same programs and answers.
+
+    PYX_DIR is a `semcoder data pyx` output directory or a record file with its .meta.jsonl sidecar; each
+    monologue record's call is traced again in the sandbox and rendered in every format.
+    """
+    config = RationaleConfig(pyx=pyx_dir, programs=programs_dir, out=out, formats=formats,
+                             max_rationale_chars=max_rationale_chars, workers=workers, backend=backend,
+                             cwm=CwmCaps(value_chars=cwm_value_chars, line_visits=cwm_line_visits))
+    try:
+        manifest = build_rationales(config)
+    except (SandboxError, DataError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(rationale_summary(manifest, out))

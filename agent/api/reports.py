@@ -1,8 +1,9 @@
-"""Eval reports, read-only: the `semcoder eval --model URL --out NAME` folders under `semcoder serve --reports DIR`.
+"""Eval reports: the `semcoder eval --model URL --out NAME` folders under `semcoder serve --reports DIR`, and uploads.
 
 The files are read as data through agent/eval_report.py (the schema evals/ writes with). Every name is checked
 (one plain path component), every path resolved and confined under DIR (a symlink out of it is refused), and
-every file read is capped at `max_report_bytes`.
+every file read is capped at `max_report_bytes`. An upload (`POST /v1/reports`: a report made on another machine)
+is validated against the same schema and written as a new folder under DIR, never over an existing one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +56,16 @@ class ReportDetail(BaseModel):
     tasks: list[TaskRow] = Field(description="Each task's passing samples per round, in the run's order.")
 
 
+class ReportUpload(BaseModel):
+    """A `semcoder eval --out` folder's report.json and tasks.jsonl (one TaskOutcome per line, as a list)."""
+
+    name: str = Field(pattern=NAME.pattern, description="The new folder's name under the reports directory (letters, "
+                      "digits, '.', '_' and '-'; not an existing report's).")
+    report: RunReport
+    tasks: list[TaskOutcome] = Field(default_factory=list, description="tasks.jsonl's lines ([] when the folder has "
+                                     "none: the page then shows the chart without the task grid).")
+
+
 _RESPONSES = {403: {"model": ErrorBody, "description": "The name resolves outside the reports directory."},
               404: {"model": ErrorBody, "description": "No such report (or no reports directory)."},
               413: {"model": ErrorBody, "description": "A report file is larger than max_report_bytes."}}
@@ -83,6 +96,37 @@ def list_reports(request: Request) -> ReportList:
             entries.append(ReportEntry(name=child.name, modified=path.stat().st_mtime, report=None,
                                        error=str(exc.detail)))
     return ReportList(configured=True, reports=sorted(entries, key=lambda e: e.modified, reverse=True))
+
+
+@reports.post("/reports", response_model=ReportEntry, status_code=status.HTTP_201_CREATED, responses={
+    404: {"model": ErrorBody, "description": "The server has no reports directory to keep uploads in."},
+    409: {"model": ErrorBody, "description": "A report of that name exists."},
+    413: {"model": ErrorBody, "description": "Larger than max_request_bytes, or a file larger than max_report_bytes."}})
+def upload_report(upload: ReportUpload, request: Request) -> ReportEntry:
+    """Keep a report made elsewhere (a GPU machine's `semcoder eval --out` folder) beside the local ones."""
+    root = _root(request)
+    _confined(root, upload.name, REPORT_FILE)
+    target = root / upload.name  # not resolved: a link of that name makes the rename fail instead of following it
+    report_text = upload.report.model_dump_json(indent=2) + "\n"
+    tasks_text = "".join(task.model_dump_json() + "\n" for task in upload.tasks)
+    if max(len(report_text), len(tasks_text)) > _cap(request):
+        raise HTTPException(413, f"the report's files would be larger than {_cap(request)} bytes, which the "
+                            "server would not read back (SEMCODER_MAX_REPORT_BYTES)")
+    # Written whole into a hidden folder (NAME never matches a leading '.'), then renamed into place: a reader never
+    # sees half a report, and the rename refuses a name that exists (no upload replaces a report).
+    staging = root / f".upload-{secrets.token_hex(8)}"
+    staging.mkdir(parents=True)
+    try:
+        (staging / REPORT_FILE).write_text(report_text)
+        if upload.tasks:
+            (staging / TASKS_FILE).write_text(tasks_text)
+        try:
+            os.rename(staging, target)
+        except OSError as exc:  # ENOTEMPTY / EEXIST: the name is taken
+            raise HTTPException(status.HTTP_409_CONFLICT, f"a report named {upload.name!r} exists") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ReportEntry(name=upload.name, modified=(target / REPORT_FILE).stat().st_mtime, report=upload.report)
 
 
 @reports.get("/reports/{name}", response_model=ReportDetail, responses=_RESPONSES)

@@ -55,6 +55,8 @@ class Repair(BaseModel):
     tests_passed: int = Field(description="Tests the best version so far passes.")
     tests_total: int
     stop_reason: str = Field(description="Why the run ended (empty while it runs).")
+    model: str = Field(description="The model proposing patches (BACKEND:NAME, as `--model` takes it), or 'none' "
+                       "when only the mutation patcher runs.")
     diff: str = Field(description="Unified diff from the original to the best version so far ('' if none).")
     setup: RunSetup = Field(description="The environment and test selection the run uses (as `semcoder repair "
                             "--json` reports them).")

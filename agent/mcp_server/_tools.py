@@ -153,7 +153,7 @@ class Toolbox:
         format: Annotated[Format, Field(description="json: every event with its locals; semcoder: the "
                                         "source annotated with the values each line saw (compact, best to reason "
                                         "over); blocks: state after each basic block; monologue: a step-by-step "
-                                        "account.")] = "json",
+                                        "account; cwm: Code World Model's raw frames.")] = "json",
         max_events: Annotated[int, _TRACE["max_events"], Field(le=100_000)] = 10_000,
         max_depth: Annotated[int | None, _TRACE["max_depth"]] = None,
         timeout_s: Annotated[float, _TRACE["call_timeout_s"], Field(le=60)] = 5.0,

@@ -141,3 +141,46 @@ def test_the_reports_directory_is_a_flag_and_a_setting(tmp_path: Path, monkeypat
     assert "--reports" in shown.output and "SEMCODER_REPORTS_DIR" in shown.output
     description = ApiSettings.model_fields["reports_dir"].description
     assert description.split()[0] in shown.output
+
+
+def test_an_uploaded_report_is_kept_and_read_back_like_a_written_one(client: TestClient, reports: Path,
+                                                                     tmp_path: Path) -> None:
+    elsewhere = tmp_path / "gpu-box" / "he"
+    write_folder(elsewhere)  # a folder written on another machine, uploaded as its two files
+    body = {"name": "from-gpu", "report": json.loads((elsewhere / "report.json").read_text()),
+            "tasks": [json.loads(line) for line in (elsewhere / "tasks.jsonl").read_text().splitlines()]}
+    assert client.post("/v1/reports", json=body).status_code == 401
+    created = client.post("/v1/reports", json=body, headers=AUTH)
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "from-gpu"
+    assert (reports / "from-gpu" / "tasks.jsonl").read_text() == (elsewhere / "tasks.jsonl").read_text()
+    uploaded = client.get("/v1/reports/from-gpu", headers=AUTH).json()
+    written = client.get("/v1/reports/run-a", headers=AUTH).json()
+    assert {**uploaded, "name": "run-a"} == written  # same report, same task grid as the folder semcoder eval wrote
+    assert [e["name"] for e in client.get("/v1/reports", headers=AUTH).json()["reports"]] == ["from-gpu", "run-a"]
+
+    again = client.post("/v1/reports", json=body, headers=AUTH)
+    assert again.status_code == 409 and "exists" in again.json()["detail"]
+    assert client.post("/v1/reports", json={**body, "name": "run-a"}, headers=AUTH).status_code == 409
+    assert (reports / "run-a" / "report.json").read_text() == (elsewhere / "report.json").read_text()  # untouched
+    for bad_name in ("../out", ".hidden", "a/b", ""):
+        assert client.post("/v1/reports", json={**body, "name": bad_name}, headers=AUTH).status_code == 422
+    not_a_report = {**body, "name": "broken", "report": {"benchmark": "humaneval"}}
+    assert client.post("/v1/reports", json=not_a_report, headers=AUTH).status_code == 422
+    only_report = client.post("/v1/reports", json={"name": "no-tasks", "report": body["report"]}, headers=AUTH)
+    assert only_report.status_code == 201
+    assert client.get("/v1/reports/no-tasks", headers=AUTH).json()["has_tasks"] is False
+    assert sorted(p.name for p in reports.iterdir()) == ["from-gpu", "no-tasks", "run-a"]  # no staging left behind
+
+
+def test_an_upload_needs_a_reports_directory_and_fits_the_caps(tmp_path: Path, reports: Path) -> None:
+    body = {"name": "x", "report": json.loads((reports / "run-a" / "report.json").read_text())}
+    bare = TestClient(create_app(ApiSettings(db_url=f"sqlite:///{tmp_path}/unused.sqlite", api_token=TOKEN)))
+    refused = bare.post("/v1/reports", json=body, headers=AUTH)
+    assert refused.status_code == 404 and "--reports" in refused.json()["detail"]
+    small = TestClient(create_app(ApiSettings(db_url=f"sqlite:///{tmp_path}/unused.sqlite", api_token=TOKEN,
+                                              reports_dir=reports, max_report_bytes=1024)))
+    tasks = [json.loads(line) for line in (reports / "run-a" / "tasks.jsonl").read_text().splitlines()] * 10
+    too_big = small.post("/v1/reports", json={**body, "tasks": tasks}, headers=AUTH)
+    assert too_big.status_code == 413 and "SEMCODER_MAX_REPORT_BYTES" in too_big.json()["detail"]
+    assert not (reports / "x").exists()

@@ -38,3 +38,18 @@ def test_a_tampered_snapshot_ends_its_run_with_a_clear_error(tmp_path, database)
     finally:
         server.stop()
     assert final["status"] == "error" and "does not match its hash" in final["stop_reason"], final
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_runs_model_is_read_from_its_config_for_every_listing(tmp_path, database):
+    """The runs list's model column comes from the one place the model is stored (the run's config)."""
+    url = POSTGRES_URL if database == "postgres" else f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    task = Task(kind="function", files={"solution.py": GRADES, "test_solution.py": GRADE_TESTS},
+                editable=["solution.py"], test_paths=["test_solution.py"], root=str(tmp_path), entry_point="grade")
+    with open_store(url) as db:
+        with_model = db.create(task, RunConfig(model="openai:semcoder-6.7b", patcher="both"), "grade", "cli")
+        without = db.create(task, RunConfig(), "grade", "cli")
+        assert db.get(with_model).model == "openai:semcoder-6.7b"
+        assert db.get(without).model == "none"
+        listed = {row.run_id: row.model for row in db.list()}
+        assert listed[with_model] == "openai:semcoder-6.7b" and listed[without] == "none"

@@ -63,3 +63,28 @@ def test_behaviour_duplicates_are_dropped() -> None:
                 Example(input="5", output="2", lines=(2, 3)), Example(input="7", output="9", lines=(2,))]
     kept = select_examples(examples, keep=4)
     assert [e.input for e in kept] == ["1", "7", "5"]
+
+
+def test_output_floods_clocks_and_random_sources_drop_the_program(executor: BatchExecutor) -> None:
+    flood = "def f(n):\n    print('x' * 6_000_000)\n    return n\n"
+    swallowed = ("def f(n):\n    try:\n        for _ in range(10_000):\n            print('y' * 100)\n"
+                 "    except BaseException:\n        pass\n    return n\n")
+    clocks = ["import time\ndef f(n):\n    return n + int(time.time() > 0)\n",
+              "from time import perf_counter as tick\ndef f(n):\n    tick()\n    return n\n",
+              "import datetime\ndef f(n):\n    return datetime.datetime.now().year * 0 + n\n"]
+    randoms = ["import random\ndef f(n):\n    return n + int(random.random() * 0)\n",
+               "import random\ndef f(n):\n    return random.Random(4).randint(n, n)\n",
+               "import os\ndef f(n):\n    return len(os.urandom(n))\n",
+               "import uuid\ndef f(n):\n    return len(str(uuid.uuid4())) + n\n"]
+    assert _judge(executor, flood, ["1"]) == "output_flood"
+    assert _judge(executor, swallowed, ["1"]) == "output_flood"  # caught by the program, still flagged
+    assert _judge(executor, "print('z' * 6_000_000)\ndef f(n):\n    return n\n", ["1"]) == "load_output_flood"
+    for code in clocks:
+        assert _judge(executor, code, ["1"]) == "clock", code
+    for code in randoms:
+        assert _judge(executor, code, ["1"]) == "randomness", code
+    assert _judge(executor, "def f(p):\n    return open(p).read()\n", ["'/etc/hostname'"]) == "side_effect"
+    # What stays allowed: a little printing, date arithmetic without the clock, time.sleep's absence.
+    assert _judge(executor, "def f(n):\n    print('n is', n)\n    return n * 2\n", ["3"]) is None
+    assert _judge(executor, "import datetime\ndef f(d):\n    return (datetime.date(2020, 1, d) - "
+                            "datetime.date(2020, 1, 1)).days\n", ["5"]) is None

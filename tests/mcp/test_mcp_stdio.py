@@ -40,7 +40,7 @@ def test_lists_the_tools_with_schemas(tmp_path):
         assert tool.description and tool.output_schema and tool.input_schema["type"] == "object"
         assert tool.annotations.read_only_hint is (tool.name in READ_ONLY)
         assert tool.annotations.destructive_hint is False  # nothing writes to the caller's files
-    assert tools["trace"].input_schema["properties"]["format"]["enum"] == ["json", "semcoder", "blocks", "monologue"]
+    assert tools["trace"].input_schema["properties"]["format"]["enum"] == ["json", "semcoder", "blocks", "monologue", "cwm"]
     assert tools["run_tests"].input_schema["required"] == ["path"]
 
 

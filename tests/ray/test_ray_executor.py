@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -82,16 +83,18 @@ class Cluster:
         self.workers: dict[str, int] = {}
         self._start("head", "--head", f"--port={self.port}", "--include-dashboard=false")
 
-    def _start(self, name: str, *args: str) -> int:
+    def _start(self, name: str, *args: str, env: dict[str, str] | None = None) -> int:
         node_port = _free_port()
         started = subprocess.run([*RAY, "start", *args, "--node-ip-address=127.0.0.1", "--num-cpus=1",
                                   f"--node-manager-port={node_port}", f"--temp-dir={self.root}/{name}",
-                                  "--disable-usage-stats"], capture_output=True, text=True, timeout=LONG, cwd=ROOT)
+                                  "--disable-usage-stats"], capture_output=True, text=True, timeout=LONG, cwd=self.root,
+                                 env={**os.environ, **(env or {})})
         assert started.returncode == 0, f"ray start {name}:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}"
         return node_port
 
-    def add_worker(self, name: str) -> int:
-        self.workers[name] = self._start(name, f"--address={self.address}")
+    def add_worker(self, name: str, env: dict[str, str] | None = None) -> int:
+        """A worker node; `env`: its raylet's environment on top of this one (its workers inherit it)."""
+        self.workers[name] = self._start(name, f"--address={self.address}", env=env)
         return self.workers[name]
 
     def kill(self, name: str) -> None:
@@ -208,18 +211,45 @@ def _tree(out: Path) -> dict[str, object]:
     return files
 
 
-def test_pyx_on_two_nodes_equals_local_with_the_worker_node_killed_mid_run(cluster, tmp_path: Path) -> None:
-    common = ("data", "pyx", "--source", str(CORPUS), "--generated", "24", "--shard-size", "8")
-    _run_cli(*common, "--out", str(tmp_path / "local"), "--workers", "2")
+PYX = ("data", "pyx", "--source", str(CORPUS), "--generated", "24", "--shard-size", "8")
+
+
+@pytest.fixture(scope="module")
+def pyx_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PyX folder made by the local executor: what the Ray runs must equal, and PyX-R's input."""
+    out = tmp_path_factory.mktemp("pyx") / "local"
+    _run_cli(*PYX, "--out", str(out), "--workers", "2")
+    return out
+
+
+def test_pyx_on_two_nodes_equals_local_with_the_worker_node_killed_mid_run(cluster, pyx_local: Path,
+                                                                           tmp_path: Path) -> None:
     port = cluster.add_worker("pyx-worker")
-    _, stderr = _run_cli(*common, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-address",
+    _, stderr = _run_cli(*PYX, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-address",
                          cluster.address, "--workers", "1", kill_when=(cluster, "pyx-worker"))
     assert _lost_jobs(stderr, port) >= 1
-    local, on_ray = _tree(tmp_path / "local"), _tree(tmp_path / "ray")
+    _assert_same_tree(pyx_local, tmp_path / "ray")
+    assert (tmp_path / "ray" / "pyx.jsonl").read_text().count("\n") > 0
+
+
+def _assert_same_tree(local_out: Path, ray_out: Path) -> None:
+    local, on_ray = _tree(local_out), _tree(ray_out)
     assert sorted(on_ray) == sorted(local)
     for name in local:
         assert on_ray[name] == local[name], name
-    assert (tmp_path / "ray" / "pyx.jsonl").read_text().count("\n") > 0
+
+
+def test_pyxr_on_two_nodes_equals_local_with_the_worker_node_killed_mid_run(cluster, pyx_local: Path,
+                                                                            tmp_path: Path) -> None:
+    """PyX-R (teacher-free: bugs planted in the verified programs, their failing traces, the repairs checked in the
+    sandbox) through Ray: the same records as the local executor's, a node lost mid-run."""
+    _run_cli("data", "pyxr", "--pyx", str(pyx_local), "--out", str(tmp_path / "local"), "--workers", "2")
+    port = cluster.add_worker("pyxr-worker")
+    _, stderr = _run_cli("data", "pyxr", "--pyx", str(pyx_local), "--out", str(tmp_path / "ray"), "--executor", "ray",
+                         "--ray-address", cluster.address, "--workers", "1", kill_when=(cluster, "pyxr-worker"))
+    assert _lost_jobs(stderr, port) >= 1
+    _assert_same_tree(tmp_path / "local", tmp_path / "ray")
+    assert (tmp_path / "ray" / "pyx_r.jsonl").read_text().count("\n") > 0
 
 
 def test_an_unreachable_cluster_is_refused_before_any_work() -> None:
@@ -269,3 +299,75 @@ def test_every_node_of_a_live_cluster_passes_the_preflight(cluster) -> None:
     assert out.returncode == 0, out.stderr[-4000:]
     nodes, rest = out.stdout.split(" ", 1)
     assert int(nodes) >= 1 and rest.strip() == "[42] full"
+
+
+@pytest.fixture(scope="module")
+def mixed_cluster(_ray_token, tmp_path_factory: pytest.TempPathFactory):
+    """A head that could run jobs, and two worker nodes that must not: one whose Python imports a sandbox whose
+    source differs from the driver's (a copy with one comment added, first on its PYTHONPATH), one whose bwrap
+    does not work (SEMCODER_BWRAP names a program that is not bwrap)."""
+    other = tmp_path_factory.mktemp("other-sandbox")
+    shutil.copytree(ROOT / "sandbox", other / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+    with (other / "sandbox" / "_models.py").open("a") as handle:
+        handle.write("# a node whose sandbox is another version's\n")
+    root = tempfile.mkdtemp(prefix="rayb-", dir="/tmp")
+    made = Cluster(root)
+    try:
+        made.add_worker("other-source", env={"PYTHONPATH": str(other)})
+        made.add_worker("no-bwrap", env={"SEMCODER_BWRAP": "/bin/false"})
+        yield made
+    finally:
+        made.stop()
+
+
+def test_nodes_that_must_not_run_jobs_are_named_before_any_work(mixed_cluster, tmp_path: Path) -> None:
+    """The preflight on real nodes: no job starts, nothing falls back, and the error names each bad node and why."""
+    samples = tmp_path / "samples.jsonl"
+    _humaneval_samples(samples, tasks=2)
+    # From a directory of its own: a Ray worker's sys.path starts with the driver's, which would put this checkout's
+    # sandbox ahead of the other node's PYTHONPATH (the driver finds the checkout through PYTHONPATH instead).
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "eval", "humaneval", "--samples", str(samples),
+                             "--partial", "--json", "--executor", "ray", "--ray-address", mixed_cluster.address],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=LONG,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert result.stdout == ""  # no report: nothing was scored
+    error = result.stderr
+    assert "Error: the Ray cluster cannot run sandbox jobs:" in error, error[-3000:]
+    other, no_bwrap = (rf"node \S+:{mixed_cluster.workers[name]}: " for name in ("other-source", "no-bwrap"))
+    assert re.search(other + r"sandbox source \(sandbox/\*\.py digest\) '\w+' differs from the driver's", error), error
+    assert re.search(no_bwrap + "its sandbox did not start: .*SEMCODER_BWRAP", error), error
+    blamed = [line for line in error.splitlines() if line.strip().startswith("node ")]
+    assert len(blamed) == 2, error  # the head is fine, and is not blamed
+
+
+@pytest.fixture(scope="module")
+def docker_ready() -> None:
+    from sandbox._api import shared_backend
+
+    try:
+        shared_backend("docker")
+    except (SandboxError, ImportError) as exc:
+        if os.environ.get("SEMCODER_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"SEMCODER_REQUIRE_DOCKER=1 but the Docker sandbox is unavailable: {exc}")
+        pytest.skip(f"no Docker sandbox here: {exc}")
+
+
+def test_the_docker_backend_on_ray_runs_jobs_in_containers_and_pyx_equals_local(cluster, docker_ready,
+                                                                               tmp_path: Path) -> None:
+    """`--backend docker --executor ray`: each node's actor owns a pool of containers (the same image everywhere);
+    a job reports the container's isolation, and a PyX run equals the local executor's on the same backend."""
+    program = ("import sys; from sandbox import Job; from sandbox.executor import open_job_runner\n"
+               "with open_job_runner('ray', address=sys.argv[1], workers=1, backend='docker') as runner:\n"
+               "    result = runner.submit_job(Job(program='import os\\ndef main(data, channel):\\n"
+               "    channel.send([data * 2, os.path.exists(\"/.dockerenv\")])', data=21)).result()\n"
+               "    print(result.records, result.execution.isolation)\n")
+    out = subprocess.run([sys.executable, "-c", program, cluster.address], capture_output=True, text=True, cwd=ROOT,
+                         timeout=LONG)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert out.stdout.strip() == "[[42, True]] full"
+    common = (*PYX[:-4], "--generated", "8", "--shard-size", "4", "--backend", "docker")
+    _run_cli(*common, "--out", str(tmp_path / "local"), "--workers", "1")
+    _run_cli(*common, "--out", str(tmp_path / "ray"), "--executor", "ray", "--ray-address", cluster.address,
+             "--workers", "1")
+    _assert_same_tree(tmp_path / "local", tmp_path / "ray")

@@ -75,7 +75,7 @@ def test_cli_renders_every_format(tmp_path: Path) -> None:
     file = tmp_path / "prog.py"
     file.write_text(PROGRAM, encoding="utf-8")
     outputs = {}
-    for fmt in ("semcoder", "blocks", "monologue"):
+    for fmt in ("semcoder", "blocks", "monologue", "cwm"):
         result = CliRunner().invoke(trace_command, [str(file), "--call", "f([1])", "--format", fmt])
         assert result.exit_code == 0, result.output
         outputs[fmt] = result.stdout
@@ -83,6 +83,8 @@ def test_cli_renders_every_format(tmp_path: Path) -> None:
     assert "[OUTPUT] 1 [/OUTPUT]" in outputs["semcoder"]
     assert "[BLOCK-0] f" in outputs["blocks"]
     assert "returns `1`" in outputs["monologue"]
+    assert outputs["cwm"].startswith("<|trace_context_start|>def f(nums):  # << START_OF_TRACE\n")
+    assert outputs["cwm"].rstrip("\n").endswith('<|arg_sep|>"1"<|frame_sep|><|end_of_text|>')
 
 
 def test_cli_batch_prints_one_line_per_input_line(tmp_path: Path) -> None:

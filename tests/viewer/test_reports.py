@@ -106,12 +106,21 @@ def test_the_report_page_shows_pass_at_1_per_round_the_task_grid_and_a_failing_s
     assert [(p["round"], p["pass"]) for p in points] == [(r["round"], r["pass_at_1"]) for r in report["rounds"]]
     assert [p["label"] for p in points] == [f"{100 * r['pass_at_1']:.1f}%" for r in report["rounds"]] == \
         ["50.0%", "83.3%", "83.3%"]
-    heights = browser.evaluate("[...document.querySelectorAll('#passk-chart circle')].map(c => Number(c.getAttribute('cy')))")
+    heights = browser.evaluate("[...document.querySelectorAll('#passk-chart g.point circle')]"
+                               ".map(c => Number(c.getAttribute('cy')))")
     assert heights[0] > heights[1] == heights[2]  # higher pass@1 is drawn higher up
+    # pass@k beside it for k > 1 the samples allow: n = 2 gives pass@2 (a task counts once any sample solves it)
+    assert [r["pass_at_k"] for r in report["rounds"]] == [{"1": 0.5, "2": 2 / 3}, {"1": 5 / 6, "2": 1.0},
+                                                          {"1": 5 / 6, "2": 1.0}]
+    second = browser.evaluate("[...document.querySelectorAll('#passk-chart g.point-k')].map(g => "
+                              "[Number(g.dataset.k), Number(g.dataset.round), Number(g.dataset.pass)])")
+    assert second == [[2, r["round"], r["pass_at_k"]["2"]] for r in report["rounds"]]
     table = browser.evaluate("[...document.querySelectorAll('#passk-table tbody tr')].map(r => [...r.cells]"
                              ".map(c => c.textContent))")
-    assert table == [[str(r["round"]), f"{100 * r['pass_at_1']:.1f}%", str(r["solved_tasks"]),
-                      str(r["refined_samples"])] for r in report["rounds"]]
+    assert browser.evaluate("[...document.querySelectorAll('#passk-table th')].map(h => h.textContent)") == \
+        ["Round", "pass@1", "pass@2", "Solved tasks", "Refined samples"]
+    assert table == [[str(r["round"]), f"{100 * r['pass_at_1']:.1f}%", f"{100 * r['pass_at_k']['2']:.1f}%",
+                      str(r["solved_tasks"]), str(r["refined_samples"])] for r in report["rounds"]]
 
     # the grid: task x round, with the outcome as a class and as text
     grid = browser.evaluate("Object.fromEntries([...document.querySelectorAll('#task-grid tr.task')].map(r => "
@@ -152,6 +161,47 @@ def test_the_report_page_shows_pass_at_1_per_round_the_task_grid_and_a_failing_s
     assert browser.evaluate("document.querySelectorAll('#report-task .task-round').length") == 3  # every round
     assert browser.evaluate("document.getElementById('pwned') === null && document.title !== 'pwned'")
     print("screenshot:", browser.screenshot(artifacts / "report.png"))
+
+
+def test_a_report_uploaded_from_the_page_is_kept_and_opens(browser: Browser, server: Server, report_dir: Path,
+                                                           reports_root: Path, tmp_path: Path, artifacts: Path) -> None:
+    """The folder's two files, chosen in the page's file input (as a person picks them), become a report page."""
+    elsewhere = tmp_path / "made-on-a-gpu-box"
+    elsewhere.mkdir()
+    for name in ("report.json", "tasks.jsonl"):
+        (elsewhere / name).write_bytes((report_dir / name).read_bytes())
+    open_page(browser, server, "#/")
+    browser.wait_for("document.getElementById('upload-files') !== null", what="the upload form")
+
+    def choose_and_submit(name: str) -> None:
+        root = browser.call("DOM.getDocument")["root"]["nodeId"]
+        node = browser.call("DOM.querySelector", nodeId=root, selector="#upload-files")["nodeId"]
+        browser.call("DOM.setFileInputFiles", nodeId=node,
+                     files=[str(elsewhere / "report.json"), str(elsewhere / "tasks.jsonl")])
+        browser.evaluate(f"document.getElementById('upload-name').value = {js(name)}; "
+                         "document.getElementById('upload-form').requestSubmit(); true")
+
+    choose_and_submit("uploaded-he")
+    browser.wait_for(f"{MAIN}.dataset.page === 'report' && {MAIN}.dataset.report === 'uploaded-he' && "
+                     f"{MAIN}.dataset.loaded === '1'", what="the uploaded report's page")
+    kept = reports_root / "uploaded-he"
+    assert (kept / "tasks.jsonl").read_text() == (report_dir / "tasks.jsonl").read_text()
+    report = json.loads((report_dir / "report.json").read_text())
+    points = browser.evaluate("[...document.querySelectorAll('#passk-chart g.point')].map(g => Number(g.dataset.pass))")
+    assert points == [r["pass_at_1"] for r in report["rounds"]]
+    assert browser.evaluate("document.querySelectorAll('#task-grid tr.task').length") == 3
+    print("screenshot:", browser.screenshot(artifacts / "report-uploaded.png"))
+
+    # the same name again: refused by the server, and the page says why; the kept report is unchanged
+    before = (kept / "report.json").read_bytes()
+    assert json.loads(before) == report
+    open_page(browser, server, "#/")
+    browser.wait_for("document.getElementById('upload-files') !== null", what="the upload form")
+    choose_and_submit("uploaded-he")
+    shown = browser.wait_for("document.getElementById('upload-status').className === 'error' && "
+                             "document.getElementById('upload-status').textContent", what="the refusal")
+    assert "409" in shown and "exists" in shown
+    assert (kept / "report.json").read_bytes() == before
 
 
 def test_the_report_routes_read_what_the_eval_wrote(server: Server, report_dir: Path) -> None:

@@ -77,8 +77,10 @@ def test_the_runs_list_asks_for_the_token_and_follows_runs_live(browser, server,
                      what="the run's row to turn fixed")
     row = browser.evaluate(f"[...document.querySelector('#runs-body tr[data-run-id={js(run_id)}]').cells]"
                            ".map(c => c.textContent)")
-    assert row[:6] == [run_id, "fixed", "http", "function", final["target"], str(final["iterations"])], row
-    assert row[6] == f"{final['tests_passed']}/{final['tests_total']}" == "4/4", row
+    assert row[:7] == [run_id, "fixed", "http", "function", final["target"], final["model"],
+                       str(final["iterations"])], row
+    assert final["model"] == "none"  # grade_request() asks for no model: the mutation patcher fixed it
+    assert row[7] == f"{final['tests_passed']}/{final['tests_total']}" == "4/4", row
     print("screenshot:", browser.screenshot(artifacts / "runs.png"))
 
 

@@ -13,15 +13,26 @@ report.
 An audit hook, armed only while the program runs, flags file writes, reads outside the interpreter's
 own tree, sockets, subprocesses, signals and other process-level effects: the program's first such
 attempt fails with `SideEffect` and the call is reported as a side effect even if the program catches it.
+Reading the clock or a random source raises no audit event, so a profile function, armed the same way,
+watches C calls instead: the clock functions of `time` and `datetime`, `os.urandom`/`getrandom` and the
+generator methods of every `random.Random` (seeded or not: a record must not teach a generator's
+stream) end the call the same way as `clock` or `randomness`; it sees them however they are reached
+(`from time import time`, an alias, a bound method). What the program prints is kept up to `output_chars`
+characters; the write that passes the cap ends the call as `output_flood` (a program that floods its
+output is no training data, and the cap keeps a 6 MB print from filling the child's memory).
 """
 
+import _random
 import ast
+import datetime
 import io
 import json
 import os
+import random  # noqa: F401  (imported here, unwatched: its import seeds a generator, which no program did)
 import resource
 import signal
 import sys
+import time
 
 from _semcoder_job import open_channel  # the job runtime, shipped next to this file
 
@@ -38,8 +49,25 @@ _WRITE_MODES = ("w", "a", "x", "+")
 _OWN_TREES = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
 
 
+_CLOCK_NAMES = ("time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "perf_counter_ns", "process_time",
+                "process_time_ns", "thread_time", "thread_time_ns", "clock_gettime", "clock_gettime_ns", "localtime",
+                "gmtime", "ctime", "asctime", "strftime")  # the last five read the clock when given no time
+_WATCHED = {
+    **{getattr(time, name): ("clock", "time." + name) for name in _CLOCK_NAMES if hasattr(time, name)},
+    datetime.datetime.now: ("clock", "datetime.now"), datetime.datetime.today: ("clock", "datetime.today"),
+    datetime.datetime.utcnow: ("clock", "datetime.utcnow"), datetime.date.today: ("clock", "date.today"),
+    os.urandom: ("randomness", "os.urandom"),
+    **({os.getrandom: ("randomness", "os.getrandom")} if hasattr(os, "getrandom") else {}),
+}
+_BUILTIN = type(len)
+
+
 class SideEffect(BaseException):
     """A BaseException, so that `except Exception` in the program cannot hide it."""
+
+
+class OutputFlood(BaseException):
+    """The program printed past the cap (a BaseException for the same reason as SideEffect)."""
 
 
 class CallTimeout(BaseException):
@@ -55,9 +83,22 @@ class _Guard:
         if not self.armed:
             return
         if self._flagged(event, args):
-            self.hits.append(event)
-            self.armed = False  # raising again while the program unwinds would only add noise
-            raise SideEffect(event)
+            self._hit("side_effect", event)
+
+    def profile(self, frame, event, arg):
+        """sys.setprofile's function: a C call of a clock or random source ends the call (see the docstring)."""
+        if event != "c_call" or not self.armed:
+            return
+        watched = _WATCHED.get(arg) if type(arg) is _BUILTIN else None
+        if watched is None and type(arg) is _BUILTIN and isinstance(arg.__self__, _random.Random):
+            watched = ("randomness", "random.Random." + arg.__name__)
+        if watched is not None:
+            self._hit(*watched)
+
+    def _hit(self, kind, event):
+        self.hits.append((kind, event))
+        self.armed = False  # raising again while the program unwinds would only add noise
+        raise SideEffect(event)
 
     def _flagged(self, event, args):
         if event == "open":
@@ -104,6 +145,21 @@ def _representable(value, limit):
     if back != value or repr(back) != text:
         return None, "unrepresentable"
     return text, None
+
+
+class _CappedOutput(io.StringIO):
+    """The program's stdout/stderr: kept up to `cap` characters; the write past it raises OutputFlood."""
+
+    def __init__(self, cap):
+        super().__init__()
+        self.cap = cap
+        self.flooded = False
+
+    def write(self, text):
+        if self.flooded or self.tell() + len(text) > self.cap:
+            self.flooded = True
+            raise OutputFlood()
+        return super().write(text)
 
 
 class _Coverage:
@@ -165,7 +221,7 @@ class Runner:
 
     def _guarded(self, action, seconds, coverage=None):
         """Runs `action` with the audit hook armed, a time budget and the program's output captured."""
-        captured = io.StringIO()
+        captured = _CappedOutput(self.spec.get("output_chars", 10_000))
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = captured
         self.guard.hits = []
@@ -174,11 +230,12 @@ class Runner:
         try:
             if coverage is not None:
                 sys.settrace(coverage.global_trace)
+            sys.setprofile(self.guard.profile)
             self.guard.armed = True
             action()
         except CallTimeout:
             outcome = {"status": "timeout"}
-        except SideEffect:
+        except (SideEffect, OutputFlood):
             pass
         except RecursionError:
             outcome = {"status": "error", "error": "RecursionError: maximum recursion depth exceeded"}
@@ -186,11 +243,15 @@ class Runner:
             outcome = {"status": "error", "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
         finally:
             self.guard.armed = False
+            sys.setprofile(None)
             sys.settrace(None)
             signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = saved
         if self.guard.hits:
-            outcome = {"status": "side_effect", "error": self.guard.hits[0]}
+            kind, event = self.guard.hits[0]
+            outcome = {"status": kind, "error": event}
+        elif captured.flooded:  # even if the program caught OutputFlood and carried on
+            outcome = {"status": "output_flood", "error": f"printed more than {captured.cap} characters"}
         outcome["printed"] = bool(captured.getvalue())
         return outcome
 

@@ -1,7 +1,10 @@
 """The executability filter and input selection, both decided by running the programs in the sandbox.
 
 A program is kept when its module loads, it never touches files, network or processes (the child's
-audit hook), two runs under different hash seeds agree on every call, and at least one input runs
+audit hook), never reads the clock or a random source and never prints more than the executor's
+`output_chars` (the child's profile function and capped output; any one call doing so drops the whole
+program, so no record of any kind, NL-to-code included, is made from it), two runs under different hash
+seeds agree on every call, and at least one input runs
 cleanly to an output that round-trips through repr/literal_eval. Inputs are tried in two rounds:
 generated candidates first, then EvalPlus-style mutants of the ones that worked. Inputs whose
 behaviour (output and lines run) duplicates another's are dropped.
@@ -20,6 +23,7 @@ from training.data.inputs import candidates, mutate, param_kinds
 from training.data.models import Example, Program
 
 HASH_SEEDS = (1, 2)
+_EFFECTS = ("side_effect", "clock", "randomness", "output_flood")  # each drops the whole program, by that name
 
 
 class InputOptions(BaseModel):
@@ -96,11 +100,13 @@ def judge(runs: list[ItemRun]) -> str | None:
     first = runs[0]
     if not first.loaded:
         return f"load_{first.load.status}"
+    statuses = Counter(call.status for run in runs for call in run.calls)
+    for effect in _EFFECTS:  # before the seeds are compared: a clock read also makes the runs differ
+        if statuses[effect]:
+            return effect
     if any(run.load.status != first.load.status or run.signature() != first.signature() for run in runs[1:]):
         return "nondeterministic"
     statuses = Counter(call.status for call in first.calls)
-    if statuses["side_effect"]:
-        return "side_effect"
     if statuses["crashed"]:
         return "crashed"
     if not statuses["ok"]:

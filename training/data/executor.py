@@ -20,7 +20,8 @@ from sandbox import Job, JobResult, JobRunner, SandboxError
 from sandbox.job import outer_limits
 
 CallStatus = Literal[
-    "ok", "error", "timeout", "side_effect", "unrepresentable", "too_large", "bad_input", "crashed", "skipped"
+    "ok", "error", "timeout", "side_effect", "clock", "randomness", "output_flood", "unrepresentable", "too_large",
+    "bad_input", "crashed", "skipped",
 ]
 _HERE = Path(__file__).parent
 _CHILD = "_exec_child.py"
@@ -40,6 +41,8 @@ class ExecOptions(BaseModel):
     recursion_limit: int = Field(400, gt=50, description="Recursion limit inside the child.")
     items_per_job: int = Field(24, gt=0, description="Items sent to one sandbox job.")
     coverage: bool = Field(True, description="Record the lines each call ran (behaviour dedupe, localization).")
+    output_chars: int = Field(10_000, ge=0, description="What one call (or the module load) may print; past it "
+                                                        "the call is `output_flood`.")
 
 
 class ExecItem(BaseModel):

@@ -54,3 +54,5 @@ class RecordMeta(BaseModel):
     task: Literal["nl2code", "forward", "backward", "refine"]
     monologue: MonologueSource | None = Field(None, description="trace: written from the real trace; teacher: sampled and verified.")
     bug: str | None = Field(None, description="PyX-R: the injected mutation.")
+    steps_checked: int | None = Field(None, description="Monologue claims checked against the real trace (step_check).")
+    steps_agreeing: int | None = Field(None, description="Of those, the ones the trace agrees with (all, when kept).")

@@ -1,5 +1,9 @@
 """PyX synthesis, chunk by chunk: seeds -> dedupe/decontaminate -> execute -> trace -> monologue -> verify.
 
+Monologues are verified twice: their steps against the real trace (step_check: a teacher sample is kept
+only when every checkable step agrees; the trace-written ones pass the same check) and their final answer
+by a fresh run (verify.py). Each record's meta says how many steps were checked.
+
 Candidates are the corpus's seed functions (rewritten by the teacher when there is one) followed by
 generator programs; chunk i is always the same candidates, so a rerun skips the shards already written.
 Each verified program gives an NL-to-code record (when it has a description), a forward and a backward
@@ -32,10 +36,11 @@ from training.data.generator import generate_program
 from training.data.models import Example, Program, RecordMeta
 from training.data.monologue import backward_monologue, forward_monologue, rename_entry
 from training.data.stats import ChunkStats, sum_stats, summary_table
+from training.data.step_check import StepCheck, check_steps
 from training.data.teacher import Teacher, TeacherConfig
 from training.data.tracing import trace_rows
 from training.data.verify import MonologueTask, pick_monologues
-from training.data.writer import ShardStore
+from training.data.writer import DATASETS_MISSING_NOTE, ShardStore
 
 Progress = Callable[[int, int, ChunkStats], None]
 
@@ -160,7 +165,7 @@ class PyXRun:
             stage.items_out = len({owner for owner, _, _ in traced})
         with stats.stage("monologue", len({owner for owner, _, _ in traced})) as stage:
             written = self._monologues(traced, [p.description for p in programs], executor, stats)
-            stage.items_out = len({owner for owner, _, _, _ in written})
+            stage.items_out = len({owner for owner, *_ in written})
         records, metas = [], []
         kept_keys = set()
         for program in programs:
@@ -168,13 +173,13 @@ class PyXRun:
                 records.append(PyXRecord(nl=program.description, response=f"```python\n{program.code.rstrip()}\n```"))
                 metas.append(RecordMeta(program=program.key, origin=program.origin, task="nl2code"))
                 kept_keys.add(program.key)
-        for owner, task, response, source in written:
+        for owner, task, response, source, check in written:
             program = programs[owner]
             instruction = monologue_instruction(task)
             field = "fwd_mnl" if task.direction == "forward" else "bwd_mnl"
             records.append(PyXRecord(**{field: instruction, "response": response}))
             metas.append(RecordMeta(program=program.key, origin=program.origin, task=task.direction,  # type: ignore[arg-type]
-                                    monologue=source))
+                                    monologue=source, steps_checked=check.checked, steps_agreeing=check.agreeing))
             kept_keys.add(program.key)
         for meta in metas:
             stats.records[meta.task] += 1
@@ -183,20 +188,28 @@ class PyXRun:
 
     def _monologues(self, traced: list, descriptions: list[str], executor: BatchExecutor,
                     stats: ChunkStats) -> list[tuple]:
-        """(owner, task, response, source) of each monologue that verified."""
+        """(owner, task, response, source, step check) of each monologue that verified."""
         limit = self.config.max_response_chars
         written_by_trace = []
         for owner, task, trace in traced:
             make = forward_monologue if task.direction == "forward" else backward_monologue
             written_by_trace.append(make(task.code, task.example.input, trace, descriptions[owner]))
         tasks = [task for _, task, _ in traced]
+        steps: dict[str, StepCheck] = {}  # response -> its step check (a response is checked once)
         from_teacher: list[str | None] = [None] * len(tasks)
         if self.teacher is not None:
             asked = self.teacher.monologues(tasks)
-            from_teacher = pick_monologues(asked, executor)
+            # Steps first: a sample whose final answer holds but whose steps the trace contradicts is no data.
+            screened = [t.model_copy(update={"responses": _step_screen(t.responses, trace, "teacher", steps, stats)})
+                        for t, (_, _, trace) in zip(asked, traced, strict=True)]
+            from_teacher = pick_monologues(screened, executor)
             stats.drop("monologue", "teacher_rejected", sum(1 for r in from_teacher if r is None))
         fallback = self.teacher is None or self.teacher.config.fallback_to_trace
-        candidates = [t.model_copy(update={"responses": [r]}) for t, r in zip(tasks, written_by_trace, strict=True)]
+        # The trace-written ones pass the same checker (they are built from the trace: a failure is a bug).
+        written_by_trace = [next(iter(_step_screen([text], trace, "trace", steps, stats)), None)
+                            for text, (_, _, trace) in zip(written_by_trace, traced, strict=True)]
+        candidates = [t.model_copy(update={"responses": [r] if r is not None else []})
+                      for t, r in zip(tasks, written_by_trace, strict=True)]
         checked = pick_monologues(candidates, executor) if fallback else [None] * len(tasks)
         out = []
         for (owner, task, _), teacher_text, trace_text in zip(traced, from_teacher, checked, strict=True):
@@ -206,8 +219,25 @@ class PyXRun:
             elif len(response) > limit:
                 stats.drop("monologue", "too_long")
             else:
-                out.append((owner, task, response, source))
+                out.append((owner, task, response, source, steps[response]))
         return out
+
+
+def _step_screen(responses: list[str], trace, source: str, steps: dict[str, StepCheck],
+                 stats: ChunkStats) -> list[str]:
+    """The responses whose every checkable step agrees with `trace`; counts go to stats.steps[source ...]."""
+    kept = []
+    for response in responses:
+        result = steps.get(response) or check_steps(response, trace)
+        steps[response] = result
+        stats.steps[f"{source}_samples"] += 1
+        stats.steps[f"{source}_steps_checked"] += result.checked
+        stats.steps[f"{source}_steps_agreeing"] += result.agreeing
+        if result.ok:
+            kept.append(response)
+        else:
+            stats.steps[f"{source}_samples_rejected"] += 1
+    return kept
 
 
 def prompt_piece(text: str) -> str:
@@ -240,5 +270,6 @@ def run_pyx(config: PyXConfig, progress: Progress | None = None, teacher: Teache
     """Runs (or resumes) PyX synthesis, merges the shards and returns the stats and the printed summary."""
     start = time.perf_counter()
     stats = PyXRun(config, teacher).run(progress)
-    ShardStore(config.out, "pyx").finalize()
-    return stats, summary_table(f"PyX summary ({config.out})", stats, time.perf_counter() - start)
+    _, dataset = ShardStore(config.out, "pyx").finalize()
+    summary = summary_table(f"PyX summary ({config.out})", stats, time.perf_counter() - start)
+    return stats, summary if dataset else summary + "\n" + DATASETS_MISSING_NOTE.format(name="pyx")

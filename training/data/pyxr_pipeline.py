@@ -23,7 +23,7 @@ from training.data.stats import ChunkStats, sum_stats, summary_table
 from training.data.teacher import Teacher, TeacherConfig
 from training.data.tracing import trace_rows
 from training.data.verify import FixTask, pick_fixes
-from training.data.writer import ShardStore
+from training.data.writer import DATASETS_MISSING_NOTE, ShardStore
 
 Progress = Callable[[int, int, ChunkStats], None]
 
@@ -139,5 +139,6 @@ def run_pyxr(config: PyXRConfig, progress: Progress | None = None,
              teacher: Teacher | None = None) -> tuple[ChunkStats, str]:
     start = time.perf_counter()
     stats = PyXRRun(config, teacher).run(progress)
-    ShardStore(config.out, "pyx_r").finalize()
-    return stats, summary_table(f"PyX-R summary ({config.out})", stats, time.perf_counter() - start)
+    _, dataset = ShardStore(config.out, "pyx_r").finalize()
+    summary = summary_table(f"PyX-R summary ({config.out})", stats, time.perf_counter() - start)
+    return stats, summary if dataset else summary + "\n" + DATASETS_MISSING_NOTE.format(name="pyx_r")

@@ -25,6 +25,8 @@ class ChunkStats(BaseModel):
     drops: Counter[str] = Field(default_factory=Counter)
     records: Counter[str] = Field(default_factory=Counter)
     sources: Counter[str] = Field(default_factory=Counter)
+    steps: Counter[str] = Field(default_factory=Counter, description="Step verification of monologues, by source: "
+                                "samples, samples rejected, steps checked, steps agreeing.")
     dedupe_keys: list[str] = Field(default_factory=list, description="Programs first seen in this chunk (resume).")
 
     @contextmanager
@@ -52,6 +54,7 @@ class ChunkStats(BaseModel):
         self.drops.update(other.drops)
         self.records.update(other.records)
         self.sources.update(other.sources)
+        self.steps.update(other.steps)
 
 
 def sum_stats(all_stats: list[dict]) -> ChunkStats:
@@ -71,6 +74,8 @@ def summary_table(title: str, stats: ChunkStats, wall_s: float, unit: str = "pro
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(stats.records.items()))
     lines.append(f"records kept: {total} ({kinds})")
     lines.append("record sources: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.sources.items())))
+    if stats.steps:
+        lines.append("step checks: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.steps.items())))
     lines.append("dropped by reason:")
     lines.extend(f"  {reason:<44}{count:>8}" for reason, count in sorted(stats.drops.items()))
     if not stats.drops:

@@ -6,7 +6,8 @@ Layout of an output directory (NAME is `pyx` or `pyx_r`):
     shards/programs-00003.jsonl    (PyX only) the verified programs, the input of `pyxr`
     shards/NAME-00003.stats.json   the chunk's counts and timings; its presence marks the shard done
 `finalize` merges the shards into NAME.jsonl / NAME.meta.jsonl and saves a `datasets` dataset in
-NAME_dataset/. A crash loses at most the shard in progress: its files are replaced on the rerun.
+NAME_dataset/ (only where `datasets`, the `train` extra, is installed: without it the JSONL files are the
+whole output and the summary says so, rather than the run dying after all its work). A crash loses at most the shard in progress: its files are replaced on the rerun.
 """
 
 from __future__ import annotations
@@ -63,27 +64,35 @@ class ShardStore:
     def record_files(self) -> list[Path]:
         return [self.path(self.name, i) for i in sorted(self.done())]
 
-    def finalize(self) -> tuple[Path, Path]:
-        """Merged JSONL and a `datasets` dataset on disk (the exact schema's columns only)."""
+    def finalize(self) -> tuple[Path, Path | None]:
+        """Merged JSONL and a `datasets` dataset on disk (the exact schema's columns only; None without `datasets`)."""
         merged = self.out / f"{self.name}.jsonl"
         meta = self.out / f"{self.name}.meta.jsonl"
         atomic_lines(merged, (line for p in self.record_files() for line in _lines(p)))
         atomic_lines(meta, (line for i in sorted(self.done())
                              for line in _lines(self.path(self.name, i, "meta.jsonl"))))
         dataset_dir = self.out / f"{self.name}_dataset"
-        save_dataset(merged, dataset_dir)
-        return merged, dataset_dir
+        return merged, dataset_dir if save_dataset(merged, dataset_dir) else None
 
 
 def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def save_dataset(jsonl: Path, directory: Path) -> None:
-    from datasets import Dataset, disable_progress_bars  # a heavy import, needed only here
+DATASETS_MISSING_NOTE = ("note: the `datasets` package (the `train` extra: pip install 'semcoder-agent[train]') "
+                         "is not installed, so no {name}_dataset/ copy was saved; {name}.jsonl is the complete output")
+
+
+def save_dataset(jsonl: Path, directory: Path) -> bool:
+    """Saves the dataset copy; False (nothing written) when `datasets` is not installed."""
+    try:
+        from datasets import Dataset, disable_progress_bars  # a heavy import, needed only here
+    except ImportError:
+        return False
 
     disable_progress_bars()
 
     rows = [json.loads(line) for line in _lines(jsonl)]
     columns = list(rows[0]) if rows else ["response"]
     Dataset.from_dict({c: [row[c] for row in rows] for c in columns}).save_to_disk(str(directory))
+    return True

@@ -51,7 +51,12 @@
     if (token()) headers.Authorization = `Bearer ${token()}`;
     const response = await fetch(path, { ...options, headers, cache: "no-store" });
     if (response.status === 401) throw new Unauthorized("token refused");
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      const detail = typeof body.detail === "string" ? body.detail
+        : Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : "";
+      throw new Error(`${path}: HTTP ${response.status}${detail ? `: ${detail}` : ""}`);
+    }
     return response;
   }
 
@@ -110,7 +115,7 @@
   }
 
   // ---- the list of runs ----
-  const RUN_COLUMNS = ["Run", "Status", "Origin", "Kind", "Target", "Iterations", "Tests", "Created", "Stop reason"];
+  const RUN_COLUMNS = ["Run", "Status", "Origin", "Kind", "Target", "Model", "Iterations", "Tests", "Created", "Stop reason"];
 
   function listPage() {
     let stopped = false;
@@ -155,10 +160,47 @@
         data.reports.length ? el("table", { id: "reports-table", class: "grid" },
           el("thead", {}, el("tr", {}, REPORT_COLUMNS.map((h) => el("th", {}, h)))),
           el("tbody", {}, data.reports.map(reportRow)))
-          : el("p", { class: "muted" }, "No report folders in the server's reports directory yet."));
+          : el("p", { class: "muted" }, "No report folders in the server's reports directory yet."),
+        uploadForm());
     } catch (error) {
       failed(error, box);
     }
+  }
+
+  // A `semcoder eval --out DIR` folder made elsewhere: its report.json (and tasks.jsonl, for the task grid) are read
+  // here and posted to /v1/reports, which validates them and keeps them as a new folder beside the others.
+  function uploadForm() {
+    const files = el("input", { id: "upload-files", type: "file", multiple: true, accept: ".json,.jsonl" });
+    const name = el("input", { id: "upload-name", type: "text", size: 24, placeholder: "name", pattern:
+      "[A-Za-z0-9_][A-Za-z0-9._\\-]{0,127}", required: true });
+    const note = el("span", { id: "upload-status", class: "muted" });
+    files.addEventListener("change", () => {
+      const folder = files.files.length && files.files[0].webkitRelativePath.split("/")[0];
+      if (!name.value && folder) name.value = folder;
+    });
+    async function submit(event) {
+      event.preventDefault();
+      const chosen = [...files.files];
+      const reportFile = chosen.find((f) => f.name === "report.json") || chosen.find((f) => f.name.endsWith(".json"));
+      const tasksFile = chosen.find((f) => f.name.endsWith(".jsonl"));
+      if (!reportFile) { note.textContent = "choose the folder's report.json (and tasks.jsonl)"; return; }
+      note.textContent = "uploading…";
+      try {
+        const report = JSON.parse(await reportFile.text());
+        const tasks = tasksFile ? (await tasksFile.text()).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)) : [];
+        await api("/v1/reports", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ name: name.value, report, tasks }) });
+        location.hash = `#/reports/${encodeURIComponent(name.value)}`;
+      } catch (error) {
+        if (error instanceof Unauthorized) { showLogin("The token was refused."); return; }
+        note.textContent = `not uploaded: ${error.message}`;
+        note.className = "error";
+      }
+    }
+    return el("details", { id: "upload" }, el("summary", {}, "Upload a report"),
+      el("form", { id: "upload-form", onsubmit: submit },
+        el("label", {}, "report.json and tasks.jsonl of a semcoder eval --out folder ", files), " ",
+        el("label", {}, "as ", name), " ", el("button", { type: "submit" }, "Upload"), " ", note));
   }
 
   function reportRow(entry) {
@@ -203,31 +245,55 @@
     return { stop() { stopped = true; } };
   }
 
-  // pass@1 per round: an inline SVG line chart (0–100 %), and the same numbers as a table.
+  // pass@1 per round (and pass@k for the k the report has, k > 1: dashed): an inline SVG line chart (0–100 %), and
+  // the same numbers as a table.
+  function reportedKs(report) {
+    const rounds = report.rounds || [];
+    if (!rounds.length) return [];
+    return Object.keys(rounds[0].pass_at_k || {}).map(Number)
+      .filter((k) => k > 1 && rounds.every((r) => r.pass_at_k && String(k) in r.pass_at_k)).sort((a, b) => a - b);
+  }
+
   function renderChart(box, report) {
     const rounds = report.rounds || [];
-    const W = 520, H = 260, left = 48, right = 20, top = 20, bottom = 40;
+    const ks = reportedKs(report);
+    const W = 520, H = 260, left = 48, right = 70, top = 20, bottom = 40;
     const x = (i) => left + (rounds.length > 1 ? (i * (W - left - right)) / (rounds.length - 1) : (W - left - right) / 2);
     const y = (fraction) => top + (1 - fraction) * (H - top - bottom);
     const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => [
       svg("line", { x1: left, x2: W - right, y1: y(f), y2: y(f), class: "axis-grid" }),
       svg("text", { x: left - 6, y: y(f) + 4, class: "axis-label", "text-anchor": "end" }, `${100 * f}%`)]);
-    const points = rounds.map((r, i) => svg("g", { class: "point", "data-round": r.round, "data-pass": r.pass_at_1 },
-      svg("circle", { cx: x(i), cy: y(r.pass_at_1), r: 4 }, svg("title", {}, `round ${r.round}: pass@1 ${pct(r.pass_at_1)}`)),
-      svg("text", { x: x(i), y: y(r.pass_at_1) - 9, "text-anchor": "middle", class: "point-label" }, pct(r.pass_at_1)),
-      svg("text", { x: x(i), y: H - bottom + 18, "text-anchor": "middle", class: "axis-label" }, r.round)));
-    const line = svg("polyline", { class: "curve", fill: "none",
-      points: rounds.map((r, i) => `${x(i)},${y(r.pass_at_1)}`).join(" ") });
+    const atK = (r, k) => (k === 1 ? r.pass_at_1 : r.pass_at_k[String(k)]);
+    const series = [1, ...ks].map((k) => {
+      const value = (r) => atK(r, k);
+      // pass@1's points are `g.point` (labelled); the others `g.point-k`, labelled only at their last round.
+      const points = rounds.map((r, i) => svg("g", { class: k === 1 ? "point" : "point-k", "data-k": k,
+        "data-round": r.round, "data-pass": value(r) },
+      svg("circle", { cx: x(i), cy: y(value(r)), r: k === 1 ? 4 : 3 },
+        svg("title", {}, `round ${r.round}: pass@${k} ${pct(value(r))}`)),
+      k === 1 || i === rounds.length - 1 ? svg("text", { x: k === 1 ? x(i) : x(i) + 8, y: k === 1 ? y(value(r)) - 9
+        : y(value(r)) + 4, "text-anchor": k === 1 ? "middle" : "start", class: "point-label" },
+      k === 1 ? pct(value(r)) : `pass@${k}`) : null));
+      const line = svg("polyline", { class: k === 1 ? "curve" : "curve curve-k", "data-k": k, fill: "none",
+        points: rounds.map((r, i) => `${x(i)},${y(value(r))}`).join(" ") });
+      return [line, points];
+    });
+    const rounds_axis = rounds.map((r, i) => svg("text", { x: x(i), y: H - bottom + 18, "text-anchor": "middle",
+      class: "axis-label" }, r.round));
     const chart = svg("svg", { id: "passk-chart", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
-      "aria-label": `pass@1 per refinement round: ${rounds.map((r) => `round ${r.round} ${pct(r.pass_at_1)}`).join(", ")}` },
-    grid, line, points,
+      "aria-label": [1, ...ks].map((k) => `pass@${k} per refinement round: ${rounds.map((r) =>
+        `round ${r.round} ${pct(atK(r, k))}`).join(", ")}`).join("; ") },
+    grid, series, rounds_axis,
     svg("text", { x: (left + W - right) / 2, y: H - 6, "text-anchor": "middle", class: "axis-label" }, "refinement round"));
     const table = el("table", { id: "passk-table", class: "grid compact" },
-      el("thead", {}, el("tr", {}, ["Round", "pass@1", "Solved tasks", "Refined samples"].map((h) => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Round", "pass@1", ...ks.map((k) => `pass@${k}`), "Solved tasks",
+        "Refined samples"].map((h) => el("th", {}, h)))),
       el("tbody", {}, rounds.map((r) => el("tr", { "data-round": r.round },
         el("td", { class: "num" }, r.round), el("td", { class: "num" }, pct(r.pass_at_1)),
+        ks.map((k) => el("td", { class: "num" }, pct(atK(r, k)))),
         el("td", { class: "num" }, r.solved_tasks), el("td", { class: "num" }, r.refined_samples)))));
-    box.replaceChildren(el("h2", {}, "pass@1 per round"), chart, table);
+    box.replaceChildren(el("h2", {}, ks.length ? `pass@1 and pass@${ks.join(", pass@")} per round` : "pass@1 per round"),
+      chart, table);
   }
 
   // Task × round: each cell pass / fail / k of n, colored and labelled in text.
@@ -290,7 +356,7 @@
       el("td", {}, link),
       el("td", {}, el("span", { class: `status status-${safeClass(run.status)}` }, run.status)),
       el("td", {}, run.origin), el("td", {}, run.kind), el("td", { class: "target" }, run.target),
-      el("td", { class: "num" }, run.iterations), el("td", { class: "num" }, `${run.tests_passed}/${run.tests_total}`),
+      el("td", { class: "model" }, run.model), el("td", { class: "num" }, run.iterations), el("td", { class: "num" }, `${run.tests_passed}/${run.tests_total}`),
       el("td", {}, when(run.created)), el("td", { class: "reason" }, run.stop_reason));
   }
 
@@ -393,7 +459,7 @@
     const run = state.row;
     const facts = [
       ["Status", el("span", { id: "run-status", class: `status status-${safeClass(run.status)}` }, run.status)],
-      ["Target", run.target], ["Kind", run.kind], ["Origin", run.origin],
+      ["Target", run.target], ["Kind", run.kind], ["Origin", run.origin], ["Model", run.model],
       ["Iterations", run.iterations], ["Candidates tested", run.executions],
       ["Tests", el("span", { id: "run-tests" }, `${run.tests_passed}/${run.tests_total}`)],
       ["Created", when(run.created)], ["Stop reason", run.stop_reason || "—"],
