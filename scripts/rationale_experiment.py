@@ -163,11 +163,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --- data (CPU machine) --------------------------------------------------------------------------------------
 
 
-def rationale_data(pyx_dir: Path, out: Path, formats: list[str], log: Path) -> None:
+def rationale_data(args: argparse.Namespace, pyx_dir: Path, out: Path, log: Path) -> None:
     """The one call of `semcoder data rationale`: OUT/<format>.jsonl (same programs, same order, the SFT record
     shape) and OUT/manifest.json. The only place that knows that command's interface."""
-    run_logged([*SEMCODER, "data", "rationale", str(pyx_dir), "--out", str(out), "--formats", ",".join(formats)],
-               log)
+    run_logged([*SEMCODER, "data", "rationale", str(pyx_dir), "--out", str(out), "--formats",
+                ",".join(args.formats), *(["--workers", str(args.data_workers)] if args.data_workers else [])], log)
 
 
 def source_pyx(args: argparse.Namespace) -> Path:
@@ -264,7 +264,7 @@ def data_phase(args: argparse.Namespace) -> str:
         folder = args.work / f"pyx_seed{seed}"
         records = write_pyx_folder(folder, pyx, split / "train", set(drawn))
         out = args.data / f"seed{seed}"
-        rationale_data(folder, out, args.formats, logs(args) / f"data_rationale_seed{seed}.log")
+        rationale_data(args, folder, out, logs(args) / f"data_rationale_seed{seed}.log")
         counts = {fmt: count_lines(out / f"{fmt}.jsonl") for fmt in args.formats}
         if len(set(counts.values())) != 1:
             raise SystemExit(f"seed {seed}: the formats hold different record counts {counts} (same programs, "
@@ -283,7 +283,7 @@ def data_phase(args: argparse.Namespace) -> str:
     for seed, stats in summary["seeds"].items():
         lines.append(f"{seed:<10} {stats['programs']:>9} {next(iter(stats['records'].values())):>15} "
                      f"{len(stats['showing_a_held_out_program']):>6}")
-    lines.append(f"carry {archive} ({archive.stat().st_size / 1e6:.1f} MB) to the device")
+    lines.append(f"carry {archive} ({archive.stat().st_size / 1e6:.2f} MB) to the device")
     return "\n".join(lines)
 
 
@@ -588,6 +588,7 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
                  "tokens_trained": mean([s["tokens"] for s in trained]),
                  "loss_tokens": mean([s["loss_tokens"] for s in trained]),
                  "rationale_tokens_per_record": mean([r["rationale_tokens_per_record"] for r in rationale]),
+                 "rationale_chars_per_record": manifest_mean(data_stats, plan["data_seeds"], fmt, "rationale_chars"),
                  "response_tokens_per_record": mean([r["response_tokens_per_record"] for r in rationale])}
         for bench in benches:
             per_run = [results[(arm, bench)] for arm in mine if (arm, bench) in results]
@@ -612,8 +613,22 @@ def build_report(args: argparse.Namespace) -> dict[str, Any]:
         for run in runs:
             rates = {arm.fmt: mean([float(ok) for ok in results[(arm, bench)].values()])
                      for arm in arms if arm.run == run and (arm, bench) in results}
-            report["orderings"][bench][run] = sorted(rates, key=lambda fmt: -rates[fmt])
+            order = sorted(rates, key=lambda fmt: -rates[fmt])
+            report["orderings"][bench][run] = "".join(
+                (f" {'=' if rates[fmt] == rates[order[i - 1]] else '>'} " if i else "") + fmt
+                for i, fmt in enumerate(order))
     return report
+
+
+def manifest_mean(data_stats: dict[str, Any], seeds: list[int], fmt: str, field: str) -> float | None:
+    """A per-format mean that `semcoder data rationale` wrote in its manifest, averaged over data seeds."""
+    values = []
+    for seed in seeds:
+        manifest = (data_stats.get(str(seed)) or {}).get("manifest") or {}
+        value = ((manifest.get("per_format") or {}).get(fmt) or {}).get(field)
+        if isinstance(value, dict) and isinstance(value.get("mean"), int | float):
+            values.append(value["mean"])
+    return mean(values) if values else None
 
 
 def statistics_sd(values: list[float]) -> float:
@@ -634,8 +649,8 @@ def markdown(report: dict[str, Any]) -> str:
              "tokens per arm", "",
              "pass@1 (%) per format: mean over seed runs [bootstrap 95% over tasks] (min-max over runs); "
              "tokens are means per arm; rationale tokens per execution-prediction record (pretrained tokenizer).", "",
-             "| format | " + " | ".join(benches) + " | steps | tokens trained | loss tokens | rationale tok/record |",
-             "|---|" + "---:|" * (len(benches) + 4)]
+             "| format | " + " | ".join(benches) + " | steps | tokens trained | loss tokens | rationale tok/record "
+             "| rationale chars/record |", "|---|" + "---:|" * (len(benches) + 5)]
     for fmt, entry in report["formats"].items():
         cells = []
         for bench in benches:
@@ -644,7 +659,9 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{pct(s['bootstrap95'][1])}] ({pct(s['min'])}-{pct(s['max'])})")
         steps = ",".join(map(str, entry["steps"])) or "-"
         lines.append(f"| {fmt} | " + " | ".join(cells) + f" | {steps} | {entry['tokens_trained']:,.0f} | "
-                     f"{entry['loss_tokens']:,.0f} | {entry['rationale_tokens_per_record']:.1f} |")
+                     f"{entry['loss_tokens']:,.0f} | {entry['rationale_tokens_per_record']:.1f} | "
+                     + ("-" if entry["rationale_chars_per_record"] is None else
+                        f"{entry['rationale_chars_per_record']:.0f}") + " |")
     lines += ["", "## Pairwise: exact McNemar p (only A / only B solved), pooled over seed runs, then per run", "",
               "| benchmark | A vs B | pooled | " + " | ".join(sorted({r for p in report["pairs"] for r in p["per_run"]}))
               + " |", "|---|---|---:|" + "---:|" * len({r for p in report["pairs"] for r in p["per_run"]})]
@@ -657,7 +674,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Ordering per seed run (best first)", "", "| benchmark | run | ordering |", "|---|---|---|"]
     for bench, per_run in report["orderings"].items():
         for run, order in per_run.items():
-            lines.append(f"| {bench} | {run} | {' > '.join(order)} |")
+            lines.append(f"| {bench} | {run} | {order} |")
     lines += ["", "## Arms", "", "| arm | " + " | ".join(benches) + " | steps | tokens | final loss |",
               "|---|" + "---:|" * (len(benches) + 3)]
     for name, arm in report["arms"].items():

@@ -1,8 +1,6 @@
 """scripts/rationale_experiment.py end to end on a CPU: a real (tiny) PyX run, the fixed held-out split, two data
-seeds, the tiny model pretrained and fine-tuned per arm, every arm served (scripts/cpu_openai_server.py) and
-evaluated on the held-out set and CRUXEval, the report. Nothing is scripted but what `semcoder data rationale`
-writes, until that command exists (branch h21a): a stand-in below makes its files from the monologue data and
-the monologue ablation's answer-only records.
+seeds (`semcoder data rationale` per seed), the tiny model pretrained and fine-tuned per arm, every arm served
+(scripts/cpu_openai_server.py) and evaluated on the held-out set and CRUXEval, the report. Nothing is scripted.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ import pytest
 
 from agent.prompts import PyXRecord
 from evals.loaders import load_cruxeval
-from training.data.ablation import strip_monologues
-from training.data_cli import data_group
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -31,47 +27,14 @@ BENCHMARKS = ["heldout-i", "cruxeval-o"]  # both sources, both directions
 HOLDOUT = 4
 
 
-def _reshaped(response: str, keep) -> str:
-    """The response with only some of its rationale lines (a stand-in for another rationale format)."""
-    rationale, _, answer = response.partition("[/MONOLOGUE]")
-    lines = [line for index, line in enumerate(rationale.splitlines()) if keep(index, line)]
-    return "\n".join(lines) + "\n[/MONOLOGUE]" + answer
-
-
-def stand_in_rationale(pyx_dir: Path, out: Path, formats: list[str], log: Path) -> None:
-    """What `semcoder data rationale PYX_DIR --out OUT --formats ...` writes, from the PyX folder's records."""
-    out.mkdir(parents=True, exist_ok=True)
-    source = pyx_dir / "pyx.jsonl"
-    records = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
-    shapes = {"monologue": lambda i, line: True, "next": lambda i, line: "[L" in line or line.startswith("###"),
-              "cwm": lambda i, line: i % 2 == 0}
-    manifest = {}
-    for fmt in formats:
-        target = out / f"{fmt}.jsonl"
-        if fmt == "none":
-            strip_monologues(source, target)
-        else:
-            target.write_text("".join(json.dumps({**r, "response": _reshaped(r["response"], shapes[fmt])}) + "\n"
-                                      for r in records))
-        manifest[fmt] = {"records": len(target.read_text().splitlines())}
-    (out / "manifest.json").write_text(json.dumps({"formats": manifest}))
-    log.write_text("stand-in for semcoder data rationale\n")
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """All five phases once; sft first only for data seed 0's arms, then for all (the resume check)."""
     root = tmp_path_factory.mktemp("rationale")
     common = ["--work", str(root / "work"), "--data", str(root / "data"), "--formats", ",".join(FORMATS),
               "--data-seeds", "0,1", "--train-seeds", "0", "--size", "tiny", "--device", "cpu", "--server", "cpu"]
-    patch = pytest.MonkeyPatch()
-    if "rationale" not in data_group.commands:  # until branch h21a's command lands
-        patch.setattr(experiment, "rationale_data", stand_in_rationale)
-    try:
-        experiment.main(["data", *common, "--out", str(root / "out_data"), "--generated", "16", "--holdout",
-                         str(HOLDOUT), "--train-fraction", "0.75", "--data-workers", "2"])
-    finally:
-        patch.undo()
+    experiment.main(["data", *common, "--out", str(root / "out_data"), "--generated", "16", "--holdout",
+                     str(HOLDOUT), "--train-fraction", "0.75", "--data-workers", "2"])
     # The device phases read the carried archive, as on the GPU machine.
     device = [*common[:2], "--data", str(root / "data.tgz"), *common[4:]]
     experiment.main(["pretrain", *device, "--out", str(root / "out_pretrain"), "--pretrain-seconds", "3"])
