@@ -148,7 +148,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     evaluate.add_argument("--kv-cache-gib", type=float, default=3.0, help="each vLLM server's KV cache")
     evaluate.add_argument("--crux-limit", type=int, default=None, help="only the first N CRUXEval tasks")
     evaluate.add_argument("--heldout-limit", type=int, default=None)
-    evaluate.add_argument("--max-tokens", type=int, default=1024, help="per generation (rationale + answer)")
+    # `semcoder data rationale` keeps rationales of up to 4000 characters (~1150 tokens): room for the longest.
+    evaluate.add_argument("--max-tokens", type=int, default=1280, help="per generation (rationale + answer)")
     evaluate.add_argument("--workers", type=int, default=2, help="sandbox workers per eval")
     evaluate.add_argument("--eval-jobs", type=int, default=0,
                           help="evals running at once (0: all of a server wave's, so each server batches several)")
