@@ -2,6 +2,8 @@
 
     semcoder eval cruxeval-o --samples A.json --data heldout.jsonl --json > a.json   # and the same for B
     python3 scripts/paired_ablation.py a.json b.json --names with-monologue without-monologue
+
+A run is either that JSON report or the --out folder of `semcoder eval BENCH --model URL` (its tasks.jsonl).
 """
 
 from __future__ import annotations
@@ -13,13 +15,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.eval_report import TASKS_FILE, TaskOutcome
 from evals.paired import compare_solved
 
 
 def solved(report_path: Path) -> dict[str, bool]:
-    """pass@1 per task from `semcoder eval --json`: solved when its (first) sample passed."""
+    """pass@1 per task from `semcoder eval --json`, or from an eval --out folder: solved when its (first) sample
+    passed."""
+    if report_path.is_dir():
+        return solved_in_run(report_path)
     per_task = json.loads(report_path.read_text())["per_task"]
     return {task: score["passed"] > 0 for task, score in per_task.items()}
+
+
+def solved_in_run(out_dir: Path) -> dict[str, bool]:
+    """The generated answers' verdicts (round 0, first sample) from a `semcoder eval --model` folder."""
+    solved = {}
+    for line in (out_dir / TASKS_FILE).read_text().splitlines():
+        if line.strip():
+            task = TaskOutcome.model_validate_json(line)
+            solved[task.task_id] = task.rounds[0].samples[0].passed
+    return solved
 
 
 def main() -> None:

@@ -117,8 +117,8 @@ def pyxr_command(pyx_dir, out, limit, teacher_url, teacher_model, samples, no_fa
 @data_group.command("split")
 @click.option("--pyx", "pyx_dir", required=True, type=click.Path(path_type=Path),
               help="Output directory of `semcoder data pyx`.")
-@click.option("--pyxr", "pyxr_dir", required=True, type=click.Path(path_type=Path),
-              help="Output directory of `semcoder data pyxr` made from it.")
+@click.option("--pyxr", "pyxr_dir", default=None, type=click.Path(path_type=Path),
+              help="Output directory of `semcoder data pyxr` made from it (without: no PyX-R training file).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Writes train/, heldout/, split.json.")
 @click.option("--holdout", required=True, type=click.IntRange(1), help="Programs to hold out.")
 @click.option("--seed", default=0, show_default=True, type=int)

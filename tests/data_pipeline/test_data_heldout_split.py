@@ -107,6 +107,17 @@ def test_the_draw_depends_only_on_the_seed(run: Path, split: tuple[Path, str], t
     assert (tmp_path / "other" / "heldout" / "exec_o.jsonl").read_text() != first
 
 
+def test_without_pyxr_the_split_writes_the_pyx_files_alone(run: Path, split: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    out, _ = split
+    summary = _cli("split", "--pyx", str(run / "pyx"), "--out", str(tmp_path / "alone"), "--holdout", str(HOLDOUT),
+                   "--seed", "0")
+    for name in ("heldout/exec_o.jsonl", "train/pyx.jsonl", "train/pyx.meta.jsonl"):
+        assert (tmp_path / "alone" / name).read_text() == (out / name).read_text()
+    assert not (tmp_path / "alone" / "train" / "pyx_r.jsonl").exists()
+    assert "pyx_r" not in summary
+
+
 def test_the_same_code_under_another_key_is_dropped_too(run: Path, tmp_path: Path) -> None:
     pyx = tmp_path / "pyx"
     shutil.copytree(run / "pyx", pyx)

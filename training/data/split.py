@@ -2,7 +2,8 @@
 
     OUT/heldout/exec_o.jsonl            {id: "pyx/<key>", code, input, output} (loads with load_cruxeval)
     OUT/train/pyx.jsonl (+ .meta.jsonl)  every PyX record whose program is not held out
-    OUT/train/pyx_r.jsonl (+ .meta.jsonl) the same for PyX-R (a bug injected into a held-out program leaks it too)
+    OUT/train/pyx_r.jsonl (+ .meta.jsonl) the same for PyX-R (a bug injected into a held-out program leaks it too;
+                                         only when a PyX-R folder is given)
     OUT/split.json                      the held-out keys and the counts printed in the summary
 
 The held-out programs are those with a forward record (generator programs first, as they are CRUXEval's
@@ -31,7 +32,7 @@ class SplitConfig(BaseModel):
     """One split. Every field has a CLI flag of the same name."""
 
     pyx: Path = Field(description="Output directory of `semcoder data pyx` (records, meta, program shards).")
-    pyxr: Path = Field(description="Output directory of `semcoder data pyxr`.")
+    pyxr: Path | None = Field(None, description="Output directory of `semcoder data pyxr` (none: no PyX-R files).")
     out: Path = Field(description="Where train/, heldout/ and split.json go.")
     holdout: int = Field(ge=1, description="Programs to hold out.")
     seed: int = Field(0, description="Seed of the draw (same seed and inputs, same held-out set).")
@@ -64,7 +65,7 @@ def split_pyx(config: SplitConfig) -> SplitReport:
     """Writes the held-out file and the leak-free training files; returns what it kept and dropped."""
     programs = load_programs(config.pyx)
     pyx = aligned_lines(config.pyx, "pyx")
-    pyxr = aligned_lines(config.pyxr, "pyx_r")
+    pyxr = aligned_lines(config.pyxr, "pyx_r") if config.pyxr is not None else None
     chosen = pick_holdout(programs, [meta for _, meta in pyx], config.holdout, config.seed)
     held_codes = {entry_code(programs[key]) for key in chosen}
     report = SplitReport(seed=config.seed, held_out=chosen,
@@ -72,6 +73,8 @@ def split_pyx(config: SplitConfig) -> SplitReport:
     train = Path(config.out) / "train"
     train.mkdir(parents=True, exist_ok=True)
     for name, rows in (("pyx", pyx), ("pyx_r", pyxr)):
+        if rows is None:
+            continue
         kept, report.files[name] = _filter(rows, set(chosen), held_codes, programs)
         atomic_lines(train / f"{name}.jsonl", (line for line, _ in kept))
         atomic_lines(train / f"{name}.meta.jsonl", (meta.model_dump_json() for _, meta in kept))
