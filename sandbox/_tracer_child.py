@@ -664,10 +664,14 @@ class MonitoringEngine:
     def _on_line(self, code, lineno):
         if code.co_filename != self._filename:
             return sys.monitoring.DISABLE
+        return self._record_line(lineno)
+
+    def _record_line(self, lineno):
+        """A line event for the frame of the callback calling this (two up from here)."""
         if not self._on:
             return None
         try:
-            frame = sys._getframe(1)
+            frame = sys._getframe(2)
             if self._rec.is_current(frame):
                 self._rec.add("line", frame, lineno, None)
         except _RowTimeout:
@@ -686,17 +690,7 @@ class MonitoringEngine:
         line = lines[bisect_right(starts, destination) - 1]
         if line is None or line != lines[bisect_right(starts, offset) - 1]:
             return sys.monitoring.DISABLE
-        if not self._on:
-            return None
-        try:
-            frame = sys._getframe(1)
-            if self._rec.is_current(frame):
-                self._rec.add("line", frame, line, None)
-        except _RowTimeout:
-            raise
-        except BaseException:
-            pass
-        return None
+        return self._record_line(line)
 
     def _on_return(self, code, offset, value):
         if code.co_filename != self._filename:
