@@ -212,6 +212,63 @@ def same_items(value, shadow: tuple) -> bool:
     return len(value) == len(items) and all(map(is_, value, items))
 
 
+def diff_locals(names: dict, current: dict, shadows: dict, size: int, cap: int, slow, same) -> tuple:
+    """(delta, removed names or None, new size): the locals in `names` whose repr differs from `current`'s.
+
+    `current` (name -> repr) and `shadows` (see Recorder) are updated in place; `size` is the snapshot's size
+    as the byte cap counts it. Scalars, strings up to `cap` and short flat lists and tuples of scalars are
+    rendered here; `slow(item)` renders the rest as (text, shadow items or None), `same(item, items)` checks a
+    shadow that is not a flat sequence. The C form (sandbox/_semcoder_speedups.c) does exactly this.
+    """
+    delta = {}
+    for name, item in names.items():
+        shadow = shadows.get(name)
+        if shadow is not None and shadow[0] is item:
+            items = shadow[1]
+            if items is None:
+                continue
+            if items[1] is None and not items[2] and type(item) in _SLICEABLE:  # a whole flat sequence
+                if len(item) == len(items[0]) and all(map(is_, item, items[0])):
+                    continue
+            elif same(item, items):
+                continue
+        kind_of = type(item)
+        if kind_of in _INLINE_SCALARS or (kind_of is int and -_SMALL_INT < item < _SMALL_INT):
+            text = repr(item)
+            shadows[name] = (item, None)
+        elif kind_of is str and len(item) <= cap:
+            text = repr(item)[:cap]
+            shadows[name] = (item, None)
+        elif kind_of in _SLICEABLE and len(item) <= _FAST_BUDGET and _SCALARS.issuperset(map(type, item)):
+            text = repr(item)[:cap]  # the commonest container: a short flat list or tuple of scalars
+            shadows[name] = (item, (tuple(item), None, False))
+        else:
+            text, items = slow(item)
+            if items is None:
+                shadows.pop(name, None)
+            else:
+                shadows[name] = (item, items)
+        old = current.get(name)
+        if old != text:
+            delta[name] = text
+            current[name] = text
+            size += len(text) - (len(old) if old is not None else -len(name) - _LOCAL_OVERHEAD)
+    removed = None
+    if len(current) > len(names):
+        removed = [name for name in current if name not in names]
+        for name in removed:
+            size -= len(current.pop(name)) + len(name) + _LOCAL_OVERHEAD
+            shadows.pop(name, None)
+    return delta, removed, size
+
+
+try:  # the C forms, when the host shipped them built for this interpreter (sandbox/tracer.py); the same results
+    from _semcoder_speedups import Tracer as _CTracer
+    from _semcoder_speedups import diff_locals as _diff_locals
+except ImportError:
+    _diff_locals, _CTracer = diff_locals, None
+
+
 class SafeRepr:
     """repr() that never raises, never runs long and never returns more than `cap` characters.
 
@@ -390,6 +447,16 @@ class Recorder:
         # A format that shows only the states (the JSON lines) never reads an inner frame's returned value or an
         # exception event's text: they are not made. The depth-1 return's repr still is: it is the call's.
         self._values = not options["states_only"]
+        cap = reprer.cap
+
+        def slow(item):
+            """diff_locals' renderer for what is not a scalar, a short string or a short flat list or tuple."""
+            if type(item) in _CONTAINERS:
+                text, items = fast_container_repr(item, cap)
+                return (reprer(item) if text is None else text), items
+            return reprer(item), None
+
+        self._slow = slow
 
     def enter(self, frame: types.FrameType) -> bool:
         """A traced frame starts or resumes; False when it is too deep to trace."""
@@ -427,57 +494,7 @@ class Recorder:
             if kind == "line":  # nothing ran since the call event: the locals are the arguments, unchanged
                 self._append(kind, frame, lineno, {}, None, top, value)
                 return
-        current = top[3]
-        size = top[4]
-        delta = {}
-        reprer = self._reprer
-        cap = self._cap
-        names = frame.f_locals
-        shadows = top[5]
-        for name, item in names.items():
-            shadow = shadows.get(name)
-            if shadow is not None and shadow[0] is item:
-                items = shadow[1]
-                if items is None:
-                    continue
-                if items[1] is None and not items[2]:  # a whole sequence: same length, same items
-                    if len(item) == len(items[0]) and all(map(is_, item, items[0])):
-                        continue
-                elif same_items(item, items):
-                    continue
-            kind_of = type(item)
-            if kind_of in _INLINE_SCALARS or (kind_of is int and -_SMALL_INT < item < _SMALL_INT):
-                text = repr(item)
-                shadows[name] = (item, None)
-            elif kind_of is str and len(item) <= cap:
-                text = repr(item)[:cap]
-                shadows[name] = (item, None)
-            elif kind_of in _SLICEABLE and len(item) <= _FAST_BUDGET and _SCALARS.issuperset(map(type, item)):
-                text = repr(item)[:cap]  # the commonest container: a short flat list or tuple of scalars
-                shadows[name] = (item, (tuple(item), None, False))
-            elif kind_of in _CONTAINERS:
-                text, items = fast_container_repr(item, cap)
-                if text is None:
-                    text = reprer(item)
-                if items is None:
-                    shadows.pop(name, None)
-                else:
-                    shadows[name] = (item, items)
-            else:
-                text = reprer(item)
-                shadows.pop(name, None)
-            old = current.get(name)
-            if old != text:
-                delta[name] = text
-                current[name] = text
-                size += len(text) - (len(old) if old is not None else -len(name) - _LOCAL_OVERHEAD)
-        removed = None
-        if len(current) > len(names):
-            removed = [name for name in current if name not in names]
-            for name in removed:
-                size -= len(current.pop(name)) + len(name) + _LOCAL_OVERHEAD
-                shadows.pop(name, None)
-        top[4] = size
+        delta, removed, top[4] = _diff_locals(frame.f_locals, top[3], top[5], top[4], self._cap, self._slow, same_items)
         self._append(kind, frame, lineno, delta, removed, top, value)
 
     def _append(self, kind: str, frame, lineno: int, delta: dict, removed, top: list, value: str | None) -> None:
@@ -512,16 +529,23 @@ class SettraceEngine:
 
     def __init__(self) -> None:
         self._on_call = None
+        self._tracer = None
 
     def prepare(self, filename: str) -> None:
         """The row `filename` is about to be loaded (nothing to do here: settrace is off until start)."""
 
     def attach(self, filename: str, recorder: Recorder) -> None:
         recorder.halt = self.stop
-        self._on_call = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS)
+        self._on_call, on_event = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS)
+        # The same callbacks behind a C trace function that records line events itself, where it was built.
+        self._tracer = None if _CTracer is None else _CTracer(filename, recorder, self._on_call, on_event,
+                                                              _RowTimeout, same_items)
 
     def start(self) -> None:
-        sys.settrace(self._on_call)
+        if self._tracer is not None:
+            self._tracer.start()
+        else:
+            sys.settrace(self._on_call)
 
     def stop(self) -> None:
         sys.settrace(None)
@@ -564,7 +588,7 @@ def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozens
             pass
         return on_event
 
-    return on_call
+    return on_call, on_event
 
 
 class MonitoringEngine:

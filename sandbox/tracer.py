@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
+from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.util import find_spec
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TypeVar
@@ -144,7 +146,7 @@ def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Seque
         "options": options.model_dump(exclude={"memory_mb"}),
         "rows": [{"code": r.code, "call": r.call, "filename": f} for r, f in zip(rows, filenames, strict=True)],
     }
-    return Job(program=_child_source(), data=data, limits=_limits(options, len(rows)))
+    return Job(program=_child_source(), data=data, files=_speedups_files(), limits=_limits(options, len(rows)))
 
 
 def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace], Trace | None]:
@@ -252,7 +254,12 @@ _EVENT_KINDS = frozenset({"call", "line", "return", "exception"})
 
 
 def _json_line(item: dict, row: TraceRow | None = None) -> str:
-    """`render_json(_to_trace(item, row))`, byte for byte, without building the models.
+    """`render_json(_to_trace(item, row))`, byte for byte, without building the models (the C form when built)."""
+    return _line_of(item)
+
+
+def json_line_py(item: dict) -> str:
+    """_json_line's Python form, the reference for the C one (sandbox/_semcoder_speedups.c).
 
     json.dumps' default form (", " and ": " separators, ASCII escapes by the same C function) is written
     piece by piece: each activation keeps its locals as encoded `"name": "repr"` pieces, in the snapshot's
@@ -310,6 +317,24 @@ def _str_or_none(value: object) -> bool:
 
 def _json_str(value: str | None) -> str:
     return "null" if value is None else encode_basestring_ascii(value)
+
+
+try:
+    from sandbox._semcoder_speedups import json_line as _line_of
+except ImportError:  # built without a compiler: the Python form
+    _line_of = json_line_py
+
+
+@cache
+def _speedups_files() -> dict[str, bytes]:
+    """The C speedups as a job file, named with this interpreter's extension suffix: inside the sandbox only an
+    interpreter of the same ABI imports it (a traced child on another Python ignores it and runs the Python forms).
+    Empty when the extension was not built."""
+    spec = find_spec("sandbox._semcoder_speedups")
+    if spec is None or not spec.origin or not spec.origin.endswith(tuple(EXTENSION_SUFFIXES)):
+        return {}
+    path = Path(spec.origin)
+    return {"_semcoder_speedups" + path.name[len("_semcoder_speedups"):]: path.read_bytes()}
 
 
 @cache

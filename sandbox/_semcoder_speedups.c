@@ -1,0 +1,744 @@
+/* The tracer's two hot loops in C: optional, byte for byte the same as their Python forms.
+
+   diff_locals: sandbox/_tracer_child.py's `diff_locals` (the locals' reprs that changed since an activation's
+   previous event), run for every traced line inside the sandbox. json_line: sandbox/tracer.py's `_json_line`
+   (a row's `semcoder trace` JSON line from the child's compact record, every field checked), run on the host for
+   every row. Both Python forms stay the reference: tests/tracer/test_speedups.py runs both on the same inputs
+   and compares. The extension is built at install time where a compiler exists (setuptools, optional=True);
+   without it everything runs the Python forms. Inside the sandbox it is loaded only by an interpreter whose
+   extension suffix is the one it was built for (sandbox/tracer.py ships it as a job file).
+
+   Only exact builtin types are handled here; anything else goes to the Python callables passed in, which may run
+   user code (a __repr__): every reference held across such a call is owned, and a mapping that changes size
+   meanwhile raises as dict iteration does. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The same constants as sandbox/_tracer_child.py's (_FAST_BUDGET, _SMALL_INT, _LOCAL_OVERHEAD). */
+#define FAST_BUDGET 256
+#define SMALL_INT 1000000000000000LL
+#define LOCAL_OVERHEAD 8
+#define STRING_BUDGET (32 * FAST_BUDGET) /* the characters of strings a container's fast repr may hold */
+
+static PyObject *encode_ascii; /* _json.encode_basestring_ascii */
+
+/* int (not bool), float, bool, complex, None: _SCALARS. */
+static int is_scalar(PyObject *item) {
+    return PyLong_CheckExact(item) || PyFloat_CheckExact(item) || PyBool_Check(item) ||
+           PyComplex_CheckExact(item) || item == Py_None;
+}
+
+static PyObject *repr_cut(PyObject *item, Py_ssize_t cap) {
+    PyObject *text = PyObject_Repr(item);
+    if (text == NULL || PyUnicode_GET_LENGTH(text) <= cap) return text;
+    PyObject *cut = PyUnicode_Substring(text, 0, cap);
+    Py_DECREF(text);
+    return cut;
+}
+
+/* The shadow check of `diff_locals`: 1 when `item` is the shadow's value and still holds the same items. */
+static int unchanged(PyObject *item, PyObject *shadow, PyObject *same_items) {
+    if (!PyTuple_CheckExact(shadow) || PyTuple_GET_SIZE(shadow) != 2 || PyTuple_GET_ITEM(shadow, 0) != item)
+        return 0;
+    PyObject *items = PyTuple_GET_ITEM(shadow, 1);
+    if (items == Py_None) return 1;
+    if (PyTuple_CheckExact(items) && PyTuple_GET_SIZE(items) == 3 && PyTuple_GET_ITEM(items, 1) == Py_None &&
+        PyTuple_GET_ITEM(items, 2) == Py_False && PyTuple_CheckExact(PyTuple_GET_ITEM(items, 0)) &&
+        (PyList_CheckExact(item) || PyTuple_CheckExact(item))) {
+        /* a whole flat sequence: same length, same items */
+        PyObject *old = PyTuple_GET_ITEM(items, 0);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(item);
+        if (n != PyTuple_GET_SIZE(old)) return 0;
+        PyObject **now = PySequence_Fast_ITEMS(item);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (now[i] != PyTuple_GET_ITEM(old, i)) return 0;
+        return 1;
+    }
+    if (PyDict_CheckExact(item) && PyTuple_CheckExact(items) && PyTuple_GET_SIZE(items) == 3 &&
+        PyTuple_CheckExact(PyTuple_GET_ITEM(items, 0)) && PyTuple_CheckExact(PyTuple_GET_ITEM(items, 1))) {
+        /* a dict: same keys and values, by identity, in order */
+        PyObject *keys = PyTuple_GET_ITEM(items, 0), *values = PyTuple_GET_ITEM(items, 1), *key, *value;
+        if (PyDict_GET_SIZE(item) != PyTuple_GET_SIZE(keys) || PyTuple_GET_SIZE(values) != PyTuple_GET_SIZE(keys))
+            return 0;
+        Py_ssize_t pos = 0, i = 0;
+        while (PyDict_Next(item, &pos, &key, &value)) {
+            if (key != PyTuple_GET_ITEM(keys, i) || value != PyTuple_GET_ITEM(values, i)) return 0;
+            i++;
+        }
+        return 1;
+    }
+    PyObject *same = PyObject_CallFunctionObjArgs(same_items, item, items, NULL);
+    if (same == NULL) return -1;
+    int result = PyObject_IsTrue(same);
+    Py_DECREF(same);
+    return result;
+}
+
+/* _small_builtin's verdict on a list or tuple (not only of scalars) no longer than its head: 1 small with immutable
+   items (strings only, up to the string budget; or tuples of scalars), 0 small with mutable items (lists of
+   scalars among them), -1 not one of these shapes (the Python side decides). */
+static int small_sequence(PyObject **values, Py_ssize_t n) {
+    Py_ssize_t i, chars = 0, inner = 0;
+    for (i = 0; i < n && PyUnicode_CheckExact(values[i]); i++) chars += PyUnicode_GET_LENGTH(values[i]);
+    if (i == n) return chars <= STRING_BUDGET ? 1 : -1;
+    int immutable = 1;
+    for (i = 0; i < n; i++) {
+        PyObject *value = values[i];
+        if (PyList_CheckExact(value)) immutable = 0;
+        else if (!PyTuple_CheckExact(value)) return -1;
+        inner += PySequence_Fast_GET_SIZE(value);
+    }
+    if (inner > FAST_BUDGET) return -1;
+    for (i = 0; i < n; i++) {
+        PyObject **items = PySequence_Fast_ITEMS(values[i]);
+        for (Py_ssize_t j = 0; j < PySequence_Fast_GET_SIZE(values[i]); j++)
+            if (!is_scalar(items[j])) return -1;
+    }
+    return immutable;
+}
+
+/* _plain_leaves: all scalars, or scalars and strings of STRING_BUDGET characters in all. */
+static int plain_leaves(PyObject *list) {
+    Py_ssize_t chars = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *value = PyList_GET_ITEM(list, i);
+        if (PyUnicode_CheckExact(value)) chars += PyUnicode_GET_LENGTH(value);
+        else if (!is_scalar(value)) return 0;
+    }
+    return chars <= STRING_BUDGET;
+}
+
+/* The text of a short list or tuple and its shadow: (item, (tuple(item), None, False)) when its items are
+   immutable, none (NULL) otherwise. */
+static PyObject *sequence_shadow(PyObject *item, Py_ssize_t cap, int immutable, PyObject **shadow) {
+    if (immutable) {
+        PyObject *copy = PySequence_Tuple(item);
+        PyObject *items = copy ? PyTuple_Pack(3, copy, Py_None, Py_False) : NULL;
+        Py_XDECREF(copy);
+        *shadow = items ? PyTuple_Pack(2, item, items) : NULL;
+        Py_XDECREF(items);
+        if (*shadow == NULL) return NULL;
+    }
+    return repr_cut(item, cap);
+}
+
+/* (text, shadow or NULL for "no shadow") of one changed local; NULL text on error. */
+static PyObject *render(PyObject *item, Py_ssize_t cap, PyObject *slow, PyObject **shadow) {
+    *shadow = NULL;
+    if (PyFloat_CheckExact(item) || PyBool_Check(item) || item == Py_None) {
+        *shadow = PyTuple_Pack(2, item, Py_None);
+        return *shadow ? PyObject_Repr(item) : NULL;
+    }
+    if (PyLong_CheckExact(item)) {
+        int overflow;
+        long long value = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (value == -1 && PyErr_Occurred()) return NULL;
+        if (!overflow && -SMALL_INT < value && value < SMALL_INT) {
+            *shadow = PyTuple_Pack(2, item, Py_None);
+            return *shadow ? PyObject_Repr(item) : NULL;
+        }
+    } else if (PyUnicode_CheckExact(item) && PyUnicode_GET_LENGTH(item) <= cap) {
+        *shadow = PyTuple_Pack(2, item, Py_None);
+        return *shadow ? repr_cut(item, cap) : NULL;
+    } else if ((PyList_CheckExact(item) || PyTuple_CheckExact(item)) && PySequence_Fast_GET_SIZE(item) <= FAST_BUDGET) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(item);
+        PyObject **values = PySequence_Fast_ITEMS(item);
+        Py_ssize_t i = 0;
+        while (i < n && is_scalar(values[i])) i++;
+        int immutable = 1;
+        if (i < n && n <= cap / 3 + 1) /* whole: what fast_container_repr renders for a short sequence */
+            immutable = small_sequence(values, n);
+        if (immutable >= 0)
+            return sequence_shadow(item, cap, immutable, shadow);
+    } else if (PyDict_CheckExact(item) && PyDict_GET_SIZE(item) <= Py_MAX(cap / 3 + 1, FAST_BUDGET)) {
+        PyObject *keys = PyDict_Keys(item), *values = keys ? PyDict_Values(item) : NULL;
+        if (values != NULL && plain_leaves(keys) && plain_leaves(values)) {
+            PyObject *key_items = PyList_AsTuple(keys), *value_items = PyList_AsTuple(values);
+            PyObject *items = key_items && value_items ? PyTuple_Pack(3, key_items, value_items, Py_False) : NULL;
+            Py_XDECREF(key_items);
+            Py_XDECREF(value_items);
+            Py_DECREF(keys);
+            Py_DECREF(values);
+            *shadow = items ? PyTuple_Pack(2, item, items) : NULL;
+            Py_XDECREF(items);
+            return *shadow ? repr_cut(item, cap) : NULL;
+        }
+        Py_XDECREF(keys);
+        Py_XDECREF(values);
+        if (PyErr_Occurred()) return NULL;
+    }
+    /* everything else: the Python side (containers, user types), which returns (text, shadow items or None) */
+    PyObject *pair = PyObject_CallOneArg(slow, item);
+    if (pair == NULL) return NULL;
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "slow() must return (text, items)");
+        return NULL;
+    }
+    PyObject *text = PyTuple_GET_ITEM(pair, 0), *items = PyTuple_GET_ITEM(pair, 1);
+    Py_INCREF(text);
+    if (items != Py_None && (*shadow = PyTuple_Pack(2, item, items)) == NULL) Py_CLEAR(text);
+    Py_DECREF(pair);
+    return text;
+}
+
+/* dict.pop(key, None), the result dropped (PyDict_Pop is 3.13's). */
+static int discard(PyObject *dict, PyObject *key) {
+    int present = PyDict_Contains(dict, key);
+    return present <= 0 ? present : PyDict_DelItem(dict, key);
+}
+
+static int add_size(Py_ssize_t *size, PyObject *object, int sign) {
+    Py_ssize_t length = PyObject_Length(object);
+    if (length < 0) return -1;
+    *size += sign * length;
+    return 0;
+}
+
+/* The body of diff_locals: the new delta and removed (None or a list) in *delta_out and *removed_out. */
+static int diff(PyObject *names, PyObject *current, PyObject *shadows, Py_ssize_t *size_io, Py_ssize_t cap,
+                PyObject *slow, PyObject *same_items, PyObject **delta_out, PyObject **removed_out) {
+    Py_ssize_t size = *size_io;
+    PyObject *delta = PyDict_New();
+    if (delta == NULL) return -1;
+    Py_ssize_t pos = 0, count = PyDict_GET_SIZE(names);
+    PyObject *key, *value;
+    while (PyDict_Next(names, &pos, &key, &value)) {
+        PyObject *name = key, *item = value, *text = NULL, *shadow = NULL;
+        Py_INCREF(name);
+        Py_INCREF(item);
+        PyObject *old_shadow = PyDict_GetItemWithError(shadows, name); /* borrowed; no user code after it */
+        int same = 0;
+        if (old_shadow != NULL) {
+            Py_INCREF(old_shadow);
+            same = unchanged(item, old_shadow, same_items);
+            Py_DECREF(old_shadow);
+        } else if (PyErr_Occurred()) {
+            same = -1;
+        }
+        if (same == 0) {
+            text = render(item, cap, slow, &shadow);
+            if (text == NULL) same = -1;
+            else if (shadow != NULL ? PyDict_SetItem(shadows, name, shadow) < 0
+                                    : discard(shadows, name) < 0)
+                same = -1;
+        }
+        if (same == 0) {
+            PyObject *old = PyDict_GetItemWithError(current, name);
+            int differ = old == NULL ? (PyErr_Occurred() ? -1 : 1) : PyObject_RichCompareBool(old, text, Py_NE);
+            Py_XINCREF(old);
+            if (differ < 0) same = -1;
+            else if (differ) {
+                if (PyDict_SetItem(delta, name, text) < 0 || PyDict_SetItem(current, name, text) < 0 ||
+                    add_size(&size, text, 1) < 0)
+                    same = -1;
+                else if (old != NULL ? add_size(&size, old, -1) < 0 : add_size(&size, name, 1) < 0)
+                    same = -1;
+                else if (old == NULL)
+                    size += LOCAL_OVERHEAD;
+            }
+            Py_XDECREF(old);
+        }
+        Py_XDECREF(text);
+        Py_XDECREF(shadow);
+        Py_DECREF(name);
+        Py_DECREF(item);
+        if (same < 0) goto fail;
+        if (PyDict_GET_SIZE(names) != count) {
+            PyErr_SetString(PyExc_RuntimeError, "dictionary changed size during iteration");
+            goto fail;
+        }
+    }
+    PyObject *removed = Py_None;
+    Py_INCREF(removed);
+    if (PyDict_GET_SIZE(current) > PyDict_GET_SIZE(names)) {
+        Py_DECREF(removed);
+        removed = PyList_New(0);
+        if (removed == NULL) goto fail;
+        pos = 0;
+        while (PyDict_Next(current, &pos, &key, &value)) {
+            int present = PyDict_Contains(names, key);
+            if (present < 0 || (!present && PyList_Append(removed, key) < 0)) goto fail_removed;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(removed); i++) {
+            PyObject *name = PyList_GET_ITEM(removed, i), *old = PyDict_GetItemWithError(current, name);
+            if (old == NULL) {
+                if (PyErr_Occurred()) goto fail_removed;
+                PyErr_SetObject(PyExc_KeyError, name);  /* as current.pop(name) would */
+                goto fail_removed;
+            }
+            Py_INCREF(old);
+            int bad = PyDict_DelItem(current, name) < 0 || add_size(&size, old, -1) < 0 || add_size(&size, name, -1) < 0;
+            Py_DECREF(old);
+            if (bad || discard(shadows, name) < 0) goto fail_removed;
+            size -= LOCAL_OVERHEAD;
+        }
+    }
+    *delta_out = delta;
+    *removed_out = removed;
+    *size_io = size;
+    return 0;
+fail_removed:
+    Py_DECREF(removed);
+fail:
+    Py_DECREF(delta);
+    return -1;
+}
+
+static PyObject *diff_locals(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "diff_locals(names, current, shadows, size, cap, slow, same_items)");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "diff_locals needs exact dicts");
+        return NULL;
+    }
+    Py_ssize_t size = PyLong_AsSsize_t(args[3]), cap = PyLong_AsSsize_t(args[4]);
+    if ((size == -1 || cap == -1) && PyErr_Occurred()) return NULL;
+    PyObject *delta, *removed;
+    if (diff(args[0], args[1], args[2], &size, cap, args[5], args[6], &delta, &removed) < 0) return NULL;
+    return Py_BuildValue("(NNn)", delta, removed, size);
+}
+
+/* ------------------------------------------------------------------------------------------- json_line */
+
+static PyObject *kind_names[4]; /* call, line, return, exception */
+
+static PyObject *encode(PyObject *text) { return PyObject_CallOneArg(encode_ascii, text); }
+
+static int str_or_none(PyObject *value) { return value == Py_None || PyUnicode_CheckExact(value); }
+
+static PyObject *not_a(const char *what) {
+    PyErr_Format(PyExc_TypeError, "not %s", what);
+    return NULL;
+}
+
+/* Append to `parts`, stealing `text` (NULL: an error already set). */
+static int put(PyObject *parts, PyObject *text) {
+    if (text == NULL) return -1;
+    int status = PyList_Append(parts, text);
+    Py_DECREF(text);
+    return status;
+}
+
+static int put_const(PyObject *parts, const char *text) { return put(parts, PyUnicode_FromString(text)); }
+
+static int known_kind(PyObject *kind) {
+    if (!PyUnicode_CheckExact(kind)) return 0;
+    for (int i = 0; i < 4; i++)
+        if (PyUnicode_Compare(kind, kind_names[i]) == 0) return 1;
+    if (PyErr_Occurred()) PyErr_Clear();
+    return 0;
+}
+
+/* One activation's locals object, from its encoded pieces (in the snapshot's order). */
+static PyObject *locals_text(PyObject *pieces) {
+    PyObject *values = PyDict_Values(pieces);
+    if (values == NULL) return NULL;
+    PyObject *separator = PyUnicode_FromString(", ");
+    PyObject *body = separator ? PyUnicode_Join(separator, values) : NULL;
+    Py_XDECREF(separator);
+    Py_DECREF(values);
+    if (body == NULL) return NULL;
+    PyObject *text = PyUnicode_FromFormat("{%U}", body);
+    Py_DECREF(body);
+    return text;
+}
+
+static PyObject *json_line(PyObject *module, PyObject *item) {
+    if (!PyDict_CheckExact(item)) return not_a("a trace record");
+    static const char *fields[] = {"return_repr", "exception", "events", "frames", "truncated", "output"};
+    PyObject *field[6];
+    for (int i = 0; i < 6; i++) {
+        field[i] = PyDict_GetItemString(item, fields[i]); /* borrowed; the dict is ours */
+        if (field[i] == NULL) {
+            PyErr_SetString(PyExc_KeyError, fields[i]);
+            return NULL;
+        }
+    }
+    PyObject *return_repr = field[0], *exception = field[1], *compact = field[2], *frames = field[3];
+    if (!(str_or_none(return_repr) && str_or_none(exception) && PyBool_Check(field[4]) &&
+          PyUnicode_CheckExact(field[5]) && PyList_CheckExact(compact) && PyList_CheckExact(frames)))
+        return not_a("a trace record");
+    Py_ssize_t count = PyList_GET_SIZE(frames);
+    PyObject *funcs = PyList_New(count), *pieces = PyList_New(count), *texts = PyList_New(count);
+    PyObject *parts = PyList_New(0), *result = NULL;
+    if (!funcs || !pieces || !texts || !parts) goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *frame = PyList_GET_ITEM(frames, i);
+        if (!PyList_CheckExact(frame) || PyList_GET_SIZE(frame) != 2) {
+            /* unpacking a 2-sequence: the Python form accepts any, the child sends lists */
+            if (!PyTuple_CheckExact(frame) || PyTuple_GET_SIZE(frame) != 2) {
+                not_a("an activation");
+                goto done;
+            }
+        }
+        PyObject *func = PySequence_Fast_GET_ITEM(frame, 0), *depth = PySequence_Fast_GET_ITEM(frame, 1);
+        if (!PyUnicode_CheckExact(func) || !PyLong_CheckExact(depth)) {
+            not_a("an activation");
+            goto done;
+        }
+        PyObject *encoded = encode(func);
+        if (encoded == NULL) goto done;
+        PyList_SET_ITEM(funcs, i, encoded);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(pieces, i, Py_None);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(texts, i, Py_None);
+    }
+    if (put_const(parts, "{\"return_repr\": ") < 0 ||
+        put(parts, return_repr == Py_None ? PyUnicode_FromString("null") : encode(return_repr)) < 0 ||
+        put_const(parts, ", \"exception\": ") < 0 ||
+        put(parts, exception == Py_None ? PyUnicode_FromString("null") : encode(exception)) < 0 ||
+        put_const(parts, ", \"events\": [") < 0)
+        goto done;
+    Py_ssize_t events = PyList_GET_SIZE(compact);
+    for (Py_ssize_t e = 0; e < events; e++) {
+        PyObject *event = PyList_GET_ITEM(compact, e);
+        if (!PyList_CheckExact(event) && !PyTuple_CheckExact(event)) {
+            not_a("an event");
+            goto done;
+        }
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(event);
+        if (n != 4 && n != 6) {
+            PyErr_SetString(PyExc_ValueError, "not an event");
+            goto done;
+        }
+        PyObject **fields_ = PySequence_Fast_ITEMS(event);
+        PyObject *kind = fields_[0], *line = fields_[1], *delta = fields_[2], *frame = fields_[3];
+        PyObject *removed = n == 6 ? fields_[4] : Py_None, *value = n == 6 ? fields_[5] : Py_None;
+        if (n == 6 && (!str_or_none(value) || !(removed == Py_None || PyList_CheckExact(removed)))) {
+            not_a("an event");
+            goto done;
+        }
+        if (!known_kind(kind) || !PyLong_CheckExact(line) || !PyDict_CheckExact(delta) || !PyLong_CheckExact(frame)) {
+            not_a("an event");
+            goto done;
+        }
+        Py_ssize_t index = PyLong_AsSsize_t(frame);
+        if (index == -1 && PyErr_Occurred()) PyErr_Clear(); /* out of range: refused below */
+        int known = 0 <= index && index < count && PyList_GET_ITEM(texts, index) != Py_None;
+        int has_removed = removed != Py_None && PyList_GET_SIZE(removed) > 0;
+        if (PyDict_GET_SIZE(delta) || has_removed || !known) {
+            if (!(0 <= index && index < count)) {
+                PyErr_SetString(PyExc_ValueError, "no such activation");
+                goto done;
+            }
+            PyObject *mine = PyList_GET_ITEM(pieces, index);
+            if (mine == Py_None) {
+                mine = PyDict_New();
+                if (mine == NULL) goto done;
+                PyList_SetItem(pieces, index, mine);
+            }
+            Py_ssize_t pos = 0;
+            PyObject *name, *text;
+            while (PyDict_Next(delta, &pos, &name, &text)) {
+                if (!PyUnicode_CheckExact(name) || !PyUnicode_CheckExact(text)) {
+                    not_a("a local");
+                    goto done;
+                }
+                PyObject *left = encode(name), *right = left ? encode(text) : NULL;
+                PyObject *piece = right ? PyUnicode_FromFormat("%U: %U", left, right) : NULL;
+                Py_XDECREF(left);
+                Py_XDECREF(right);
+                if (piece == NULL || PyDict_SetItem(mine, name, piece) < 0) {
+                    Py_XDECREF(piece);
+                    goto done;
+                }
+                Py_DECREF(piece);
+            }
+            if (has_removed) {
+                for (Py_ssize_t r = 0; r < PyList_GET_SIZE(removed); r++)
+                    if (discard(mine, PyList_GET_ITEM(removed, r)) < 0) goto done;
+            }
+            PyObject *text_ = locals_text(mine);
+            if (text_ == NULL) goto done;
+            PyList_SetItem(texts, index, text_);
+        }
+        if (e && put_const(parts, ", ") < 0) goto done;
+        PyObject *piece = PyUnicode_FromFormat("{\"event\": \"%U\", \"func\": %U, \"line\": %S, \"locals\": %U}", kind,
+                                               PyList_GET_ITEM(funcs, index), line, PyList_GET_ITEM(texts, index));
+        if (put(parts, piece) < 0) goto done;
+    }
+    if (put_const(parts, PyObject_IsTrue(field[4]) ? "], \"truncated\": true}" : "], \"truncated\": false}") < 0)
+        goto done;
+    PyObject *empty = PyUnicode_FromString("");
+    if (empty != NULL) {
+        result = PyUnicode_Join(empty, parts);
+        Py_DECREF(empty);
+    }
+done:
+    Py_XDECREF(funcs);
+    Py_XDECREF(pieces);
+    Py_XDECREF(texts);
+    Py_XDECREF(parts);
+    return result;
+}
+
+
+/* ---------------------------------------------------------------------------------------------- Tracer */
+
+/* sandbox/_tracer_child.py's SettraceEngine as a C trace function (PyEval_SetTrace): a call event of the row's
+   code and the return and exception events of the recorder's top frame go to the engine's Python callbacks
+   (on_call, on_event: enter, leave, exception), exactly as sys.settrace would deliver them; a line event of the
+   top frame is Recorder.add("line", ...) done here. Events of other frames are dropped here, which is what the
+   Python engine's local trace functions amount to (only frames the recorder entered get one). Any error but the
+   row's timeout is swallowed as the Python callbacks swallow it; the timeout stops tracing and propagates, as a
+   Python trace function's exception does. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *events, *stack, *slow, *same_items;
+    Py_ssize_t cap, max_events, max_bytes;
+} Tracer;
+
+static PyObject *s_truncated, *s_bytes, *s_halt, *s_add, *s_events, *s_stack, *s_slow, *s_max_events,
+    *s_max_bytes, *s_cap, *s_reprer;
+static PyObject *event_names[8]; /* by PyTrace_* what */
+
+static void tracer_dealloc(Tracer *self) {
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->filename);
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->on_call);
+    Py_CLEAR(self->on_event);
+    Py_CLEAR(self->timeout);
+    Py_CLEAR(self->events);
+    Py_CLEAR(self->stack);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->same_items);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int tracer_traverse(Tracer *self, visitproc visit, void *arg) {
+    Py_VISIT(self->filename);
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->on_call);
+    Py_VISIT(self->on_event);
+    Py_VISIT(self->timeout);
+    Py_VISIT(self->events);
+    Py_VISIT(self->stack);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->same_items);
+    return 0;
+}
+
+static Py_ssize_t int_attr(PyObject *object, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(object, name);
+    if (value == NULL) return -1;
+    Py_ssize_t result = PyLong_AsSsize_t(value);
+    Py_DECREF(value);
+    return result;
+}
+
+static int tracer_init(Tracer *self, PyObject *args, PyObject *kwds) {
+    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *same_items;
+    if (!PyArg_ParseTuple(args, "UOOOOO:Tracer", &filename, &recorder, &on_call, &on_event, &timeout, &same_items))
+        return -1;
+    PyObject *events = PyObject_GetAttr(recorder, s_events), *stack = PyObject_GetAttr(recorder, s_stack);
+    PyObject *slow = PyObject_GetAttr(recorder, s_slow);
+    if (!events || !stack || !slow || !PyList_CheckExact(events) || !PyList_CheckExact(stack)) {
+        Py_XDECREF(events);
+        Py_XDECREF(stack);
+        Py_XDECREF(slow);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "the recorder's events and stack must be lists");
+        return -1;
+    }
+    Py_XSETREF(self->events, events);
+    Py_XSETREF(self->stack, stack);
+    Py_XSETREF(self->slow, slow);
+    Py_INCREF(filename);
+    Py_XSETREF(self->filename, filename);
+    Py_INCREF(recorder);
+    Py_XSETREF(self->recorder, recorder);
+    Py_INCREF(on_call);
+    Py_XSETREF(self->on_call, on_call);
+    Py_INCREF(on_event);
+    Py_XSETREF(self->on_event, on_event);
+    Py_INCREF(timeout);
+    Py_XSETREF(self->timeout, timeout);
+    Py_INCREF(same_items);
+    Py_XSETREF(self->same_items, same_items);
+    self->max_events = int_attr(recorder, s_max_events);
+    self->max_bytes = int_attr(recorder, s_max_bytes);
+    self->cap = int_attr(recorder, s_cap);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* Recorder.add("line", frame, lineno, None) for the top frame's entry `top`; -1 on error. */
+static int add_line(Tracer *self, PyFrameObject *frame, PyObject *top) {
+    PyObject *truncated = PyObject_GetAttr(self->recorder, s_truncated);
+    if (truncated == NULL) return -1;
+    int done = PyObject_IsTrue(truncated);
+    Py_DECREF(truncated);
+    if (done) return done < 0 ? -1 : 0;
+    PyObject **entry = PySequence_Fast_ITEMS(top);
+    PyObject *delta = NULL, *removed = NULL;
+    if (entry[6] == Py_True) { /* nothing ran since the call event: the locals are the arguments, unchanged */
+        Py_INCREF(Py_False);
+        PyList_SetItem(top, 6, Py_False);
+        delta = PyDict_New();
+        removed = Py_None;
+        Py_INCREF(removed);
+        if (delta == NULL) return -1;
+    } else {
+        PyObject *names = PyFrame_GetLocals(frame);
+        if (names == NULL) return -1;
+        if (!PyDict_CheckExact(names) || !PyDict_CheckExact(entry[3]) || !PyDict_CheckExact(entry[5])) {
+            /* a locals proxy (3.13): the Python form */
+            Py_DECREF(names);
+            PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(frame));
+            PyObject *result = line ? PyObject_CallMethodObjArgs(self->recorder, s_add, event_names[PyTrace_LINE],
+                                                                 frame, line, Py_None, NULL) : NULL;
+            Py_XDECREF(line);
+            Py_XDECREF(result);
+            return result ? 0 : -1;
+        }
+        Py_ssize_t size = PyLong_AsSsize_t(entry[4]);
+        int status = size == -1 && PyErr_Occurred() ? -1 :
+            diff(names, entry[3], entry[5], &size, self->cap, self->slow, self->same_items, &delta, &removed);
+        Py_DECREF(names);
+        if (status < 0) return -1;
+        PyObject *new_size = PyLong_FromSsize_t(size);
+        if (new_size == NULL || PyList_SetItem(top, 4, new_size) < 0) goto fail;
+    }
+    /* Recorder._append */
+    Py_ssize_t bytes = int_attr(self->recorder, s_bytes), snapshot = PyLong_AsSsize_t(entry[4]);
+    if (PyErr_Occurred()) goto fail;
+    bytes += snapshot + 40; /* _EVENT_OVERHEAD */
+    PyObject *total = PyLong_FromSsize_t(bytes);
+    if (total == NULL) goto fail;
+    int set = PyObject_SetAttr(self->recorder, s_bytes, total);
+    Py_DECREF(total);
+    if (set < 0) goto fail;
+    if (PyList_GET_SIZE(self->events) >= self->max_events || bytes > self->max_bytes) {
+        Py_DECREF(delta);
+        Py_DECREF(removed);
+        if (PyObject_SetAttr(self->recorder, s_truncated, Py_True) < 0) return -1;
+        PyObject *halted = PyObject_CallMethodNoArgs(self->recorder, s_halt);
+        Py_XDECREF(halted);
+        return halted ? 0 : -1;
+    }
+    PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(frame)), *event;
+    if (line == NULL) goto fail;
+    if (removed == Py_None)
+        event = PyTuple_Pack(4, event_names[PyTrace_LINE], line, delta, entry[1]);
+    else
+        event = PyTuple_Pack(6, event_names[PyTrace_LINE], line, delta, entry[1], removed, Py_None);
+    Py_DECREF(line);
+    Py_DECREF(delta);
+    Py_DECREF(removed);
+    if (event == NULL) return -1;
+    int appended = PyList_Append(self->events, event);
+    Py_DECREF(event);
+    return appended;
+fail:
+    Py_XDECREF(delta);
+    Py_XDECREF(removed);
+    return -1;
+}
+
+static int trace(PyObject *object, PyFrameObject *frame, int what, PyObject *arg) {
+    Tracer *self = (Tracer *)object;
+    int status = 0;
+    if (what == PyTrace_CALL) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *filename = code->co_filename;
+        int mine = filename == self->filename ||
+                   (PyUnicode_CheckExact(filename) && PyUnicode_Compare(filename, self->filename) == 0);
+        Py_DECREF(code);
+        if (!mine) return 0;
+        PyObject *result = PyObject_CallFunctionObjArgs(self->on_call, frame, event_names[what], arg, NULL);
+        Py_XDECREF(result);
+        status = result ? 0 : -1;
+    } else if (what == PyTrace_LINE || what == PyTrace_RETURN || what == PyTrace_EXCEPTION) {
+        Py_ssize_t depth = PyList_GET_SIZE(self->stack);
+        if (depth == 0) return 0;
+        PyObject *top = PyList_GET_ITEM(self->stack, depth - 1);
+        if (!PyList_CheckExact(top) || PyList_GET_SIZE(top) != 7 || PyLong_AsVoidPtr(PyList_GET_ITEM(top, 0)) != frame) {
+            if (PyErr_Occurred()) PyErr_Clear();
+            return 0;
+        }
+        Py_INCREF(top);
+        if (what == PyTrace_LINE) {
+            status = add_line(self, frame, top);
+        } else {
+            PyObject *result = PyObject_CallFunctionObjArgs(self->on_event, frame, event_names[what], arg, NULL);
+            Py_XDECREF(result);
+            status = result ? 0 : -1;
+        }
+        Py_DECREF(top);
+    }
+    if (status < 0) {
+        if (!PyErr_ExceptionMatches(self->timeout)) {
+            PyErr_Clear(); /* a tracer failure must never change the program's result */
+            return 0;
+        }
+        PyEval_SetTrace(NULL, NULL); /* as a Python trace function that raises */
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *tracer_start(Tracer *self, PyObject *unused) {
+    PyEval_SetTrace(trace, (PyObject *)self);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef tracer_methods[] = {
+    {"start", (PyCFunction)tracer_start, METH_NOARGS, "Trace this thread from now on (sys.settrace(None) stops)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TracerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_semcoder_speedups.Tracer",
+    .tp_basicsize = sizeof(Tracer),
+    .tp_dealloc = (destructor)tracer_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Tracer(filename, recorder, on_call, on_event, timeout_type, same_items): SettraceEngine in C",
+    .tp_traverse = (traverseproc)tracer_traverse,
+    .tp_methods = tracer_methods,
+    .tp_init = (initproc)tracer_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef methods[] = {
+    {"diff_locals", (PyCFunction)(void (*)(void))diff_locals, METH_FASTCALL,
+     "diff_locals(names, current, shadows, size, cap, slow, same_items) -> (delta, removed, size)"},
+    {"json_line", json_line, METH_O, "json_line(record) -> str: a row's trace JSON line from its compact record"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef speedups = {PyModuleDef_HEAD_INIT, "_semcoder_speedups", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__semcoder_speedups(void) {
+    PyObject *json = PyImport_ImportModule("_json");
+    if (json == NULL) return NULL;
+    encode_ascii = PyObject_GetAttrString(json, "encode_basestring_ascii");
+    Py_DECREF(json);
+    if (encode_ascii == NULL) return NULL;
+    const char *kinds[] = {"call", "line", "return", "exception"};
+    for (int i = 0; i < 4; i++)
+        if ((kind_names[i] = PyUnicode_InternFromString(kinds[i])) == NULL) return NULL;
+    const char *names[] = {"truncated", "_bytes", "halt", "add", "events", "stack", "_slow", "_max_events",
+                           "_max_bytes", "_cap", "_reprer"};
+    PyObject **targets[] = {&s_truncated, &s_bytes, &s_halt, &s_add, &s_events, &s_stack, &s_slow, &s_max_events,
+                            &s_max_bytes, &s_cap, &s_reprer};
+    for (int i = 0; i < 11; i++)
+        if ((*targets[i] = PyUnicode_InternFromString(names[i])) == NULL) return NULL;
+    const char *whats[] = {"call", "exception", "line", "return", "c_call", "c_exception", "c_return", "opcode"};
+    for (int i = 0; i < 8; i++) /* PyTrace_CALL .. PyTrace_OPCODE are 0 .. 7 */
+        if ((event_names[i] = PyUnicode_InternFromString(whats[i])) == NULL) return NULL;
+    if (PyType_Ready(&TracerType) < 0) return NULL;
+    PyObject *module = PyModule_Create(&speedups);
+    if (module == NULL) return NULL;
+    Py_INCREF(&TracerType);
+    if (PyModule_AddObject(module, "Tracer", (PyObject *)&TracerType) < 0) {
+        Py_DECREF(&TracerType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
