@@ -10,7 +10,8 @@ per-job key; ``serve(main)`` then:
    fds 0 and 1 at /dev/null and stderr, so anything the code under test prints is diagnostics, never a
    result;
 3. calls ``main``; every ``channel.send(value)`` writes one frame ``TAG seq mac json``, the MAC keyed by
-   the job's key over the sequence number and the body; on return an ``end`` frame is written and the
+   the job's key over the sequence number and the body (``channel.send_json(text)``: a body the program
+   encoded itself, one line); on return an ``end`` frame is written and the
    process leaves with ``os._exit`` at once, so no ``atexit`` hook or lingering thread of the code under
    test runs after the report.
 
@@ -108,7 +109,7 @@ class Channel:
     """The job's one result channel: frames on a private fd, MACed with the job's key."""
 
     def __init__(self, fd, key_hex):
-        write, encode_, mac_ = os.write, encode, mac
+        write, encode_, mac_, kind = os.write, encode, mac, type
         keyed = new_key_state(key_hex)
         state = {"seq": 0, "open": True}
 
@@ -126,6 +127,19 @@ class Channel:
             put("%s %d %s %s\n" % (TAG, seq, mac_(keyed, seq, body), body))
             state["seq"] = seq + 1
 
+        def send_json(body):
+            """One record the program encoded itself (JSON text on one line): framed as it is, not encoded again.
+
+            For records built by a C encoder (a trace's thousands of events): the host decodes it once. It is the
+            program's text like any record; the host's json.loads refuses what is not JSON."""
+            if not state["open"]:
+                raise RuntimeError("the job's channel is closed")
+            if kind(body) is not str or "\n" in body or "\r" in body:
+                raise ValueError("send_json needs one line of JSON text")
+            seq = state["seq"]
+            put("%s %d %s %s\n" % (TAG, seq, mac_(keyed, seq, body), body))
+            state["seq"] = seq + 1
+
         def end():
             count = "%d" % state["seq"]
             put("%s end %s\n" % (TAG, mac_(keyed, "end", count)))
@@ -134,6 +148,7 @@ class Channel:
         # Bound methods of a plain object would be reachable through its __dict__; closures are not replaced
         # by attribute assignment on the channel.
         self.send = send
+        self.send_json = send_json
         self._end = end
 
 
@@ -367,7 +382,12 @@ def _serve_prestarted(main, hooks):
                 begin()
                 state["channel"].send(value)
 
+            def send_json(body):
+                begin()
+                state["channel"].send_json(body)
+
             self.send = send
+            self.send_json = send_json
 
     try:
         main(data, LateChannel())

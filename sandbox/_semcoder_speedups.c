@@ -146,11 +146,12 @@ static PyObject *render(PyObject *item, Py_ssize_t cap, PyObject *slow, PyObject
         PyObject **values = PySequence_Fast_ITEMS(item);
         Py_ssize_t i = 0;
         while (i < n && is_scalar(values[i])) i++;
-        int immutable = 1;
-        if (i < n && n <= cap / 3 + 1) /* whole: what fast_container_repr renders for a short sequence */
-            immutable = small_sequence(values, n);
-        if (immutable >= 0)
-            return sequence_shadow(item, cap, immutable, shadow);
+        if (i == n) /* scalars only */
+            return sequence_shadow(item, cap, 1, shadow);
+        if (n <= cap / 3 + 1) { /* no longer than its head: what fast_container_repr renders whole */
+            int immutable = small_sequence(values, n);
+            if (immutable >= 0) return sequence_shadow(item, cap, immutable, shadow);
+        }
     } else if (PyDict_CheckExact(item) && PyDict_GET_SIZE(item) <= Py_MAX(cap / 3 + 1, FAST_BUDGET)) {
         PyObject *keys = PyDict_Keys(item), *values = keys ? PyDict_Values(item) : NULL;
         if (values != NULL && plain_leaves(keys) && plain_leaves(values)) {
@@ -205,6 +206,7 @@ static int diff(PyObject *names, PyObject *current, PyObject *shadows, Py_ssize_
     Py_ssize_t pos = 0, count = PyDict_GET_SIZE(names);
     PyObject *key, *value;
     while (PyDict_Next(names, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key)) continue; /* a class body's namespace may hold any key */
         PyObject *name = key, *item = value, *text = NULL, *shadow = NULL;
         Py_INCREF(name);
         Py_INCREF(item);
@@ -450,8 +452,14 @@ static PyObject *json_line(PyObject *module, PyObject *item) {
                 Py_DECREF(piece);
             }
             if (has_removed) {
-                for (Py_ssize_t r = 0; r < PyList_GET_SIZE(removed); r++)
-                    if (discard(mine, PyList_GET_ITEM(removed, r)) < 0) goto done;
+                for (Py_ssize_t r = 0; r < PyList_GET_SIZE(removed); r++) {
+                    PyObject *name = PyList_GET_ITEM(removed, r);
+                    if (!PyUnicode_CheckExact(name)) {
+                        not_a("a local's name");
+                        goto done;
+                    }
+                    if (discard(mine, name) < 0) goto done;
+                }
             }
             PyObject *text_ = locals_text(mine);
             if (text_ == NULL) goto done;
@@ -642,6 +650,7 @@ fail:
 
 static int trace(PyObject *object, PyFrameObject *frame, int what, PyObject *arg) {
     Tracer *self = (Tracer *)object;
+    if (arg == NULL) arg = Py_None; /* a return by an exception (a Python trace function gets None there too) */
     int status = 0;
     if (what == PyTrace_CALL) {
         PyCodeObject *code = PyFrame_GetCode(frame);

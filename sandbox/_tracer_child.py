@@ -222,6 +222,8 @@ def diff_locals(names: dict, current: dict, shadows: dict, size: int, cap: int, 
     """
     delta = {}
     for name, item in names.items():
+        if type(name) is not str:  # a class body's namespace may hold any key; a trace shows names only
+            continue
         shadow = shadows.get(name)
         if shadow is not None and shadow[0] is item:
             items = shadow[1]
@@ -914,11 +916,12 @@ def main(data: dict, channel) -> None:
     """The tracer's job: a ``{"ready": {"python": ...}}`` record, then one record per row, in row order.
 
     data: {"options": {...}, "rows": [{"code": str, "call": str, "filename": str}]}. A row's record is its
-    result as one JSON string (encode_result): compact, and the channel writes a string at C speed.
+    result encoded here (encode_result, the C encoder) and framed as it is (send_json): the host decodes it once.
     """
     alarm = Alarm()
     runner = RowRunner(data.get("options") or {}, alarm)  # a tracer that cannot start sends no "ready"
     channel.send({"ready": {"python": sys.version.split()[0]}})
+    send = channel.send_json
     for row in data["rows"]:
-        channel.send(encode_result(runner.run(row["code"], row["call"], row["filename"])))
+        send(encode_result(runner.run(row["code"], row["call"], row["filename"])))
     alarm.disarm()

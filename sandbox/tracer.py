@@ -13,7 +13,6 @@ continue in a fresh job; the rows reported before either still count.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -171,7 +170,7 @@ def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[
     done: list[Out] = []
     for record, row in zip(records[1:], rows, strict=False):
         try:
-            done.append(convert(json.loads(record), row))
+            done.append(convert(record, row))
         except _NOT_A_TRACE:
             return done, convert(_interference_item(), row)
     if len(done) == len(rows):
@@ -304,6 +303,8 @@ def json_line_py(item: dict) -> str:
                     raise TypeError("not a local")
                 mine[name] = encode(name) + ": " + encode(text)
             for name in removed or ():
+                if type(name) is not str:
+                    raise TypeError("not a local's name")
                 mine.pop(name, None)
             texts[frame] = "{" + ", ".join(mine.values()) + "}"
         append(templates[frame] % (kind, line, texts[frame]))

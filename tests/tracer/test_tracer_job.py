@@ -8,6 +8,7 @@ other rows keep their real traces.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import Future
 
 import pytest
@@ -129,8 +130,9 @@ def test_every_job_goes_to_the_runner_the_fresh_one_after_a_death_too() -> None:
 
 ROWS = [BEFORE, BEFORE, AFTER]
 READY = {"ready": {"python": "3"}}
-ROW_RECORD = encode_result({"return_repr": "1", "exception": None, "events": [], "frames": [], "truncated": False,
-                            "output": ""})
+# A row's record as the host reads it: the child's encoded result, framed as it is (send_json), decoded once.
+ROW_RECORD = json.loads(encode_result({"return_repr": "1", "exception": None, "events": [], "frames": [],
+                                       "truncated": False, "output": ""}))
 
 
 def _result(records: list, *, ended: bool = False, problem: str | None = None, status: Status = Status.ok,
@@ -168,12 +170,12 @@ def test_a_job_without_its_ready_record_is_a_sandbox_error() -> None:
                  status=Status.output_limit, truncated=True),
          "OSError: the program wrote past the sandbox's output limit"),
         (_result([READY, ROW_RECORD, {"return_repr": "forged"}], ended=True), INTERFERENCE_MESSAGE),
-        (_result([READY, ROW_RECORD, "not json"], ended=True), INTERFERENCE_MESSAGE),
-        (_result([READY, ROW_RECORD, '{"return_repr": 1}'], ended=True), INTERFERENCE_MESSAGE),
+        (_result([READY, ROW_RECORD, "a string"], ended=True), INTERFERENCE_MESSAGE),
+        (_result([READY, ROW_RECORD, {**ROW_RECORD, "return_repr": 1}], ended=True), INTERFERENCE_MESSAGE),
         (_result([READY, ROW_RECORD], ended=True), INTERFERENCE_MESSAGE),  # ended without every row
     ],
-    ids=["exit0", "exit9", "malformed", "unkeyed", "timeout_cut", "output_cap", "record_not_a_string",
-         "record_not_json", "record_not_a_trace", "ended_early"],
+    ids=["exit0", "exit9", "malformed", "unkeyed", "timeout_cut", "output_cap", "record_missing_fields",
+         "record_a_string", "record_wrong_types", "ended_early"],
 )
 def test_the_row_a_job_failed_on_gets_a_death_or_interference_trace(result: JobResult, expected: str) -> None:
     done, failed = read_traces(result, ROWS)
