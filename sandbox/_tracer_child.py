@@ -849,6 +849,10 @@ class RowRunner:
 # comprehension, a walrus or an await: a call whose arguments call nothing, told without parsing it again.
 _PLAIN_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(([^()]*)\)\s*\Z")
 _NOT_PLAIN = ("lambda", "for", ":=", "await")
+# The same with parentheses in the arguments (tuples, grouping): `name(...)`, arguments that contain no parenthesis
+# that could call (one after a name, a closing bracket or a quote), no backslash or comment, and balanced.
+_NESTED_CALL = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*\Z", re.DOTALL)
+_CALLING = re.compile(r"[\w)\]'\"]\s*\(|[\\#]")
 
 
 def _engine(name: str):
@@ -866,6 +870,9 @@ def direct_callee(call: str) -> str | None:
     plain = _PLAIN_CALL.match(call)
     if plain is not None and not any(word in plain.group(2) for word in _NOT_PLAIN):
         return plain.group(1)  # what the AST walk below returns for it, at a tenth of the cost
+    nested = _NESTED_CALL.match(call) if plain is None else None
+    if nested is not None and _grouping_only(nested.group(2)):
+        return nested.group(1)  # the same, for arguments with tuples in them (the AST walk costs 20 us)
     try:
         node = ast.parse(call, mode="eval").body
     except SyntaxError:
@@ -878,6 +885,21 @@ def direct_callee(call: str) -> str | None:
         return None
     func = node.func
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _grouping_only(arguments: str) -> bool:
+    """Whether the arguments' parentheses only group (none can call) and balance, with none of _NOT_PLAIN's words."""
+    if _CALLING.search(arguments) or any(word in arguments for word in _NOT_PLAIN):
+        return False
+    depth = 0
+    for char in arguments:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _evaluate(expression, namespace: dict, engine) -> tuple[object, BaseException | None]:
