@@ -11,7 +11,7 @@ per-job key; ``serve(main)`` then:
    result;
 3. calls ``main``; every ``channel.send(value)`` writes one frame ``TAG seq mac json``, the MAC keyed by
    the job's key over the sequence number and the body (``channel.send_json(text)``: a body the program
-   encoded itself, one line); on return an ``end`` frame is written and the
+   encoded itself, one line, which the host gets as text, ``RawJSON``); on return an ``end`` frame is written and the
    process leaves with ``os._exit`` at once, so no ``atexit`` hook or lingering thread of the code under
    test runs after the report.
 
@@ -43,6 +43,7 @@ import sys
 from time import perf_counter as _clock
 
 TAG = "@@semcoder-job"
+RAW = "="  # a frame body that starts with it is a send_json record: JSON text the host reads as text (RawJSON)
 JOB_FILE = ".semcoder-job"
 MODULE = "_semcoder_job"
 _MAC_BYTES = 16
@@ -130,12 +131,13 @@ class Channel:
         def send_json(body):
             """One record the program encoded itself (JSON text on one line): framed as it is, not encoded again.
 
-            For records built by a C encoder (a trace's thousands of events): the host decodes it once. It is the
-            program's text like any record; the host's json.loads refuses what is not JSON."""
+            For records built by a C encoder (a trace's thousands of events): the host gets the text (RawJSON) and
+            decodes or parses it once, as it needs. It is the program's text like any record."""
             if not state["open"]:
                 raise RuntimeError("the job's channel is closed")
             if kind(body) is not str or "\n" in body or "\r" in body:
                 raise ValueError("send_json needs one line of JSON text")
+            body = RAW + body
             seq = state["seq"]
             put("%s %d %s %s\n" % (TAG, seq, mac_(keyed, seq, body), body))
             state["seq"] = seq + 1
@@ -708,6 +710,13 @@ def _own_attribute(value, name):
         return None
 
 
+class RawJSON(str):
+    """A record sent with ``channel.send_json``, as the JSON text the program wrote: its reader decodes it (json.loads)
+    or parses it; nothing has checked that it is JSON."""
+
+    __slots__ = ()
+
+
 def parse(text, key_hex):
     """The host's reading of a channel: (records, ended, problem); problem is '' for a well-formed channel.
 
@@ -737,6 +746,9 @@ def parse(text, key_hex):
             return records, False, "a report out of sequence or repeated (line %d)" % (number + 1)
         if parts[2] != mac(keyed, parts[1], parts[3]):
             return records, False, "a report without the job's key (line %d)" % (number + 1)
+        if parts[3][:1] == RAW:
+            records.append(RawJSON(parts[3][1:]))
+            continue
         try:
             records.append(json.loads(parts[3]))
         except ValueError:

@@ -14,6 +14,8 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
+#include <string.h>
 
 /* The same constants as sandbox/_tracer_child.py's (_FAST_BUDGET, _SMALL_INT, _LOCAL_OVERHEAD). */
 #define FAST_BUDGET 256
@@ -486,6 +488,350 @@ done:
 }
 
 
+/* ------------------------------------------------------------------------------------------ json_line_raw */
+
+/* json_line straight from a record's JSON text as the child's encoder writes it (ASCII, ", " and ": ", the keys in
+   the child's order, every string escaped as json.dumps escapes it), without decoding it into Python objects first:
+   every string is copied as it is, which is what decoding and encoding it again would give for such text. Text in
+   any other form (another key order, other spacing, an escape json.dumps would not write) is not refused here: the
+   caller decodes it and takes the Python path, which judges it. */
+
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buffer;
+
+static int grow(Buffer *b, Py_ssize_t more) {
+    if (b->len + more <= b->cap) return 0;
+    Py_ssize_t cap = Py_MAX(b->cap * 2, b->len + more + 256);
+    char *data = PyMem_Realloc(b->data, cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static int append(Buffer *b, const char *text, Py_ssize_t n) {
+    if (grow(b, n) < 0) return -1;
+    memcpy(b->data + b->len, text, n);
+    b->len += n;
+    return 0;
+}
+
+#define APPEND_LITERAL(b, text) append((b), (text), (Py_ssize_t)sizeof(text) - 1)
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+static int literal(Cursor *c, const char *text, Py_ssize_t n) {
+    if (c->end - c->p < n || memcmp(c->p, text, n) != 0) return 0;
+    c->p += n;
+    return 1;
+}
+
+#define LITERAL(c, text) literal((c), (text), (Py_ssize_t)sizeof(text) - 1)
+
+static int hex_digit(char ch) { return ('0' <= ch && ch <= '9') ? ch - '0' : ('a' <= ch && ch <= 'f') ? ch - 'a' + 10 : -1; }
+
+/* A string token exactly as encode_basestring_ascii writes one; its span, quotes included. */
+static int string_token(Cursor *c, const char **start, Py_ssize_t *n) {
+    const char *p = c->p;
+    if (p >= c->end || *p != '"') return 0;
+    for (p++; p < c->end; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') {
+            *start = c->p;
+            *n = p + 1 - c->p;
+            c->p = p + 1;
+            return 1;
+        }
+        if (ch == '\\') {
+            if (c->end - p < 2) return 0;
+            char e = p[1];
+            if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+                p++;
+                continue;
+            }
+            if (e != 'u' || c->end - p < 6) return 0;
+            int v = 0;
+            for (int i = 2; i < 6; i++) {
+                int d = hex_digit(p[i]);
+                if (d < 0) return 0;
+                v = v * 16 + d;
+            }
+            /* only what has no shorter form: other control characters, DEL and beyond ASCII */
+            if ((v >= 0x20 && v < 0x7f) || v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t') return 0;
+            p += 5;
+            continue;
+        }
+        if (ch < 0x20 || ch > 0x7e) return 0;
+    }
+    return 0;
+}
+
+static int null_or_string(Cursor *c, const char **start, Py_ssize_t *n) {
+    if (LITERAL(c, "null")) {
+        *start = NULL;
+        *n = 0;
+        return 1;
+    }
+    return string_token(c, start, n);
+}
+
+/* An int as int.__repr__ writes it, within long long; its span. */
+static int int_token(Cursor *c, long long *value, const char **start, Py_ssize_t *n) {
+    const char *p = c->p;
+    int negative = p < c->end && *p == '-';
+    if (negative) p++;
+    const char *digits = p;
+    long long v = 0;
+    while (p < c->end && '0' <= *p && *p <= '9') {
+        if (v > (LLONG_MAX - 9) / 10) return 0;
+        v = v * 10 + (*p - '0');
+        p++;
+    }
+    if (p == digits || (p - digits > 1 && *digits == '0') || (negative && v == 0)) return 0;
+    *value = negative ? -v : v;
+    *start = c->p;
+    *n = p - c->p;
+    c->p = p;
+    return 1;
+}
+
+typedef struct {
+    int kind;
+    const char *line;
+    Py_ssize_t line_n;
+    long long frame;
+    const char *delta, *removed; /* spans inside the text, checked: `{...}` and `[...]` or NULL */
+    Py_ssize_t delta_n, removed_n;
+} RawEvent;
+
+static const char *kind_texts[4] = {"call", "line", "return", "exception"};
+
+/* `{"name": "repr", ...}`: calls `each(name span, pair span)` per entry when given. */
+static int delta_object(Cursor *c, PyObject *mine) {
+    if (!LITERAL(c, "{")) return 0;
+    if (LITERAL(c, "}")) return 1;
+    for (;;) {
+        const char *name, *text;
+        Py_ssize_t name_n, text_n;
+        const char *pair = c->p;
+        if (!string_token(c, &name, &name_n) || !LITERAL(c, ": ") || !string_token(c, &text, &text_n)) return 0;
+        if (mine != NULL) {
+            PyObject *key = PyUnicode_FromStringAndSize(name, name_n);
+            PyObject *piece = key ? PyUnicode_FromStringAndSize(pair, c->p - pair) : NULL;
+            int status = piece ? PyDict_SetItem(mine, key, piece) : -1;
+            Py_XDECREF(key);
+            Py_XDECREF(piece);
+            if (status < 0) return -1;
+        }
+        if (LITERAL(c, "}")) return 1;
+        if (!LITERAL(c, ", ")) return 0;
+    }
+}
+
+static int removed_list(Cursor *c, PyObject *mine) {
+    if (!LITERAL(c, "[")) return 0;
+    if (LITERAL(c, "]")) return 1;
+    for (;;) {
+        const char *name;
+        Py_ssize_t name_n;
+        if (!string_token(c, &name, &name_n)) return 0;
+        if (mine != NULL) {
+            PyObject *key = PyUnicode_FromStringAndSize(name, name_n);
+            if (key == NULL || discard(mine, key) < 0) {
+                Py_XDECREF(key);
+                return -1;
+            }
+            Py_DECREF(key);
+        }
+        if (LITERAL(c, "]")) return 1;
+        if (!LITERAL(c, ", ")) return 0;
+    }
+}
+
+static int one_event(Cursor *c, RawEvent *event) {
+    const char *kind;
+    Py_ssize_t kind_n;
+    if (!LITERAL(c, "[") || !string_token(c, &kind, &kind_n)) return 0;
+    event->kind = -1;
+    for (int i = 0; i < 4; i++)
+        if (kind_n == (Py_ssize_t)strlen(kind_texts[i]) + 2 && memcmp(kind + 1, kind_texts[i], kind_n - 2) == 0)
+            event->kind = i;
+    long long line;
+    const char *frame_text;
+    Py_ssize_t frame_n;
+    if (event->kind < 0 || !LITERAL(c, ", ") || !int_token(c, &line, &event->line, &event->line_n) ||
+        !LITERAL(c, ", "))
+        return 0;
+    event->delta = c->p;
+    int status = delta_object(c, NULL);
+    if (status <= 0) return status;
+    event->delta_n = c->p - event->delta;
+    if (!LITERAL(c, ", ") || !int_token(c, &event->frame, &frame_text, &frame_n)) return 0;
+    event->removed = NULL;
+    if (LITERAL(c, "]")) return 1;
+    if (!LITERAL(c, ", ")) return 0;
+    if (!LITERAL(c, "null")) {
+        event->removed = c->p;
+        status = removed_list(c, NULL);
+        if (status <= 0) return status;
+        event->removed_n = c->p - event->removed;
+    }
+    const char *value;
+    Py_ssize_t value_n;
+    return LITERAL(c, ", ") && null_or_string(c, &value, &value_n) && LITERAL(c, "]");
+}
+
+static PyObject *json_line_raw(PyObject *module, PyObject *text) {
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "not a record in the child's form");
+        return NULL;
+    }
+    Py_ssize_t size;
+    const char *data = PyUnicode_AsUTF8AndSize(text, &size);
+    if (data == NULL) return NULL;
+    Cursor c = {data, data + size};
+    RawEvent *events = NULL;
+    Py_ssize_t count = 0, capacity = 0, frames = 0;
+    const char *return_repr, *exception, *output;
+    Py_ssize_t return_n, exception_n, output_n;
+    PyObject *funcs = NULL, *pieces = NULL, *texts = NULL, *result = NULL;
+    Buffer out = {NULL, 0, 0};
+    int ok = LITERAL(&c, "{\"return_repr\": ") && null_or_string(&c, &return_repr, &return_n) &&
+             LITERAL(&c, ", \"exception\": ") && null_or_string(&c, &exception, &exception_n) &&
+             LITERAL(&c, ", \"events\": [");
+    if (ok && !LITERAL(&c, "]")) {
+        for (;;) {
+            if (count == capacity) {
+                capacity = capacity ? capacity * 2 : 64;
+                RawEvent *more = PyMem_Realloc(events, capacity * sizeof(RawEvent));
+                if (more == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                events = more;
+            }
+            int status = one_event(&c, &events[count]);
+            if (status < 0) goto done;
+            if (!status) {
+                ok = 0;
+                break;
+            }
+            count++;
+            if (LITERAL(&c, "]")) break;
+            if (!LITERAL(&c, ", ")) {
+                ok = 0;
+                break;
+            }
+        }
+    }
+    funcs = PyList_New(0);
+    if (funcs == NULL) goto done;
+    ok = ok && LITERAL(&c, ", \"frames\": [");
+    if (ok && !LITERAL(&c, "]")) {
+        for (;;) {
+            const char *func, *depth;
+            Py_ssize_t func_n, depth_n;
+            long long depth_value;
+            if (!LITERAL(&c, "[") || !string_token(&c, &func, &func_n) || !LITERAL(&c, ", ") ||
+                !int_token(&c, &depth_value, &depth, &depth_n) || !LITERAL(&c, "]")) {
+                ok = 0;
+                break;
+            }
+            PyObject *token = PyUnicode_FromStringAndSize(func, func_n);
+            if (token == NULL || PyList_Append(funcs, token) < 0) {
+                Py_XDECREF(token);
+                goto done;
+            }
+            Py_DECREF(token);
+            if (LITERAL(&c, "]")) break;
+            if (!LITERAL(&c, ", ")) {
+                ok = 0;
+                break;
+            }
+        }
+    }
+    int truncated = 0;
+    if (ok) {
+        ok = LITERAL(&c, ", \"truncated\": ");
+        if (ok && LITERAL(&c, "true")) truncated = 1;
+        else if (!(ok && LITERAL(&c, "false"))) ok = 0;
+        ok = ok && LITERAL(&c, ", \"output\": ") && string_token(&c, &output, &output_n) && LITERAL(&c, "}") &&
+             c.p == c.end;
+    }
+    frames = PyList_GET_SIZE(funcs);
+    for (Py_ssize_t i = 0; ok && i < count; i++)
+        if (events[i].frame < 0 || events[i].frame >= frames) ok = 0; /* the Python path refuses it */
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "not a record in the child's form");
+        goto done;
+    }
+    pieces = PyList_New(frames);
+    texts = PyList_New(frames);
+    if (pieces == NULL || texts == NULL) goto done;
+    for (Py_ssize_t i = 0; i < frames; i++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(pieces, i, Py_None);
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(texts, i, Py_None);
+    }
+    if (APPEND_LITERAL(&out, "{\"return_repr\": ") < 0 ||
+        (return_repr ? append(&out, return_repr, return_n) : APPEND_LITERAL(&out, "null")) < 0 ||
+        APPEND_LITERAL(&out, ", \"exception\": ") < 0 ||
+        (exception ? append(&out, exception, exception_n) : APPEND_LITERAL(&out, "null")) < 0 ||
+        APPEND_LITERAL(&out, ", \"events\": [") < 0)
+        goto done;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        RawEvent *event = &events[i];
+        Py_ssize_t frame = (Py_ssize_t)event->frame;
+        int has_delta = event->delta_n > 2, has_removed = event->removed != NULL && event->removed_n > 2;
+        if (has_delta || has_removed || PyList_GET_ITEM(texts, frame) == Py_None) {
+            PyObject *mine = PyList_GET_ITEM(pieces, frame);
+            if (mine == Py_None) {
+                mine = PyDict_New();
+                if (mine == NULL) goto done;
+                PyList_SetItem(pieces, frame, mine);
+            }
+            Cursor delta = {event->delta, event->delta + event->delta_n};
+            if (delta_object(&delta, mine) < 0) goto done;
+            if (has_removed) {
+                Cursor removed = {event->removed, event->removed + event->removed_n};
+                if (removed_list(&removed, mine) < 0) goto done;
+            }
+            PyObject *joined = locals_text(mine);
+            if (joined == NULL) goto done;
+            PyList_SetItem(texts, frame, joined);
+        }
+        Py_ssize_t func_n, text_n;
+        const char *func = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(funcs, frame), &func_n);
+        const char *locals = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(texts, frame), &text_n);
+        const char *kind = kind_texts[event->kind];
+        if (func == NULL || locals == NULL ||
+            (i && APPEND_LITERAL(&out, ", ") < 0) || APPEND_LITERAL(&out, "{\"event\": \"") < 0 ||
+            append(&out, kind, strlen(kind)) < 0 || APPEND_LITERAL(&out, "\", \"func\": ") < 0 ||
+            append(&out, func, func_n) < 0 || APPEND_LITERAL(&out, ", \"line\": ") < 0 ||
+            append(&out, event->line, event->line_n) < 0 || APPEND_LITERAL(&out, ", \"locals\": ") < 0 ||
+            append(&out, locals, text_n) < 0 || APPEND_LITERAL(&out, "}") < 0)
+            goto done;
+    }
+    if ((truncated ? APPEND_LITERAL(&out, "], \"truncated\": true}") : APPEND_LITERAL(&out, "], \"truncated\": false}")) < 0)
+        goto done;
+    result = PyUnicode_DecodeASCII(out.data, out.len, "strict");
+done:
+    PyMem_Free(events);
+    PyMem_Free(out.data);
+    Py_XDECREF(funcs);
+    Py_XDECREF(pieces);
+    Py_XDECREF(texts);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------------------- Tracer */
 
 /* sandbox/_tracer_child.py's SettraceEngine as a C trace function (PyEval_SetTrace): a call event of the row's
@@ -717,6 +1063,8 @@ static PyMethodDef methods[] = {
     {"diff_locals", (PyCFunction)(void (*)(void))diff_locals, METH_FASTCALL,
      "diff_locals(names, current, shadows, size, cap, slow, same_items) -> (delta, removed, size)"},
     {"json_line", json_line, METH_O, "json_line(record) -> str: a row's trace JSON line from its compact record"},
+    {"json_line_raw", json_line_raw, METH_O,
+     "json_line_raw(text) -> str: json_line(json.loads(text)) for a record in the child's form; ValueError otherwise"},
     {NULL, NULL, 0, NULL},
 };
 

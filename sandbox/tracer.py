@@ -13,6 +13,7 @@ continue in a fresh job; the rows reported before either still count.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -170,7 +171,7 @@ def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[
     done: list[Out] = []
     for record, row in zip(records[1:], rows, strict=False):
         try:
-            done.append(convert(record, row))
+            done.append(convert(record, row))  # the child's JSON text (send_json), or what broke the channel
         except _NOT_A_TRACE:
             return done, convert(_interference_item(), row)
     if len(done) == len(rows):
@@ -215,7 +216,13 @@ def _empty_item(exception: str) -> dict:
     return {"return_repr": None, "exception": exception, "events": [], "frames": [], "truncated": False, "output": ""}
 
 
-def _to_trace(item: dict, row: TraceRow) -> Trace:
+def _decoded(item: dict | str) -> dict:
+    """A row's record: the child sends JSON text (RawJSON); anything else is what the traced code put there."""
+    return json.loads(item) if isinstance(item, str) else item
+
+
+def _to_trace(item: dict | str, row: TraceRow) -> Trace:
+    item = _decoded(item)
     return Trace(
         return_repr=item["return_repr"],
         exception=item["exception"],
@@ -252,8 +259,19 @@ def _full_events(compact: list[list], frames: list[list]) -> list[TraceEvent]:
 _EVENT_KINDS = frozenset({"call", "line", "return", "exception"})
 
 
-def _json_line(item: dict, row: TraceRow | None = None) -> str:
-    """`render_json(_to_trace(item, row))`, byte for byte, without building the models (the C form when built)."""
+def _json_line(item: dict | str, row: TraceRow | None = None) -> str:
+    """`render_json(_to_trace(item, row))`, byte for byte, without building the models (the C form when built).
+
+    The child's JSON text is read by the C form without decoding it into Python objects first when it is in the
+    child's form (every string copied as it is: what decoding and encoding it again gives); text in any other
+    form is decoded and judged by the checks below."""
+    if isinstance(item, str):
+        if _raw_line_of is not None:
+            try:
+                return _raw_line_of(item)
+            except ValueError:
+                pass
+        item = json.loads(item)
     return _line_of(item)
 
 
@@ -322,8 +340,9 @@ def _json_str(value: str | None) -> str:
 
 try:
     from sandbox._semcoder_speedups import json_line as _line_of
+    from sandbox._semcoder_speedups import json_line_raw as _raw_line_of
 except ImportError:  # built without a compiler: the Python form
-    _line_of = json_line_py
+    _line_of, _raw_line_of = json_line_py, None
 
 
 @cache

@@ -20,7 +20,8 @@ from test_user_path import EDGE_ROWS
 
 from sandbox import Job, run_job
 from sandbox import _tracer_child as child
-from sandbox.tracer import TraceOptions, _speedups_files, json_line_py
+from sandbox._job_child import RawJSON
+from sandbox.tracer import TraceOptions, _json_line, _speedups_files, json_line_py
 
 try:
     from sandbox import _semcoder_speedups as speedups
@@ -188,3 +189,41 @@ def test_a_sandboxed_job_loads_the_shipped_extension() -> None:
     assert result.ok, result.problem
     assert result.records == ["_semcoder_speedups"]
     assert TraceOptions().engine == "auto"
+
+
+@needs_speedups
+def test_the_raw_trace_line_is_the_decoded_one_and_other_forms_take_the_python_path(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = ([{"code": r["code"], "call": f"f({r['input']})"} for r in cruxeval_rows()[:200]]
+            + [{"code": r.code, "call": r.call} for r in EDGE_ROWS] + STRESS_ROWS)
+    texts = _trace_all(rows, {"states_only": True}, monkeypatch, c_forms=True)
+    texts.append(child.encode_result({"return_repr": "\ud83d\ude00\ud800 \x7f\x00é", "exception": None,
+                                      "events": [["line", -1, {"s": "\"\\\n\t\b\f\r"}, 0, ["gone"], None]],
+                                      "frames": [["f", 1]], "truncated": True, "output": "\U0001f600"}))
+    for text in texts:
+        assert speedups.json_line_raw(text) == json_line_py(json.loads(text))
+        assert _json_line(RawJSON(text)) == json_line_py(json.loads(text))
+    # The same records in another form (other spacing, escapes json.dumps would not write, another key order):
+    # refused by the raw reader, then decoded and read as the Python path reads them.
+    base = texts[-1]
+    record = json.loads(base)
+    others = [json.dumps(record, separators=(",", ":")), base.replace('["f", 1]', '["\\u0066", 1]'),
+              base.replace("\\ud800", "\\uD800"), json.dumps(dict(reversed(list(record.items())))), base + " ",
+              base.replace('["f", 1]', '["f", 01]'), base.replace("-1", "-0"), base.replace("\\n", "\\u000a"),
+              base.replace('["f", 1]', '["f", 1.0]'), base.replace('"line"', '"jump"')]
+    assert base not in others
+    for other in others:
+        with pytest.raises(ValueError):
+            speedups.json_line_raw(other)
+        try:
+            expected = json_line_py(json.loads(other))
+        except (TypeError, ValueError, LookupError) as error:
+            expected = type(error).__name__
+        try:
+            got = _json_line(RawJSON(other))
+        except (TypeError, ValueError, LookupError) as error:
+            got = type(error).__name__
+        assert got == expected
+    for broken in ["", "{", "null", texts[0][:-1], texts[0] + "x", '{"return_repr": 1}', "é"]:
+        with pytest.raises(ValueError):
+            speedups.json_line_raw(broken)
