@@ -689,7 +689,7 @@ static int one_event(Cursor *c, RawEvent *event) {
 }
 
 static PyObject *json_line_raw(PyObject *module, PyObject *text) {
-    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text)) {
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) { /* a RawJSON too */
         PyErr_SetString(PyExc_ValueError, "not a record in the child's form");
         return NULL;
     }

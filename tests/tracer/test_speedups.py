@@ -201,7 +201,7 @@ def test_the_raw_trace_line_is_the_decoded_one_and_other_forms_take_the_python_p
                                       "events": [["line", -1, {"s": "\"\\\n\t\b\f\r"}, 0, ["gone"], None]],
                                       "frames": [["f", 1]], "truncated": True, "output": "\U0001f600"}))
     for text in texts:
-        assert speedups.json_line_raw(text) == json_line_py(json.loads(text))
+        assert speedups.json_line_raw(RawJSON(text)) == json_line_py(json.loads(text))
         assert _json_line(RawJSON(text)) == json_line_py(json.loads(text))
     # The same records in another form (other spacing, escapes json.dumps would not write, another key order):
     # refused by the raw reader, then decoded and read as the Python path reads them.
