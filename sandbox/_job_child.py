@@ -112,12 +112,33 @@ class Channel:
     def __init__(self, fd, key_hex):
         write, encode_, mac_, kind = os.write, encode, mac, type
         keyed = new_key_state(key_hex)
-        state = {"seq": 0, "open": True}
+        state = {"seq": 0, "open": True, "held": None}  # held: the frames not written yet (hold()), else None
 
-        def put(line):
+        def write_all(line):
             view = memoryview(line.encode("ascii"))
             while view:
                 view = view[write(fd, view):]
+
+        def put(line):
+            held = state["held"]
+            if held is None:
+                write_all(line)
+            else:
+                held.append(line)
+
+        def hold():
+            """From now on frames wait in this process until flush() (or the end): one write for many records.
+
+            What waits is lost if the process dies: a program that holds must be able to say again what it had
+            not flushed (the tracer's host runs those rows again, unheld)."""
+            if state["held"] is None:
+                state["held"] = []
+
+        def flush():
+            held = state["held"]
+            if held:
+                state["held"] = []
+                write_all("".join(held))
 
         def send(value):
             """One record (exact builtin JSON types); records arrive at the host in order."""
@@ -143,6 +164,8 @@ class Channel:
             state["seq"] = seq + 1
 
         def end():
+            flush()
+            state["held"] = None
             count = "%d" % state["seq"]
             put("%s end %s\n" % (TAG, mac_(keyed, "end", count)))
             state["open"] = False
@@ -151,6 +174,8 @@ class Channel:
         # by attribute assignment on the channel.
         self.send = send
         self.send_json = send_json
+        self.hold = hold
+        self.flush = flush
         self._end = end
 
 
@@ -388,8 +413,18 @@ def _serve_prestarted(main, hooks):
                 begin()
                 state["channel"].send_json(body)
 
+            def hold():
+                begin()
+                state["channel"].hold()
+
+            def flush():
+                begin()
+                state["channel"].flush()
+
             self.send = send
             self.send_json = send_json
+            self.hold = hold
+            self.flush = flush
 
     try:
         main(data, LateChannel())

@@ -127,24 +127,33 @@ def _traced_parts(
 ) -> Iterator[list[Out]]:
     """The rows' converted traces, one list per job: a job runs the rows from the first one not yet traced."""
     count = 0
+    hold = True  # the child writes its records every few ms, not row by row (_tracer_child.main)
     while count < len(rows):
         start = count
-        job = tracer_job(rows[start:], options, filenames[start:])
+        job = tracer_job(rows[start:], options, filenames[start:], hold=hold)
         result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
         done, failed = _read_records(result, rows[start:], convert)
-        if failed is not None:  # the job failed during the next row; the rest go to a fresh job
+        if failed is not None and hold:
+            # Records held back when the job failed are lost with it, so the row it failed on is not known: run the
+            # unreported rows again, each reported as it ends (the failing row then fails again, and is the one).
+            hold = False
+        elif failed is not None:  # the job failed during the next row; the rest go to a fresh job
             done.append(failed)
+            hold = True
         count += len(done)
-        if progress is not None:
+        if progress is not None and done:
             progress(count, len(rows))
-        yield done
+        if done:
+            yield done
 
 
-def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Sequence[str]) -> Job:
-    """The job that traces `rows` (the program is sandbox/_tracer_child.py's source)."""
+def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Sequence[str], hold: bool = False) -> Job:
+    """The job that traces `rows` (the program is sandbox/_tracer_child.py's source); `hold`: the child writes its
+    records a few at a time, and a failure of the job does not tell which row it was (see _traced_parts)."""
     data = {
         "options": options.model_dump(exclude={"memory_mb"}),
         "rows": [{"code": r.code, "call": r.call, "filename": f} for r, f in zip(rows, filenames, strict=True)],
+        "hold": hold,
     }
     return Job(program=_child_source(), data=data, files=_speedups_files(), limits=_limits(options, len(rows)))
 

@@ -33,6 +33,32 @@ def test_an_honest_job_reports_its_records_in_order(backend: str) -> None:
     assert "talks" in result.execution.stderr  # prints are diagnostics on stderr, never on the channel
 
 
+HELD = '''
+def main(data, channel):
+    channel.send("before")
+    channel.hold()
+    channel.send_json('{"held": 1}')
+    channel.send("held too")
+    if data == "flush_then_die":
+        channel.flush()
+        import os
+        os._exit(3)
+    if data == "die":
+        import os
+        os._exit(3)
+'''
+
+
+def test_held_records_arrive_in_order_at_the_end_and_die_with_the_process() -> None:
+    result = run_job(Job(program=HELD, data="end", limits=LIMITS))
+    assert result.ok, result.problem
+    assert result.records == ["before", '{"held": 1}', "held too"] and type(result.records[1]).__name__ == "RawJSON"
+    died = run_job(Job(program=HELD, data="die", limits=LIMITS))
+    assert not died.ok and died.records == ["before"]  # what it held was never written
+    flushed = run_job(Job(program=HELD, data="flush_then_die", limits=LIMITS))
+    assert not flushed.ok and flushed.records == ["before", '{"held": 1}', "held too"]
+
+
 FORGERIES = {
     # A fake end frame printed from atexit: atexit never runs after the report (os._exit), stdout is not the channel.
     "atexit_print": ("import atexit, sys\natexit.register(lambda: print('@@semcoder-job end 0'))", "ok"),
