@@ -832,6 +832,111 @@ done:
     return result;
 }
 
+/* --------------------------------------------------------------------------------------------- encode */
+
+/* json.JSONEncoder(check_circular=False).encode(value) for what a row's result holds (dicts with str keys, lists,
+   tuples, str, int, bool, None), byte for byte; TypeError for anything else (the caller then uses the json
+   module). Strings are escaped as encode_basestring_ascii escapes them. */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static int put_string(Buffer *b, PyObject *text) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (grow(b, 12 * n + 2) < 0) return -1; /* a character takes at most 12 (a surrogate pair) */
+    char *out = b->data + b->len;
+    *out++ = '"';
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= ' ' && c <= '~' && c != '\\' && c != '"') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '\\': *out++ = '\\'; break;
+        case '"': *out++ = '"'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\r': *out++ = 'r'; break;
+        case '\t': *out++ = 't'; break;
+        default:
+            if (c >= 0x10000) {
+                Py_UCS4 high = 0xd800 | ((c - 0x10000) >> 10);
+                *out++ = 'u';
+                *out++ = hexdigits[(high >> 12) & 0xf];
+                *out++ = hexdigits[(high >> 8) & 0xf];
+                *out++ = hexdigits[(high >> 4) & 0xf];
+                *out++ = hexdigits[high & 0xf];
+                c = 0xdc00 | ((c - 0x10000) & 0x3ff);
+                *out++ = '\\';
+            }
+            *out++ = 'u';
+            *out++ = hexdigits[(c >> 12) & 0xf];
+            *out++ = hexdigits[(c >> 8) & 0xf];
+            *out++ = hexdigits[(c >> 4) & 0xf];
+            *out++ = hexdigits[c & 0xf];
+        }
+    }
+    *out++ = '"';
+    b->len = out - b->data;
+    return 0;
+}
+
+static int put_value(Buffer *b, PyObject *value, int depth) {
+    if (depth > 100) {
+        PyErr_SetString(PyExc_TypeError, "nested too deep for encode_record");
+        return -1;
+    }
+    if (PyUnicode_CheckExact(value)) return put_string(b, value);
+    if (value == Py_None) return APPEND_LITERAL(b, "null");
+    if (value == Py_True) return APPEND_LITERAL(b, "true");
+    if (value == Py_False) return APPEND_LITERAL(b, "false");
+    if (PyLong_CheckExact(value)) {
+        PyObject *digits = PyLong_Type.tp_repr(value);
+        if (digits == NULL) return -1;
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(digits, &n);
+        int status = text ? append(b, text, n) : -1;
+        Py_DECREF(digits);
+        return status;
+    }
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {
+        if (APPEND_LITERAL(b, "[") < 0) return -1;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
+            if ((i && APPEND_LITERAL(b, ", ") < 0) || put_value(b, PySequence_Fast_GET_ITEM(value, i), depth + 1) < 0)
+                return -1;
+        }
+        return APPEND_LITERAL(b, "]");
+    }
+    if (PyDict_CheckExact(value)) {
+        if (APPEND_LITERAL(b, "{") < 0) return -1;
+        Py_ssize_t pos = 0, i = 0;
+        PyObject *key, *item;
+        while (PyDict_Next(value, &pos, &key, &item)) {
+            if (!PyUnicode_CheckExact(key)) {
+                PyErr_SetString(PyExc_TypeError, "a key that is no str");
+                return -1;
+            }
+            if ((i++ && APPEND_LITERAL(b, ", ") < 0) || put_string(b, key) < 0 || APPEND_LITERAL(b, ": ") < 0 ||
+                put_value(b, item, depth + 1) < 0)
+                return -1;
+        }
+        return APPEND_LITERAL(b, "}");
+    }
+    PyErr_Format(PyExc_TypeError, "encode_record cannot encode a %.100s", Py_TYPE(value)->tp_name);
+    return -1;
+}
+
+static PyObject *encode_record(PyObject *module, PyObject *value) {
+    Buffer out = {NULL, 0, 0};
+    PyObject *result = put_value(&out, value, 0) < 0 ? NULL : PyUnicode_DecodeASCII(out.data, out.len, "strict");
+    PyMem_Free(out.data);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------------------- Tracer */
 
 /* sandbox/_tracer_child.py's SettraceEngine as a C trace function (PyEval_SetTrace): a call event of the row's
@@ -1063,6 +1168,8 @@ static PyMethodDef methods[] = {
     {"diff_locals", (PyCFunction)(void (*)(void))diff_locals, METH_FASTCALL,
      "diff_locals(names, current, shadows, size, cap, slow, same_items) -> (delta, removed, size)"},
     {"json_line", json_line, METH_O, "json_line(record) -> str: a row's trace JSON line from its compact record"},
+    {"encode_record", encode_record, METH_O,
+     "encode_record(value) -> str: json.JSONEncoder(check_circular=False).encode(value) for a row's result"},
     {"json_line_raw", json_line_raw, METH_O,
      "json_line_raw(text) -> str: json_line(json.loads(text)) for a record in the child's form; ValueError otherwise"},
     {NULL, NULL, 0, NULL},

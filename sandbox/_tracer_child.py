@@ -269,8 +269,9 @@ def diff_locals(names: dict, current: dict, shadows: dict, size: int, cap: int, 
 try:  # the C forms, when the host shipped them built for this interpreter (sandbox/tracer.py); the same results
     from _semcoder_speedups import Tracer as _CTracer
     from _semcoder_speedups import diff_locals as _diff_locals
+    from _semcoder_speedups import encode_record as _encode_record
 except ImportError:
-    _diff_locals, _CTracer = diff_locals, None
+    _diff_locals, _CTracer, _encode_record = diff_locals, None, None
 
 
 class SafeRepr:
@@ -918,6 +919,11 @@ def _evaluate(expression, namespace: dict, engine) -> tuple[object, BaseExceptio
 
 def encode_result(result: dict) -> str:
     """A row's result as one line of JSON (ASCII only, so any repr survives any channel)."""
+    if _encode_record is not None:
+        try:
+            return _encode_record(result)  # the same text, in C
+        except TypeError:
+            pass
     try:
         return _ENCODER.encode(result)
     except (TypeError, ValueError):

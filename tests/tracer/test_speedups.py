@@ -66,6 +66,7 @@ _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 def _trace_all(rows: list[dict], options: dict, monkeypatch: pytest.MonkeyPatch, c_forms: bool) -> list[str]:
     monkeypatch.setattr(child, "_diff_locals", speedups.diff_locals if c_forms else child.diff_locals)
     monkeypatch.setattr(child, "_CTracer", speedups.Tracer if c_forms else None)
+    monkeypatch.setattr(child, "_encode_record", speedups.encode_record if c_forms else None)
     runner = child.RowRunner(options, child.Alarm())
     try:
         return [_ADDRESS.sub(" at 0x", child.encode_result(runner.run(r["code"], r["call"], f"<speedups-{i}>")))
@@ -227,3 +228,19 @@ def test_the_raw_trace_line_is_the_decoded_one_and_other_forms_take_the_python_p
     for broken in ["", "{", "null", texts[0][:-1], texts[0] + "x", '{"return_repr": 1}', "é"]:
         with pytest.raises(ValueError):
             speedups.json_line_raw(broken)
+
+
+@needs_speedups
+def test_the_c_record_encoder_writes_what_the_json_module_writes() -> None:
+    encoder = json.JSONEncoder(check_circular=False)
+    rng = random.Random(7)
+    values: list[object] = [{"a": [1, -2, 10**30, True, False, None, "x\"\\\n\t\x00\x7f\u00e9\U0001f600\ud800"],
+                             "b": ("t", {}), "c": []}, {}, [], "", 0]
+    for _ in range(2000):
+        text = "".join(chr(rng.choice([rng.randrange(128), rng.randrange(0x110000)])) for _ in range(rng.randrange(20)))
+        values.append({text: [text, rng.randrange(-(10**20), 10**20), (None,)]})
+    for value in values:
+        assert speedups.encode_record(value) == encoder.encode(value)
+    for other in [1.5, {1: "a"}, [object()], {"k": {2: 3}}]:
+        with pytest.raises(TypeError):
+            speedups.encode_record(other)
