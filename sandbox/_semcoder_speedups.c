@@ -950,11 +950,13 @@ static PyObject *encode_record(PyObject *module, PyObject *value) {
 typedef struct {
     PyObject_HEAD
     PyObject *filename, *recorder, *on_call, *on_event, *timeout, *events, *stack, *slow, *same_items;
-    Py_ssize_t cap, max_events, max_bytes;
+    PyObject *activations, *reprer, *normal_exits, *py_diff, *cap_object;
+    Py_ssize_t cap, max_events, max_bytes, max_depth;
+    int values;
 } Tracer;
 
 static PyObject *s_truncated, *s_bytes, *s_halt, *s_add, *s_events, *s_stack, *s_slow, *s_max_events,
-    *s_max_bytes, *s_cap, *s_reprer;
+    *s_max_bytes, *s_cap, *s_reprer, *s_activations, *s_max_depth, *s_values, *s_returned;
 static PyObject *event_names[8]; /* by PyTrace_* what */
 
 static void tracer_dealloc(Tracer *self) {
@@ -968,6 +970,11 @@ static void tracer_dealloc(Tracer *self) {
     Py_CLEAR(self->stack);
     Py_CLEAR(self->slow);
     Py_CLEAR(self->same_items);
+    Py_CLEAR(self->activations);
+    Py_CLEAR(self->reprer);
+    Py_CLEAR(self->normal_exits);
+    Py_CLEAR(self->py_diff);
+    Py_CLEAR(self->cap_object);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -981,6 +988,11 @@ static int tracer_traverse(Tracer *self, visitproc visit, void *arg) {
     Py_VISIT(self->stack);
     Py_VISIT(self->slow);
     Py_VISIT(self->same_items);
+    Py_VISIT(self->activations);
+    Py_VISIT(self->reprer);
+    Py_VISIT(self->normal_exits);
+    Py_VISIT(self->py_diff);
+    Py_VISIT(self->cap_object);
     return 0;
 }
 
@@ -993,41 +1005,49 @@ static Py_ssize_t int_attr(PyObject *object, PyObject *name) {
 }
 
 static int tracer_init(Tracer *self, PyObject *args, PyObject *kwds) {
-    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *same_items;
-    if (!PyArg_ParseTuple(args, "UOOOOO:Tracer", &filename, &recorder, &on_call, &on_event, &timeout, &same_items))
+    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *same_items, *normal_exits, *py_diff;
+    if (!PyArg_ParseTuple(args, "UOOOOOO!O:Tracer", &filename, &recorder, &on_call, &on_event, &timeout, &same_items,
+                          &PyFrozenSet_Type, &normal_exits, &py_diff))
         return -1;
-    PyObject *events = PyObject_GetAttr(recorder, s_events), *stack = PyObject_GetAttr(recorder, s_stack);
-    PyObject *slow = PyObject_GetAttr(recorder, s_slow);
-    if (!events || !stack || !slow || !PyList_CheckExact(events) || !PyList_CheckExact(stack)) {
-        Py_XDECREF(events);
-        Py_XDECREF(stack);
-        Py_XDECREF(slow);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "the recorder's events and stack must be lists");
+    PyObject *values[6];
+    PyObject *names[6] = {s_events, s_stack, s_slow, s_activations, s_reprer, s_cap};
+    for (int i = 0; i < 6; i++) {
+        values[i] = PyObject_GetAttr(recorder, names[i]);
+        if (values[i] == NULL) {
+            for (int j = 0; j < i; j++) Py_DECREF(values[j]);
+            return -1;
+        }
+    }
+    if (!PyList_CheckExact(values[0]) || !PyList_CheckExact(values[1]) || !PyList_CheckExact(values[3])) {
+        for (int j = 0; j < 6; j++) Py_DECREF(values[j]);
+        PyErr_SetString(PyExc_TypeError, "the recorder's events, stack and activations must be lists");
         return -1;
     }
-    Py_XSETREF(self->events, events);
-    Py_XSETREF(self->stack, stack);
-    Py_XSETREF(self->slow, slow);
-    Py_INCREF(filename);
-    Py_XSETREF(self->filename, filename);
-    Py_INCREF(recorder);
-    Py_XSETREF(self->recorder, recorder);
-    Py_INCREF(on_call);
-    Py_XSETREF(self->on_call, on_call);
-    Py_INCREF(on_event);
-    Py_XSETREF(self->on_event, on_event);
-    Py_INCREF(timeout);
-    Py_XSETREF(self->timeout, timeout);
-    Py_INCREF(same_items);
-    Py_XSETREF(self->same_items, same_items);
+    Py_XSETREF(self->events, values[0]);
+    Py_XSETREF(self->stack, values[1]);
+    Py_XSETREF(self->slow, values[2]);
+    Py_XSETREF(self->activations, values[3]);
+    Py_XSETREF(self->reprer, values[4]);
+    Py_XSETREF(self->cap_object, values[5]);
+    PyObject *owned[] = {filename, recorder, on_call, on_event, timeout, same_items, normal_exits, py_diff};
+    PyObject **slots[] = {&self->filename, &self->recorder, &self->on_call, &self->on_event, &self->timeout,
+                          &self->same_items, &self->normal_exits, &self->py_diff};
+    for (int i = 0; i < 8; i++) {
+        Py_INCREF(owned[i]);
+        Py_XSETREF(*slots[i], owned[i]);
+    }
     self->max_events = int_attr(recorder, s_max_events);
     self->max_bytes = int_attr(recorder, s_max_bytes);
-    self->cap = int_attr(recorder, s_cap);
+    self->max_depth = int_attr(recorder, s_max_depth);
+    self->cap = PyLong_AsSsize_t(self->cap_object);
+    PyObject *wants = PyObject_GetAttr(recorder, s_values);
+    self->values = wants ? PyObject_IsTrue(wants) : -1;
+    Py_XDECREF(wants);
     return PyErr_Occurred() ? -1 : 0;
 }
 
-/* Recorder.add("line", frame, lineno, None) for the top frame's entry `top`; -1 on error. */
-static int add_line(Tracer *self, PyFrameObject *frame, PyObject *top) {
+/* Recorder.add(kind, frame, lineno, value) and Recorder._append for the top frame's entry `top`; -1 on error. */
+static int add_event(Tracer *self, PyFrameObject *frame, PyObject *top, int what, PyObject *value) {
     PyObject *truncated = PyObject_GetAttr(self->recorder, s_truncated);
     if (truncated == NULL) return -1;
     int done = PyObject_IsTrue(truncated);
@@ -1035,9 +1055,12 @@ static int add_line(Tracer *self, PyFrameObject *frame, PyObject *top) {
     if (done) return done < 0 ? -1 : 0;
     PyObject **entry = PySequence_Fast_ITEMS(top);
     PyObject *delta = NULL, *removed = NULL;
-    if (entry[6] == Py_True) { /* nothing ran since the call event: the locals are the arguments, unchanged */
+    int fresh = entry[6] == Py_True;
+    if (fresh) {
         Py_INCREF(Py_False);
         PyList_SetItem(top, 6, Py_False);
+    }
+    if (fresh && what == PyTrace_LINE) { /* nothing ran since the call event: the locals are the arguments */
         delta = PyDict_New();
         removed = Py_None;
         Py_INCREF(removed);
@@ -1046,27 +1069,43 @@ static int add_line(Tracer *self, PyFrameObject *frame, PyObject *top) {
         PyObject *names = PyFrame_GetLocals(frame);
         if (names == NULL) return -1;
         if (!PyDict_CheckExact(names) || !PyDict_CheckExact(entry[3]) || !PyDict_CheckExact(entry[5])) {
-            /* a locals proxy (3.13): the Python form */
+            /* a locals proxy (3.13): Python's diff_locals, then this _append */
+            PyObject *size = entry[4];
+            PyObject *result = PyObject_CallFunctionObjArgs(self->py_diff, names, entry[3], entry[5], size,
+                                                            self->cap_object, self->slow, self->same_items, NULL);
             Py_DECREF(names);
-            PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(frame));
-            PyObject *result = line ? PyObject_CallMethodObjArgs(self->recorder, s_add, event_names[PyTrace_LINE],
-                                                                 frame, line, Py_None, NULL) : NULL;
-            Py_XDECREF(line);
-            Py_XDECREF(result);
-            return result ? 0 : -1;
+            if (result == NULL) return -1;
+            if (!PyTuple_CheckExact(result) || PyTuple_GET_SIZE(result) != 3) {
+                Py_DECREF(result);
+                PyErr_SetString(PyExc_TypeError, "diff_locals must return (delta, removed, size)");
+                return -1;
+            }
+            delta = PyTuple_GET_ITEM(result, 0);
+            removed = PyTuple_GET_ITEM(result, 1);
+            Py_INCREF(delta);
+            Py_INCREF(removed);
+            Py_INCREF(PyTuple_GET_ITEM(result, 2));
+            PyList_SetItem(top, 4, PyTuple_GET_ITEM(result, 2));
+            Py_DECREF(result);
+        } else {
+            Py_ssize_t size = PyLong_AsSsize_t(entry[4]);
+            int status = size == -1 && PyErr_Occurred() ? -1 :
+                diff(names, entry[3], entry[5], &size, self->cap, self->slow, self->same_items, &delta, &removed);
+            Py_DECREF(names);
+            if (status < 0) return -1;
+            PyObject *new_size = PyLong_FromSsize_t(size);
+            if (new_size == NULL || PyList_SetItem(top, 4, new_size) < 0) goto fail;
         }
-        Py_ssize_t size = PyLong_AsSsize_t(entry[4]);
-        int status = size == -1 && PyErr_Occurred() ? -1 :
-            diff(names, entry[3], entry[5], &size, self->cap, self->slow, self->same_items, &delta, &removed);
-        Py_DECREF(names);
-        if (status < 0) return -1;
-        PyObject *new_size = PyLong_FromSsize_t(size);
-        if (new_size == NULL || PyList_SetItem(top, 4, new_size) < 0) goto fail;
     }
     /* Recorder._append */
     Py_ssize_t bytes = int_attr(self->recorder, s_bytes), snapshot = PyLong_AsSsize_t(entry[4]);
     if (PyErr_Occurred()) goto fail;
     bytes += snapshot + 40; /* _EVENT_OVERHEAD */
+    if (value != Py_None) {
+        Py_ssize_t length = PyObject_Length(value);
+        if (length < 0) goto fail;
+        bytes += length;
+    }
     PyObject *total = PyLong_FromSsize_t(bytes);
     if (total == NULL) goto fail;
     int set = PyObject_SetAttr(self->recorder, s_bytes, total);
@@ -1082,10 +1121,10 @@ static int add_line(Tracer *self, PyFrameObject *frame, PyObject *top) {
     }
     PyObject *line = PyLong_FromLong(PyFrame_GetLineNumber(frame)), *event;
     if (line == NULL) goto fail;
-    if (removed == Py_None)
-        event = PyTuple_Pack(4, event_names[PyTrace_LINE], line, delta, entry[1]);
+    if (removed == Py_None && value == Py_None)
+        event = PyTuple_Pack(4, event_names[what], line, delta, entry[1]);
     else
-        event = PyTuple_Pack(6, event_names[PyTrace_LINE], line, delta, entry[1], removed, Py_None);
+        event = PyTuple_Pack(6, event_names[what], line, delta, entry[1], removed, value);
     Py_DECREF(line);
     Py_DECREF(delta);
     Py_DECREF(removed);
@@ -1099,6 +1138,78 @@ fail:
     return -1;
 }
 
+/* Recorder.enter(frame): a traced frame starts or resumes (not traced when too deep or after the caps). */
+static int enter_frame(Tracer *self, PyFrameObject *frame) {
+    Py_ssize_t depth = PyList_GET_SIZE(self->stack) + 1;
+    PyObject *truncated = PyObject_GetAttr(self->recorder, s_truncated);
+    if (truncated == NULL) return -1;
+    int done = PyObject_IsTrue(truncated);
+    Py_DECREF(truncated);
+    if (done < 0) return -1;
+    if (depth > self->max_depth || done) return 0;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *activation = Py_BuildValue("(On)", code->co_qualname, depth);
+    Py_DECREF(code);
+    if (activation == NULL) return -1;
+    PyObject *top = Py_BuildValue("[NnnNnNO]", PyLong_FromVoidPtr(frame), PyList_GET_SIZE(self->activations), depth,
+                                  PyDict_New(), (Py_ssize_t)0, PyDict_New(), Py_False);
+    int status = top == NULL || PyList_Append(self->stack, top) < 0 || PyList_Append(self->activations, activation) < 0
+                 ? -1 : add_event(self, frame, top, PyTrace_CALL, Py_None);
+    if (status == 0) {
+        Py_INCREF(Py_True);
+        PyList_SetItem(top, 6, Py_True);
+    }
+    Py_XDECREF(top);
+    Py_DECREF(activation);
+    return status;
+}
+
+/* Recorder.leave(frame, value, by_exception) for the top frame's entry `top`, by_exception told from the opcode the
+   frame stopped at as SettraceEngine tells it (3.11 and 3.12; 3.13's yields need the Python form). */
+static int leave_frame(Tracer *self, PyFrameObject *frame, PyObject *top, PyObject *value) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *opcodes = PyCode_GetCode(code);
+    int lasti = PyFrame_GetLasti(frame), by_exception = 1;
+    if (opcodes == NULL) {
+        Py_DECREF(code);
+        return -1;
+    }
+    if (0 <= lasti && lasti < PyBytes_GET_SIZE(opcodes)) {
+        PyObject *op = PyLong_FromLong((unsigned char)PyBytes_AS_STRING(opcodes)[lasti]);
+        int normal = op ? PySet_Contains(self->normal_exits, op) : -1;
+        Py_XDECREF(op);
+        if (normal < 0) {
+            Py_DECREF(opcodes);
+            Py_DECREF(code);
+            return -1;
+        }
+        by_exception = !normal;
+    }
+    Py_DECREF(opcodes);
+    Py_ssize_t depth = PyLong_AsSsize_t(PyList_GET_ITEM(top, 2));
+    PyObject *text = Py_None;
+    Py_INCREF(text);
+    if (!(by_exception || (depth > 1 && !self->values))) {
+        Py_DECREF(text);
+        text = PyObject_CallOneArg(self->reprer, by_exception ? Py_None : value);
+        if (text == NULL) {
+            Py_DECREF(code);
+            return -1;
+        }
+    }
+    int status = add_event(self, frame, top, PyTrace_RETURN, text);
+    if (status == 0) status = PyList_SetSlice(self->stack, PyList_GET_SIZE(self->stack) - 1,
+                                               PyList_GET_SIZE(self->stack), NULL);
+    if (status == 0 && depth == 1) {
+        PyObject *returned = PyTuple_Pack(3, value, text, code->co_name);
+        status = returned ? PyObject_SetAttr(self->recorder, s_returned, returned) : -1;
+        Py_XDECREF(returned);
+    }
+    Py_DECREF(text);
+    Py_DECREF(code);
+    return status;
+}
+
 static int trace(PyObject *object, PyFrameObject *frame, int what, PyObject *arg) {
     Tracer *self = (Tracer *)object;
     if (arg == NULL) arg = Py_None; /* a return by an exception (a Python trace function gets None there too) */
@@ -1110,9 +1221,7 @@ static int trace(PyObject *object, PyFrameObject *frame, int what, PyObject *arg
                    (PyUnicode_CheckExact(filename) && PyUnicode_Compare(filename, self->filename) == 0);
         Py_DECREF(code);
         if (!mine) return 0;
-        PyObject *result = PyObject_CallFunctionObjArgs(self->on_call, frame, event_names[what], arg, NULL);
-        Py_XDECREF(result);
-        status = result ? 0 : -1;
+        status = enter_frame(self, frame);
     } else if (what == PyTrace_LINE || what == PyTrace_RETURN || what == PyTrace_EXCEPTION) {
         Py_ssize_t depth = PyList_GET_SIZE(self->stack);
         if (depth == 0) return 0;
@@ -1123,7 +1232,9 @@ static int trace(PyObject *object, PyFrameObject *frame, int what, PyObject *arg
         }
         Py_INCREF(top);
         if (what == PyTrace_LINE) {
-            status = add_line(self, frame, top);
+            status = add_event(self, frame, top, PyTrace_LINE, Py_None);
+        } else if (what == PyTrace_RETURN && PY_VERSION_HEX < 0x030D0000) {
+            status = leave_frame(self, frame, top, arg);
         } else {
             PyObject *result = PyObject_CallFunctionObjArgs(self->on_event, frame, event_names[what], arg, NULL);
             Py_XDECREF(result);
@@ -1157,7 +1268,8 @@ static PyTypeObject TracerType = {
     .tp_basicsize = sizeof(Tracer),
     .tp_dealloc = (destructor)tracer_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Tracer(filename, recorder, on_call, on_event, timeout_type, same_items): SettraceEngine in C",
+    .tp_doc = "Tracer(filename, recorder, on_call, on_event, timeout_type, same_items, normal_exits, diff_locals): "
+              "SettraceEngine in C",
     .tp_traverse = (traverseproc)tracer_traverse,
     .tp_methods = tracer_methods,
     .tp_init = (initproc)tracer_init,
@@ -1187,10 +1299,10 @@ PyMODINIT_FUNC PyInit__semcoder_speedups(void) {
     for (int i = 0; i < 4; i++)
         if ((kind_names[i] = PyUnicode_InternFromString(kinds[i])) == NULL) return NULL;
     const char *names[] = {"truncated", "_bytes", "halt", "add", "events", "stack", "_slow", "_max_events",
-                           "_max_bytes", "_cap", "_reprer"};
+                           "_max_bytes", "_cap", "_reprer", "activations", "_max_depth", "_values", "returned"};
     PyObject **targets[] = {&s_truncated, &s_bytes, &s_halt, &s_add, &s_events, &s_stack, &s_slow, &s_max_events,
-                            &s_max_bytes, &s_cap, &s_reprer};
-    for (int i = 0; i < 11; i++)
+                            &s_max_bytes, &s_cap, &s_reprer, &s_activations, &s_max_depth, &s_values, &s_returned};
+    for (int i = 0; i < 15; i++)
         if ((*targets[i] = PyUnicode_InternFromString(names[i])) == NULL) return NULL;
     const char *whats[] = {"call", "exception", "line", "return", "c_call", "c_exception", "c_return", "opcode"};
     for (int i = 0; i < 8; i++) /* PyTrace_CALL .. PyTrace_OPCODE are 0 .. 7 */
