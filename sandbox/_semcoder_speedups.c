@@ -939,23 +939,23 @@ static PyObject *encode_record(PyObject *module, PyObject *value) {
 
 /* ---------------------------------------------------------------------------------------------- Tracer */
 
-/* sandbox/_tracer_child.py's SettraceEngine as a C trace function (PyEval_SetTrace): a call event of the row's
-   code and the return and exception events of the recorder's top frame go to the engine's Python callbacks
-   (on_call, on_event: enter, leave, exception), exactly as sys.settrace would deliver them; a line event of the
-   top frame is Recorder.add("line", ...) done here. Events of other frames are dropped here, which is what the
-   Python engine's local trace functions amount to (only frames the recorder entered get one). Any error but the
-   row's timeout is swallowed as the Python callbacks swallow it; the timeout stops tracing and propagates, as a
-   Python trace function's exception does. */
+/* sandbox/_tracer_child.py's SettraceEngine as a C trace function (PyEval_SetTrace). A call event of the row's code
+   is Recorder.enter, a line event of the recorder's top frame Recorder.add("line", ...), its return event (3.11,
+   3.12) Recorder.leave with SettraceEngine's opcode test, all done here; its exception events (and 3.13's returns)
+   go to the engine's Python on_event, exactly as sys.settrace would deliver them. Events of other frames are dropped
+   here, which is what the Python engine's local trace functions amount to (only frames the recorder entered get
+   one). Any error but the row's timeout is swallowed as the Python callbacks swallow it; the timeout stops tracing
+   and propagates, as a Python trace function's exception does. */
 
 typedef struct {
     PyObject_HEAD
-    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *events, *stack, *slow, *same_items;
+    PyObject *filename, *recorder, *on_event, *timeout, *events, *stack, *slow, *same_items;
     PyObject *activations, *reprer, *normal_exits, *py_diff, *cap_object;
     Py_ssize_t cap, max_events, max_bytes, max_depth;
     int values;
 } Tracer;
 
-static PyObject *s_truncated, *s_bytes, *s_halt, *s_add, *s_events, *s_stack, *s_slow, *s_max_events,
+static PyObject *s_truncated, *s_bytes, *s_halt, *s_events, *s_stack, *s_slow, *s_max_events,
     *s_max_bytes, *s_cap, *s_reprer, *s_activations, *s_max_depth, *s_values, *s_returned;
 static PyObject *event_names[8]; /* by PyTrace_* what */
 
@@ -963,7 +963,6 @@ static void tracer_dealloc(Tracer *self) {
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->filename);
     Py_CLEAR(self->recorder);
-    Py_CLEAR(self->on_call);
     Py_CLEAR(self->on_event);
     Py_CLEAR(self->timeout);
     Py_CLEAR(self->events);
@@ -981,7 +980,6 @@ static void tracer_dealloc(Tracer *self) {
 static int tracer_traverse(Tracer *self, visitproc visit, void *arg) {
     Py_VISIT(self->filename);
     Py_VISIT(self->recorder);
-    Py_VISIT(self->on_call);
     Py_VISIT(self->on_event);
     Py_VISIT(self->timeout);
     Py_VISIT(self->events);
@@ -1005,8 +1003,8 @@ static Py_ssize_t int_attr(PyObject *object, PyObject *name) {
 }
 
 static int tracer_init(Tracer *self, PyObject *args, PyObject *kwds) {
-    PyObject *filename, *recorder, *on_call, *on_event, *timeout, *same_items, *normal_exits, *py_diff;
-    if (!PyArg_ParseTuple(args, "UOOOOOO!O:Tracer", &filename, &recorder, &on_call, &on_event, &timeout, &same_items,
+    PyObject *filename, *recorder, *on_event, *timeout, *same_items, *normal_exits, *py_diff;
+    if (!PyArg_ParseTuple(args, "UOOOOO!O:Tracer", &filename, &recorder, &on_event, &timeout, &same_items,
                           &PyFrozenSet_Type, &normal_exits, &py_diff))
         return -1;
     PyObject *values[6];
@@ -1029,10 +1027,10 @@ static int tracer_init(Tracer *self, PyObject *args, PyObject *kwds) {
     Py_XSETREF(self->activations, values[3]);
     Py_XSETREF(self->reprer, values[4]);
     Py_XSETREF(self->cap_object, values[5]);
-    PyObject *owned[] = {filename, recorder, on_call, on_event, timeout, same_items, normal_exits, py_diff};
-    PyObject **slots[] = {&self->filename, &self->recorder, &self->on_call, &self->on_event, &self->timeout,
-                          &self->same_items, &self->normal_exits, &self->py_diff};
-    for (int i = 0; i < 8; i++) {
+    PyObject *owned[] = {filename, recorder, on_event, timeout, same_items, normal_exits, py_diff};
+    PyObject **slots[] = {&self->filename, &self->recorder, &self->on_event, &self->timeout, &self->same_items,
+                          &self->normal_exits, &self->py_diff};
+    for (int i = 0; i < 7; i++) {
         Py_INCREF(owned[i]);
         Py_XSETREF(*slots[i], owned[i]);
     }
@@ -1268,7 +1266,7 @@ static PyTypeObject TracerType = {
     .tp_basicsize = sizeof(Tracer),
     .tp_dealloc = (destructor)tracer_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Tracer(filename, recorder, on_call, on_event, timeout_type, same_items, normal_exits, diff_locals): "
+    .tp_doc = "Tracer(filename, recorder, on_event, timeout_type, same_items, normal_exits, diff_locals): "
               "SettraceEngine in C",
     .tp_traverse = (traverseproc)tracer_traverse,
     .tp_methods = tracer_methods,
@@ -1298,11 +1296,11 @@ PyMODINIT_FUNC PyInit__semcoder_speedups(void) {
     const char *kinds[] = {"call", "line", "return", "exception"};
     for (int i = 0; i < 4; i++)
         if ((kind_names[i] = PyUnicode_InternFromString(kinds[i])) == NULL) return NULL;
-    const char *names[] = {"truncated", "_bytes", "halt", "add", "events", "stack", "_slow", "_max_events",
+    const char *names[] = {"truncated", "_bytes", "halt", "events", "stack", "_slow", "_max_events",
                            "_max_bytes", "_cap", "_reprer", "activations", "_max_depth", "_values", "returned"};
-    PyObject **targets[] = {&s_truncated, &s_bytes, &s_halt, &s_add, &s_events, &s_stack, &s_slow, &s_max_events,
+    PyObject **targets[] = {&s_truncated, &s_bytes, &s_halt, &s_events, &s_stack, &s_slow, &s_max_events,
                             &s_max_bytes, &s_cap, &s_reprer, &s_activations, &s_max_depth, &s_values, &s_returned};
-    for (int i = 0; i < 15; i++)
+    for (int i = 0; i < 14; i++)
         if ((*targets[i] = PyUnicode_InternFromString(names[i])) == NULL) return NULL;
     const char *whats[] = {"call", "exception", "line", "return", "c_call", "c_exception", "c_return", "opcode"};
     for (int i = 0; i < 8; i++) /* PyTrace_CALL .. PyTrace_OPCODE are 0 .. 7 */

@@ -542,9 +542,9 @@ class SettraceEngine:
     def attach(self, filename: str, recorder: Recorder) -> None:
         recorder.halt = self.stop
         self._on_call, on_event = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS)
-        # The same callbacks behind a C trace function that records line events itself, where it was built.
-        self._tracer = None if _CTracer is None else _CTracer(filename, recorder, self._on_call, on_event, _RowTimeout,
-                                                              same_items, self._NORMAL_EXITS, diff_locals)
+        # Where it was built: a C trace function that records calls, lines and returns itself (the rest: on_event).
+        self._tracer = None if _CTracer is None else _CTracer(filename, recorder, on_event, _RowTimeout, same_items,
+                                                              self._NORMAL_EXITS, diff_locals)
 
     def start(self) -> None:
         if self._tracer is not None:
