@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))  # the checkout's sandbox/, as the cli side's PYTH
 TARGET = 0.05
 TRIVIAL = {"code": "def f():\n    return 0\n", "call": "f()"}
 SIZES = ("all", "startup")
+PACKAGES = ("agent", "sandbox", "evals", "training")  # the checkout's code the CLI side imports
 
 # SemCoder's way (experiments/trace_evalplus.py, gen_failures): the program file is the code plus a checker that
 # makes the call; PySnooper's log goes to a file. The checker returns instead of asserting: the value is not
@@ -126,9 +127,15 @@ class UserPath:
         # PySnooper and the plain driver run on the traced interpreter: the same one as ours' traced child.
         self.snoop_python = python or sys.executable
         self.snoop_env = _pysnooper_env(self.snoop_python)
-        # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code.
-        self.ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                                                os.environ.get("PYTHONPATH")]))}
+        # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code, with
+        # its modules' bytecode as an installed package has it (pip byte-compiles what it installs, PySnooper included;
+        # an editable checkout under PYTHONDONTWRITEBYTECODE would compile every module at every start). The bytecode
+        # goes to a cache of this run's own (PYTHONPYCACHEPREFIX), never into the checkout.
+        pycache = tmp / "pycache"
+        self.ours_env = {**os.environ, "PYTHONPYCACHEPREFIX": str(pycache),
+                         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(ROOT / package) for package in PACKAGES)],
+                       env=self.ours_env, check=True, capture_output=True)
         self.reset()
 
     def reset(self) -> None:

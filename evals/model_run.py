@@ -13,30 +13,23 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from agent import chat_prompts
 from agent.completion import LoopModel, Model
 from agent.eval_report import FailingInput, SampleOutcome, TaskOutcome, TaskRound
 from agent.models import (
-    MODEL_URL_HELP,
-    Dialect,
     EndpointReport,
     ModelConfig,
-    ModelURLs,
     OpenAIGenerator,
-    Resolved,
     SamplingParams,
     check_endpoint,
     load_model,
-    resolve_dialect,
 )
 from agent.nodes import PoolTracer
 from agent.refine import FailingTest, refine_once
-from agent.state import FeedbackMode, RunConfig
 from evals._config import EvalConfig
 from evals._failing_test import assert_pairs, docstring_asserts, first_failing_tests
 from evals._generate import CRUX_MODE, generate_missing, generation_prompt, generation_stop, problem_text
+from evals._model_run_config import ModelRunConfig
 from evals._progress import Progress
 from evals._report import build_report
 from evals._round_report import RoundScore, RunReport, write_report
@@ -53,31 +46,6 @@ GENERATABLE = (*REFINABLE, *CRUX_MODE)
 PASS_AT_K = (1, 5, 10, 20, 50, 100)
 Programs = dict[str, list[str]]  # task_id -> one program per sample
 Failing = dict[str, dict[int, FailingTest | None]]  # task_id -> sample index -> the test its refinement showed
-
-
-class ModelRunConfig(BaseModel):
-    """One generate-and-refine run; every field is a CLI option."""
-
-    benchmark: str
-    model_url: ModelURLs = Field(description=MODEL_URL_HELP)
-    model_name: str = Field(description="Model name as the server knows it.")
-    out_dir: Path = Field(description="Where generations, rounds and the report go (resumable).")
-    n: int = Field(1, ge=1, description="Samples per task.")
-    temperature: float = Field(0.0, ge=0.0, description="Sampling temperature (0: greedy).")
-    max_tokens: int = Field(512, ge=1, description="Most new tokens per generation and per refinement.")
-    refine_rounds: int = Field(0, ge=0, le=5, description="SemCoder's protocol allows up to 5.")
-    feedback: FeedbackMode = Field("semcoder", description="What the refine prompt shows of the failure.")
-    limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
-    task_ids: tuple[str, ...] = Field((), description="Only these tasks (before --limit).")
-    data: str | None = Field(None, description="Benchmark data source (default: the shipped copy).")
-    refine_concurrency: int = Field(64, ge=1, description="Refinement prompts in flight at once.")
-    dialect: Dialect = RunConfig.model_fields["dialect"]
-    system_prompt: str | None = Field(None, description="The chat dialect's system message, in place of the "
-                                      "built-in one of each task.")
-
-    @property
-    def prompt_dialect(self) -> Resolved:
-        return resolve_dialect(self.dialect, self.model_name)
 
 
 def select_tasks(config: ModelRunConfig) -> list[Any]:

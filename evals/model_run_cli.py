@@ -12,9 +12,9 @@ import click
 from agent.models import Dialect, ModelError
 from agent.repair_settings import file_text
 from evals._config import EvalConfig
+from evals._model_run_config import ModelRunConfig
 from evals._round_report import RunReport as _RunReport
 from evals.loaders import DatasetError
-from evals.model_run import ModelRunConfig, run_model_eval
 from sandbox import SandboxError
 
 _FIELDS = ModelRunConfig.model_fields
@@ -59,6 +59,8 @@ def run_from_model(benchmark: str, data: str | None, eval_config: EvalConfig, qu
                    **options) -> None:
     try:
         config = ModelRunConfig(benchmark=benchmark, data=data, **options)
+        from evals.model_run import run_model_eval  # the model clients: only for a model run
+
         report = run_model_eval(config, eval_config, show_progress=not quiet)
     except (DatasetError, ValueError, ModelError, SandboxError) as exc:  # the error boundary: one line, no traceback
         raise click.ClickException(str(exc)) from exc

@@ -261,8 +261,10 @@ def _run_program(code, path, argv):
     sys.modules["__main__"] = main
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(path))
+    ahead = _MAIN_CODE
     try:
-        exec(compile(code, path, "exec"), main.__dict__)
+        compiled = ahead[2] if ahead is not None and ahead[0] == path and ahead[1] == code else compile(code, path, "exec")
+        exec(compiled, main.__dict__)
     except SystemExit as exc:
         return _exit_code_of(exc)
     except BaseException:
@@ -348,7 +350,7 @@ def _read_locale(job):
             pass  # an unknown locale: Python's own start-up ignores it too
 
 
-def _preload(config, fds, slot, warm, files, shared):
+def _preload(config, fds, slot, warm, files, shared, main=None):
     """A warm child before its job exists: the limits and uid of the job that set the spec, its environment,
     the job runtime, then the code cache and the environment's modules (see the module docstring)."""
     job, spec = warm["job"], warm["spec"]
@@ -374,6 +376,8 @@ def _preload(config, fds, slot, warm, files, shared):
     exec(compile(spec["source"], path, "exec", dont_inherit=True), module.__dict__)
     cache = _precompile(workdir, spec["compile"], files, shared, fds["code"])
     os.close(fds["code"])  # before any module of the environment runs
+    if main is not None:
+        _precompile_main(os.path.join(workdir, main[0]), main[1])
     if cache:
         _install_code_cache(cache)
     getattr(module, spec["call"])(spec["data"], files, workdir)
@@ -433,6 +437,25 @@ def _precompile(workdir, names, files, shared, share_fd):
     return {os.path.join(workdir, name): (files[name], code) for name, code in codes.items()}
 
 
+_MAIN_CODE = None  # (path, source, code object): the program compiled ahead by a warm child (_run_program uses it)
+
+
+def _precompile_main(path, code):
+    """The previous job's program compiled ahead, as _run_program would compile it (same path, same flags); left
+    out if compiling it warns (its warnings come when the job runs it)."""
+    global _MAIN_CODE
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            compiled = compile(code, path, "exec")
+        except Exception:  # the job's own run reports it
+            return
+    if not caught:
+        _MAIN_CODE = (path, code, compiled)
+
+
 def _install_code_cache(cache):
     """Source files imported with a byte-identical source get the code object compiled ahead (what compiling
     them again would give: the same bytes, path and flags); any other source is compiled as usual."""
@@ -478,15 +501,16 @@ def _start_job(config, fds, slot, warm):
     return job
 
 
-def _child(config, fds, slot, warm, files, shared, prestart, joined=False):
-    """Runs in the pre-forked child; never returns."""
+def _child(config, fds, slot, warm, files, shared, prestart, joined=False, main=None):
+    """Runs in the pre-forked child; never returns. `main`: the previous job's (program, code) a warm child compiles
+    ahead."""
     try:
         _prepare_child(config, fds, slot, warm, joined)
     except BaseException as exc:
         _setup_failed(exc)
     if warm is not None:
         try:
-            _preload(config, fds, slot, warm, files, shared)
+            _preload(config, fds, slot, warm, files, shared, main)
         except BaseException:
             os._exit(_SETUP_FAILED)  # the server sees it die and runs the job on a cold child
     signal_byte = os.read(fds["go"], 1)
@@ -763,10 +787,11 @@ class _Forked:
     """A child forked ahead of its job, waiting on its go pipe, with the server's ends of its pipes. `warm`: what
     it is preloading for (None: a cold child)."""
 
-    def __init__(self, config, slot, warm=None, files=None, shared=None, prestart=None):
+    def __init__(self, config, slot, warm=None, files=None, shared=None, prestart=None, main=None):
         self.slot = slot
         self.warm = warm
         self.files = files
+        self.main = main if warm is not None else None  # the (program, code) it compiles ahead
         self.preloaded = False
         self.prestart = prestart if warm is not None and warm["spec"].get("prestart") else None
         self.prestarted = False  # running its program ahead in the working dir (see _prestart)
@@ -797,18 +822,18 @@ class _Forked:
         self._spawner = _spawner_for(config, slot) if warm is None else None
         if self._spawner is None or not self._spawner.request(self, [child_fds[name] for name in _SPAWNED_FDS]):
             self._spawner = None
-            self._fork_here(files, shared)
+            self._fork_here(files, shared, main)
         self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
         self.cpu_before = 0.0
 
-    def _fork_here(self, files=None, shared=None):
+    def _fork_here(self, files=None, shared=None, main=None):
         """The server forks the child itself; the child then moves into its job cgroups (an RCU grace period)."""
         config = self._config
         if config["cg_memory"] or config["cg_pids"]:
             config["joins"] += 1
         pid = os.fork()
         if pid == 0:
-            _child(config, self._child_fds, self.slot, self.warm, files or {}, shared, self.prestart)
+            _child(config, self._child_fds, self.slot, self.warm, files or {}, shared, self.prestart, main=main)
         self._forked(pid)
 
     def _forked(self, pid):
@@ -1146,7 +1171,29 @@ def _warm_of(job, state):
     if job.get("warm") is None:
         return None
     warm = {"spec": job["warm"], "job": {key: job.get(key) for key in _WARM_JOB_KEYS}}
-    return None if warm in state["failed"] else warm
+    return None if _kind(warm) in state["failed"] else warm
+
+
+def _kind(warm):
+    """A warm spec with its job's keys but the CPU budget: a child prepared with a budget serves any job of its kind
+    whose budget is no larger (RLIMIT_CPU's hard limit is the one thing the budget sets before the job, see
+    _start_cpu_budget). The eval harness's and the tracer's budgets follow their inputs; they still share children."""
+    return {"spec": warm["spec"], "job": {key: value for key, value in warm["job"].items() if key != "cpu_time"}}
+
+
+def _serves(prepared, want):
+    return (prepared is not None and want is not None and _kind(prepared) == _kind(want)
+            and prepared["job"]["cpu_time"] >= want["job"]["cpu_time"])
+
+
+def _widest(want, state):
+    """What a child for `want` is prepared with: the largest CPU budget this kind of job has had (so that the next
+    job of the kind, smaller or larger than this one, finds one that serves it)."""
+    widest = state.get("widest")
+    if widest is not None and _kind(widest) == _kind(want) and widest["job"]["cpu_time"] >= want["job"]["cpu_time"]:
+        return widest
+    state["widest"] = want
+    return want
 
 
 def _fork(config, slot, warm, state):
@@ -1157,8 +1204,9 @@ def _fork(config, slot, warm, state):
             warm = None
     if warm is None:
         return _Forked(config, slot)
-    prestart = state["prestart"] if state["prestart"] is not None and state["prestart"][0] == warm else None
-    return _Forked(config, slot, warm, state["files"], state["code"], prestart and prestart[1])
+    prestart = state["prestart"] if state["prestart"] is not None and _kind(state["prestart"][0]) == _kind(warm) \
+        else None
+    return _Forked(config, slot, warm, state["files"], state["code"], prestart and prestart[1], state["main"])
 
 
 def _child_for(config, job, waiting, state):
@@ -1167,12 +1215,12 @@ def _child_for(config, job, waiting, state):
     that cannot take the job."""
     want = _warm_of(job, state)
     ahead = [index for index, child in enumerate(waiting) if child.prestarted]
-    if ahead and waiting[ahead[0]].warm != want:  # the job is not the kind it runs ahead for
+    if ahead and not _serves(waiting[ahead[0]].warm, want):  # the job is not the kind it runs ahead for
         child = waiting.pop(ahead[0])
         child.discard(config, _spared(config, waiting, child.slot))
         waiting.insert(ahead[0], _Forked(config, child.slot))
         ahead = []
-    matching = [index for index, child in enumerate(waiting) if want is not None and child.warm == want]
+    matching = [index for index, child in enumerate(waiting) if _serves(child.warm, want)]
     if ahead:
         child = waiting.pop(ahead[0])
         if child.wait_preloaded() and child.wait_gate():
@@ -1183,11 +1231,12 @@ def _child_for(config, job, waiting, state):
         return cold
     if matching:
         done = [index for index in matching if waiting[index].wait_preloaded(patience=0)]
-        child = waiting.pop((done or matching)[0])
+        same = [index for index in done if waiting[index].main == (job["program"], job["code"])]  # compiled ahead
+        child = waiting.pop((same or done or matching)[0])
         if child.wait_preloaded():
             state["code"] = child.shared_code() or state["code"]
             return child
-        state["failed"].append(want)  # died or hung while preloading: this spec runs cold from now on
+        state["failed"].append(_kind(want))  # died or hung while preloading: this spec runs cold from now on
         child.discard(config, _spared(config, waiting, child.slot))
         return _Forked(config, child.slot)
     child = waiting.pop(0)
@@ -1201,17 +1250,19 @@ def _refill(config, job, result, child, waiting, state):
     """After a job: its slot gets a child for the same kind of job; after a job with a warm spec, every waiting
     child is made one for that spec (the next job most likely has it too). After one that may be prestarted and
     ran to its end, the children forked now may run it ahead of the next job, on its files and data."""
-    want = _warm_of(job, state)
+    want, prepared = _warm_of(job, state), None
     if want is not None:
         state["files"] = job["files"]  # what the next preload compiles ahead (used only where byte-identical)
+        state["main"] = (job["program"], job["code"])  # and the program, where it is the same
         if want["spec"].get("prestart") and result["exit_code"] == 0 and result["fired"] is None:
             state["prestart"] = (want, {key: job.get(key) for key in ("files", "links", "program", "code", "argv")})
-    waiting.append(_fork(config, child.slot, want, state))
+        prepared = _widest(want, state)
+    waiting.append(_fork(config, child.slot, prepared, state))
     if want is not None:
         for index, other in enumerate(waiting):
-            if other.warm != want:
+            if not _serves(other.warm, want):
                 other.discard(config, _spared(config, waiting[:index] + waiting[index + 1:], other.slot))
-                waiting[index] = _fork(config, other.slot, want, state)
+                waiting[index] = _fork(config, other.slot, prepared, state)
     newest = state["prestart"] and state["prestart"][1]
     ahead = next((other for other in waiting if other.prestart is not None and other.prestart is newest),
                  next((other for other in waiting if other.prestart is not None), None))
@@ -1234,7 +1285,7 @@ def main():
     # run) needs only the first, which moves into its cgroups itself. A pool's are born there (_Forked asks the
     # slot's spawner, started here, see _Spawner).
     waiting = [_Forked(config, slot) for slot in ((0,) if config.get("one_job") else (0, 1))]
-    state = {"files": {}, "code": None, "failed": [], "prestart": None}
+    state = {"files": {}, "main": None, "code": None, "failed": [], "prestart": None, "widest": None}
     _write_msg(proto_out, {"ready": True})
     while (job := _read_msg(proto_in)) is not None:
         child = _child_for(config, job, waiting, state)

@@ -66,6 +66,10 @@ class Preload(BaseModel):
     site_paths: tuple[str, ...] = Field((), description="The job runtime's use_site_packages(extra, pth) arguments, "
                                         "as the job program calls them.")
     site_pth: bool = True
+    site_packages: bool = Field(True, description="Whether the preload puts the environment's site-packages on "
+                                "sys.path (as use_site_packages does): False for a program that runs on the "
+                                "standard library alone (a cold start has no site-packages), whose preload imports "
+                                "only standard modules.")
     compile: tuple[str, ...] = Field((), description="Job files (relative paths) whose code objects may be "
                                      "compiled ahead from the worker's previous job's files.")
     prepare: str = Field("", description="The job program's own preparation, run after the imports: source "
@@ -158,7 +162,7 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
                if name.split(".")[0] not in provided and name.split(".")[0] not in _NEVER_PRELOADED]
     return {"module": _job_child.MODULE, "file": RUNTIME_FILE, "source": _runtime_source(), "call": "preload",
             "data": {"modules": modules, "avoid": list(job.preload.avoid), "site_paths": list(job.preload.site_paths),
-                     "site_pth": job.preload.site_pth, "prepare": job.preload.prepare,
+                     "site_pth": job.preload.site_pth, "site": job.preload.site_packages, "prepare": job.preload.prepare,
                      "prepare_data": job.preload.prepare_data},
             "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")],
             "prestart": {"job_file": JOB_FILE} if job.preload.prestart else None}

@@ -14,6 +14,7 @@ continue in a fresh job; the rows reported before either still count.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib.machinery import EXTENSION_SUFFIXES
@@ -24,7 +25,7 @@ from typing import TypeVar
 
 from sandbox._models import ExecResult, Limits, SandboxError, Status
 from sandbox._trace_model import Trace, TraceEvent, TraceOptions, TraceRow
-from sandbox.job import Job, JobResult, JobRunner, outer_limits, run_job
+from sandbox.job import Job, JobResult, JobRunner, Preload, outer_limits, run_job
 
 __all__ = ["Trace", "TraceEvent", "TraceOptions", "TraceRow", "trace_batch", "trace_batch_json", "trace_call"]
 
@@ -155,7 +156,8 @@ def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Seque
         "rows": [{"code": r.code, "call": r.call, "filename": f} for r, f in zip(rows, filenames, strict=True)],
         "hold": hold,
     }
-    return Job(program=_child_source(), data=data, files=_speedups_files(), limits=_limits(options, len(rows)))
+    return Job(program=_child_source(), data=data, files=_speedups_files(), limits=_limits(options, len(rows)),
+               preload=_preload())
 
 
 def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace], Trace | None]:
@@ -369,3 +371,15 @@ def _speedups_files() -> dict[str, bytes]:
 @cache
 def _child_source() -> str:
     return (Path(__file__).with_name("_tracer_child.py")).read_text(encoding="utf-8")
+
+
+_TOP_LEVEL_IMPORT = re.compile(r"^(?:import|from) ([\w.]+)", re.MULTILINE)
+
+
+@cache
+def _preload() -> Preload:
+    """On a warm pool, a child for the next tracer job imports the tracer's standard modules (its program's
+    unindented imports) and compiles its program before the job comes: a row's job then starts in a few ms, not
+    tens. The tracer runs on the standard library alone: no site-packages, as in a cold start."""
+    modules = sorted({name for name in _TOP_LEVEL_IMPORT.findall(_child_source()) if name != "__future__"})
+    return Preload(modules=modules, site_packages=False)

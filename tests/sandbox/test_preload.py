@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Job, Limits, Pool
+from sandbox import Job, Limits, Pool, Status
 from sandbox.job import Preload, warm_spec
 
 LIMITS = Limits(wall_time_s=60, cpu_time_s=60, memory_mb=512)
@@ -165,3 +165,89 @@ def main(data, channel):
         seen, now = record["seen"], record["now"]
         assert seen == now  # uid (the job's own already), environment, HOME, file size limit, argv[0]
         assert now[3] == 32 * 1024 * 1024
+
+
+# A job of one kind (one preload) whose CPU budget follows its inputs, and its record of how it ran.
+BUDGET = """import sys
+def main(data, channel):
+    import _semcoder_job
+    channel.send({"preloaded": (_semcoder_job.PRELOADED or {}).get("modules")})
+    while data == "spin":
+        pass
+"""
+
+
+def test_a_child_prepared_for_a_larger_cpu_budget_serves_jobs_with_smaller_ones_under_their_own() -> None:
+    """The eval harness's and the tracer's budgets follow their inputs: jobs of one kind with other budgets still get
+    preloaded children (prepared with the largest budget the kind has had), and each job keeps its own CPU limit."""
+
+    def job(cpu_s: float, data: str | None = None) -> Job:
+        return Job(program=BUDGET, data=data, preload=Preload(modules=["decimal"]),
+                   limits=Limits(wall_time_s=120, cpu_time_s=cpu_s, memory_mb=512))
+
+    with Pool(workers=1) as pool:
+        results = [pool.submit_job(j).result() for j in (job(30), job(10), job(30), job(1, "spin"), job(20))]
+    assert [r.records[0]["preloaded"] for r in results] == [None, ["decimal"], ["decimal"], ["decimal"], ["decimal"]]
+    assert [r.execution.warm for r in results] == ["", "preloaded", "preloaded", "preloaded", "preloaded"]
+    spun = results[3].execution
+    # Killed by its own 1 s of CPU (RLIMIT_CPU), not the 30 s its child was prepared with, nor the 120 s wall limit.
+    assert spun.status is Status.timeout
+    assert spun.duration_s < 30
+
+
+PATHS = """import sys
+def main(data, channel):
+    import _semcoder_job
+    channel.send({"path": sys.path[1:], "preloaded": (_semcoder_job.PRELOADED or {}).get("modules")})
+"""
+
+
+@pytest.mark.parametrize("site_packages", [True, False])
+def test_a_preload_without_site_packages_leaves_sys_path_as_a_cold_start_has_it(site_packages: bool) -> None:
+    """The tracer and the eval harness run on the standard library alone (the sandbox starts Python with -S): their
+    preload must not put the environment's site-packages where the code under test could import from them."""
+    job = Job(program=PATHS, preload=Preload(modules=["decimal"], site_packages=site_packages), limits=LIMITS)
+    with Pool(workers=1) as pool:
+        cold, *warm = _records(pool, [job] * 3)
+    assert cold["preloaded"] is None and all(r["preloaded"] == ["decimal"] for r in warm)
+    assert not any("site-packages" in path for path in cold["path"])
+    for record in warm:
+        if site_packages:  # what a program that sets up site-packages itself needs (the pytest driver)
+            assert any("site-packages" in path for path in record["path"])
+        else:
+            assert record["path"] == cold["path"]
+
+
+AHEAD = """import sys
+CODE = sys._getframe().f_code
+def main(data, channel):
+    ahead = getattr(sys.modules.get("_semcoder_fork_server"), "_MAIN_CODE", None)
+    channel.send({"ahead": ahead is not None and ahead[2] is CODE, "file": __file__})
+"""
+WARNS = """def main(data, channel):
+    assert (data, "a tuple is never false")
+    channel.send(1)
+"""
+
+
+def test_a_warm_child_runs_the_program_it_compiled_ahead_only_where_it_is_the_same() -> None:
+    preload = Preload(modules=["decimal"])
+    same = Job(program=AHEAD, preload=preload, limits=LIMITS)
+    other = Job(program=AHEAD + "\n# another program\n", preload=preload, limits=LIMITS)
+    with Pool(workers=1) as pool:
+        records = _records(pool, [same, same, same, other, other, other, same])
+    # The first runs cold; a program that differs from the previous job's is compiled as it comes. The second
+    # `other` may go to the child forked before the first came (still compiled for `same`) or to the one forked
+    # after it, by which has finished preparing; by the third, both waiting children were forked after an `other`.
+    ran_ahead = [r["ahead"] for r in records]
+    assert ran_ahead[:4] + ran_ahead[5:] == [False, True, True, False, True, False]
+    assert len({r["file"] for r in records}) == 1
+
+
+def test_a_program_whose_compilation_warns_warns_in_every_job() -> None:
+    job = Job(program=WARNS, data=[1], preload=Preload(modules=["decimal"]), limits=LIMITS)
+    with Pool(workers=1) as pool:
+        results = [pool.submit_job(job).result() for _ in range(3)]
+    assert all(r.ok for r in results), [r.problem for r in results]
+    assert [r.execution.warm for r in results] == ["", "preloaded", "preloaded"]
+    assert all("SyntaxWarning" in r.execution.stderr for r in results), [r.execution.stderr for r in results]

@@ -105,6 +105,23 @@ def test_trace_call_on_the_callers_pool_gives_the_cold_trace() -> None:
     assert batch[3].return_repr == "[4, 4]"
 
 
+# What the traced code can see of its process: whether the tracer's job was preloaded, and where it imports from.
+SEEN = "import sys\ndef f():\n    return (sys.modules['_semcoder_job'].PRELOADED is not None, sys.path[1:])\n"
+
+
+def test_a_pool_prepares_the_next_tracer_job_and_the_trace_is_the_cold_one() -> None:
+    """On a warm pool the tracer's next job starts in a child that imported the tracer's modules and compiled its
+    program ahead: the traced code finds the same sys.path (no site-packages) and the same trace as cold."""
+    cold = trace_call(SEEN, "f()")
+    with Pool(workers=1) as pool:
+        traces = [trace_call(SEEN, "f()", runner=pool) for _ in range(3)]
+    assert cold.return_repr.startswith("(False, ")
+    assert [t.return_repr.startswith("(True, ") for t in traces] == [False, True, True]  # the first sets the kind
+    paths = {t.return_repr.split(", ", 1)[1] for t in [cold, *traces]}
+    assert len(paths) == 1 and "site-packages" not in paths.pop()
+    assert [(e.event, e.line, e.locals) for e in traces[2].events] == [(e.event, e.line, e.locals) for e in cold.events]
+
+
 class _CountingRunner:
     """A JobRunner that runs each job cold and remembers it."""
 
