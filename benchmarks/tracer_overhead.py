@@ -128,14 +128,13 @@ class UserPath:
         self.snoop_python = python or sys.executable
         self.snoop_env = _pysnooper_env(self.snoop_python)
         # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code, with
-        # its modules' bytecode as an installed package has it (pip byte-compiles what it installs, PySnooper included;
-        # an editable checkout under PYTHONDONTWRITEBYTECODE would compile every module at every start). The bytecode
-        # goes to a cache of this run's own (PYTHONPYCACHEPREFIX), never into the checkout.
-        pycache = tmp / "pycache"
-        self.ours_env = {**os.environ, "PYTHONPYCACHEPREFIX": str(pycache),
-                         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        # its modules' bytecode as an installed package has it: pip byte-compiles what it installs (PySnooper
+        # included), while an editable checkout under PYTHONDONTWRITEBYTECODE would compile every module at every
+        # start. The bytecode goes where Python keeps it, the packages' __pycache__ (ignored by git).
+        self.ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                                                os.environ.get("PYTHONPATH")]))}
         subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(ROOT / package) for package in PACKAGES)],
-                       env=self.ours_env, check=True, capture_output=True)
+                       check=True, capture_output=True)
         self.reset()
 
     def reset(self) -> None:

@@ -91,7 +91,11 @@ class Alarm:
         # Lazily: the timer stays armed for the entry that went away; it then fires early, finds nothing due
         # and arms for what is left (or disarms). Re-arming here cost two setitimer calls per row, a tenth of
         # a short row's time in the tracer's child.
-        self._entries = [e for e in self._entries if e is not entry]
+        entries = self._entries
+        if entries and entries[-1] is entry:  # the row's own, pushed last: the usual case
+            entries.pop()
+        else:
+            self._entries = [e for e in entries if e is not entry]
 
     def disarm(self) -> None:
         """No entry left and no timer armed (the job's end)."""
@@ -541,7 +545,7 @@ class SettraceEngine:
 
     def attach(self, filename: str, recorder: Recorder) -> None:
         recorder.halt = self.stop
-        self._on_call, on_event = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS)
+        self._on_call, on_event = _settrace_callbacks(filename, recorder, self._NORMAL_EXITS, _CTracer is None)
         # Where it was built: a C trace function that records calls, lines and returns itself (the rest: on_event).
         self._tracer = None if _CTracer is None else _CTracer(filename, recorder, on_event, _RowTimeout, same_items,
                                                               self._NORMAL_EXITS, diff_locals)
@@ -559,22 +563,11 @@ class SettraceEngine:
 _RESUME, _YIELD_VALUE = dis.opmap.get("RESUME", -1), dis.opmap.get("YIELD_VALUE", -1)
 
 
-def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozenset):
-    enter, add, leave, exception = recorder.enter, recorder.add, recorder.leave, recorder.exception
+def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozenset, with_call: bool = True):
+    """The global trace function (None unless `with_call`: the C tracer has its own) and the local one."""
+    add, leave, exception = recorder.add, recorder.leave, recorder.exception
     resume, yield_value = _RESUME, _YIELD_VALUE
     exit_opcodes: dict[types.CodeType, bytes] = {}
-
-    def on_call(frame, event, arg):
-        if frame.f_code.co_filename != filename:
-            return None
-        try:
-            if enter(frame):
-                return on_event
-        except _RowTimeout:
-            raise
-        except BaseException:  # a tracer failure must never change the program's result
-            pass
-        return None
 
     def on_event(frame, event, arg):
         try:
@@ -595,6 +588,22 @@ def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozens
         except BaseException:
             pass
         return on_event
+
+    if not with_call:
+        return None, on_event
+    enter = recorder.enter
+
+    def on_call(frame, event, arg):
+        if frame.f_code.co_filename != filename:
+            return None
+        try:
+            if enter(frame):
+                return on_event
+        except _RowTimeout:
+            raise
+        except BaseException:  # a tracer failure must never change the program's result
+            pass
+        return None
 
     return on_call, on_event
 
@@ -814,7 +823,8 @@ class RowRunner:
             sys.stdout, sys.stderr = saved[0], saved[1]
             sys.setrecursionlimit(saved[2])
             sys.modules.pop(module.__name__, None)
-        return {**result, "output": output.getvalue()}
+        result["output"] = output.getvalue()  # last: the record's key order is the host's (json_line_raw)
+        return result
 
     def _load_and_trace(self, module: types.ModuleType, code: str, call: str, filename: str) -> dict:
         try:
@@ -844,11 +854,11 @@ class RowRunner:
         if error is None:
             returned, text, name = recorder.returned
             reuse = returned is value and text is not None and callee is not None and name == callee
-            outcome = {"return_repr": text if reuse else self.reprer(value), "exception": None}
+            return_repr, exception = (text if reuse else self.reprer(value)), None
         else:
-            outcome = {"return_repr": None, "exception": self.reprer.exception_text(error)}
-        return {**outcome, "events": recorder.events, "frames": recorder.activations,
-                "truncated": recorder.truncated}, value
+            return_repr, exception = None, self.reprer.exception_text(error)
+        return {"return_repr": return_repr, "exception": exception, "events": recorder.events,
+                "frames": recorder.activations, "truncated": recorder.truncated}, value
 
 
 # `name(arguments)` with no parenthesis inside and none of the words that could make a lambda, a

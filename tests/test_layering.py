@@ -62,3 +62,25 @@ def test_checker_sees_violations(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import evals.scoring\nfrom agent import graph\nfrom . import local\n")
     assert imported_modules(bad) == ["evals.scoring", "agent", "agent.graph"]
+
+
+# What a command's start-up must not import: the model clients (openai, langchain, langgraph) for scoring samples,
+# the trace renderers for `trace-batch --json`. Each was most of that command's start-up; a module that imports one
+# again at the top level puts it back.
+LEAN_COMMANDS = {
+    "evals.cli": ("openai", "langchain_core", "langgraph", "agent.completion", "evals.model_run"),
+    "sandbox.tracer_cli": ("openai", "sandbox._render_semcoder", "sandbox._render_blocks", "sandbox._render_cwm",
+                           "sandbox._render_monologue"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(LEAN_COMMANDS))
+def test_a_commands_module_imports_nothing_it_does_not_need(module: str) -> None:
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(sorted(name for name in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    imported = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    assert module in imported
+    assert not imported & set(LEAN_COMMANDS[module]), sorted(imported & set(LEAN_COMMANDS[module]))
