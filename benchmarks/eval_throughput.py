@@ -25,7 +25,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import add_load_option, busy_loops, load_line, machine_line, ratio_line, ratios, verdict
+from _bench import (
+    add_load_option,
+    busy_loops,
+    byte_compile_checkout,
+    load_line,
+    machine_line,
+    ratio_line,
+    ratios,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "evals" / "data"
@@ -132,6 +141,7 @@ def main() -> None:
     benches = list(BENCHES) if args.bench == "all" else [args.bench]
     with busy_loops(args.load), tempfile.TemporaryDirectory(prefix="eval-bench-") as tmp:
         print(machine_line(args.load))
+        byte_compile_checkout()  # semcoder's modules and cold sandboxes load bytecode, as installed
         results = {bench: measure(bench, python, Path(tmp), args.workers, args.repeats) for bench in benches}
         print(f"after: {load_line()}")
     print_table(results, args.workers, args.repeats)

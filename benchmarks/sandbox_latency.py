@@ -32,7 +32,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _bench import add_load_option, busy_loops, interleave, load_line, machine_line, ratios, verdict
+from _bench import (
+    add_load_option,
+    busy_loops,
+    byte_compile_checkout,
+    interleave,
+    load_line,
+    machine_line,
+    ratios,
+    verdict,
+)
 
 import sandbox
 from sandbox import ExecRequest, Pool, SandboxError, Status
@@ -91,6 +100,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="sandbox-latency-") as scratch, busy_loops(args.load):
         print(machine_line(args.load))
+        byte_compile_checkout()  # the cold row's server loads its bytecode, as installed
         venv_python = None if args.no_venv else (args.python or make_venv(Path(scratch)))
         request = ExecRequest(code=JOB)
         pools = {"warm": Pool(workers=1)}

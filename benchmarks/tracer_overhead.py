@@ -46,7 +46,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench import add_load_option, busy_loops_apart, interleave, load_line, machine_line, ratio_line, verdict
+from _bench import (
+    add_load_option,
+    busy_loops_apart,
+    byte_compile_checkout,
+    interleave,
+    load_line,
+    machine_line,
+    ratio_line,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the checkout's sandbox/, as the cli side's PYTHONPATH has it
@@ -54,7 +63,6 @@ sys.path.insert(0, str(ROOT))  # the checkout's sandbox/, as the cli side's PYTH
 TARGET = 0.05
 TRIVIAL = {"code": "def f():\n    return 0\n", "call": "f()"}
 SIZES = ("all", "startup")
-PACKAGES = ("agent", "sandbox", "evals", "training")  # the checkout's code the CLI side imports
 
 # SemCoder's way (experiments/trace_evalplus.py, gen_failures): the program file is the code plus a checker that
 # makes the call; PySnooper's log goes to a file. The checker returns instead of asserting: the value is not
@@ -127,14 +135,11 @@ class UserPath:
         # PySnooper and the plain driver run on the traced interpreter: the same one as ours' traced child.
         self.snoop_python = python or sys.executable
         self.snoop_env = _pysnooper_env(self.snoop_python)
-        # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code, with
-        # its modules' bytecode as an installed package has it: pip byte-compiles what it installs (PySnooper
-        # included), while an editable checkout under PYTHONDONTWRITEBYTECODE would compile every module at every
-        # start. The bytecode goes where Python keeps it, the packages' __pycache__ (ignored by git).
+        # `python -m agent.cli` is the `semcoder` console script without the launcher, on this checkout's code (its
+        # bytecode as installed: _bench.byte_compile_checkout).
         self.ours_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                                                 os.environ.get("PYTHONPATH")]))}
-        subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(ROOT / package) for package in PACKAGES)],
-                       check=True, capture_output=True)
+        byte_compile_checkout()
         self.reset()
 
     def reset(self) -> None:

@@ -1,4 +1,5 @@
-"""The fork server that runs INSIDE the sandbox, started as ``python -I -S _fork_server.py CONFIG``.
+"""The fork server that runs INSIDE the sandbox, started as ``python -I -S -c LAUNCH CONFIG`` (sandbox/_worker.py: the
+launch imports this file as a module, so that a cold start loads its bytecode instead of compiling it, and calls main).
 
 Stdlib only and never imported by the package: the supervisor starts it under bubblewrap and
 speaks a length-prefixed marshal protocol over its stdin/stdout. It keeps two children forked
@@ -254,10 +255,9 @@ def _run_program(code, path, argv):
     main.__file__ = path
     main.__builtins__ = builtins
     main.__cached__ = None
-    # This server's frames stay beneath the program's: under a module name of their own, inspect.getmodule (called
-    # per frame by inspect.stack(), which test suites and pytest-mock use) finds their file in its cache instead
-    # of scanning every module in sys.modules for each of them.
-    sys.modules.setdefault("_semcoder_fork_server", sys.modules["__main__"])
+    # This server's frames stay beneath the program's: under a module name of their own (the launch's),
+    # inspect.getmodule (called per frame by inspect.stack(), which test suites and pytest-mock use) finds their file
+    # in its cache instead of scanning every module in sys.modules for each of them.
     sys.modules["__main__"] = main
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(path))
@@ -364,7 +364,6 @@ def _preload(config, fds, slot, warm, files, shared, main=None):
     # What the job's process will look like, as far as it can before the job exists: its argv and __main__ (this
     # server's module keeps a name of its own, see _run_program).
     sys.argv = [os.path.join(workdir, "main.py")]
-    sys.modules.setdefault("_semcoder_fork_server", sys.modules["__main__"])
     placeholder = type(sys)("__main__")
     placeholder.__file__ = sys.argv[0]
     sys.modules["__main__"] = placeholder
@@ -1231,8 +1230,7 @@ def _child_for(config, job, waiting, state):
         return cold
     if matching:
         done = [index for index in matching if waiting[index].wait_preloaded(patience=0)]
-        same = [index for index in done if waiting[index].main == (job["program"], job["code"])]  # compiled ahead
-        child = waiting.pop((same or done or matching)[0])
+        child = waiting.pop((done or matching)[0])
         if child.wait_preloaded():
             state["code"] = child.shared_code() or state["code"]
             return child
@@ -1248,7 +1246,7 @@ def _child_for(config, job, waiting, state):
 
 def _refill(config, job, result, child, waiting, state):
     """After a job: its slot gets a child for the same kind of job; after a job with a warm spec, every waiting
-    child is made one for that spec (the next job most likely has it too). After one that may be prestarted and
+    child is made one for that spec and that program (the next job most likely has them too). After one that may be prestarted and
     ran to its end, the children forked now may run it ahead of the next job, on its files and data."""
     want, prepared = _warm_of(job, state), None
     if want is not None:
@@ -1260,7 +1258,7 @@ def _refill(config, job, result, child, waiting, state):
     waiting.append(_fork(config, child.slot, prepared, state))
     if want is not None:
         for index, other in enumerate(waiting):
-            if not _serves(other.warm, want):
+            if not _serves(other.warm, want) or other.main != state["main"]:  # another kind, or another program
                 other.discard(config, _spared(config, waiting[:index] + waiting[index + 1:], other.slot))
                 waiting[index] = _fork(config, other.slot, prepared, state)
     newest = state["prestart"] and state["prestart"][1]
@@ -1299,6 +1297,3 @@ def main():
     for child in waiting:
         os.close(child.go_w)  # EOF on its go pipe: the waiting child exits
 
-
-if __name__ == "__main__":
-    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import marshal
 import os
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from sandbox import _reaper, _seccomp
+from sandbox._bytecode import cached_bytecode
 from sandbox._cgroups import CgroupSlot
 from sandbox._host import HostSupport
 from sandbox._models import ExecRequest, SandboxError
@@ -20,7 +22,9 @@ from sandbox._tree import TREE_IN_SANDBOX, links
 
 _HEADER = struct.Struct("!I")
 _SERVER = Path(__file__).with_name("_fork_server.py")
-_SERVER_IN_SANDBOX = "/.sandbox/fork_server.py"
+_SERVER_MODULE = "_semcoder_fork_server"  # its name in the sandbox's processes, wherever it was imported from
+_SANDBOX_DIR = "/.sandbox"
+_SERVER_IN_SANDBOX = f"{_SANDBOX_DIR}/{_SERVER_MODULE}.py"
 _CGROUP_IN_SANDBOX = "/.sandbox/cgroup"
 _SCRATCH_IN_SANDBOX = "/tmp"
 _START_TIMEOUT_S = 30.0
@@ -79,6 +83,9 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
              "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(workdir_mb * 1024 * 1024), "--tmpfs", _SCRATCH_IN_SANDBOX,
              "--ro-bind", str(_SERVER), _SERVER_IN_SANDBOX]
+    bytecode = cached_bytecode(_SERVER)
+    if bytecode is not None:  # beside the server, where its import looks (same mtime and size: the bind's)
+        args += ["--ro-bind", bytecode, importlib.util.cache_from_source(_SERVER_IN_SANDBOX)]
     if support.venv_prefix:
         args += [*_parents_traversable(support.venv_prefix), "--ro-bind", support.venv_prefix, support.venv_prefix]
     if tree is not None:  # the project, read-only; jobs link its entries into their working dirs (sandbox/_tree.py)
@@ -89,6 +96,12 @@ def bwrap_argv(support: HostSupport, slot: CgroupSlot | None, workdir_mb: int, s
     if seccomp_fd >= 0:
         args += ["--seccomp", str(seccomp_fd)]
     return [*args, "--chdir", _SCRATCH_IN_SANDBOX, "--"]
+
+
+# The server is imported, not run as a script (a script's bytecode is never cached): its directory is on sys.path
+# only for that import, and it runs under a module name of its own (not __main__, which each job's program gets).
+_LAUNCH = ("import sys; sys.path.insert(0, %r); import %s as server; del sys.path[0]; "
+           f"sys.modules[{_SERVER_MODULE!r}] = server; server.main()")
 
 
 def _seccomp_pipe() -> int:
@@ -140,9 +153,9 @@ class LocalWorker:
         in_bwrap = self.support.bwrap is not None
         seccomp_fd = _seccomp_pipe() if in_bwrap and self.support.seccomp else -1
         prefix = bwrap_argv(self.support, self._slot, self.workdir_mb, seccomp_fd, self.tree) if in_bwrap else []
-        server = _SERVER_IN_SANDBOX if in_bwrap else str(_SERVER)
         config = marshal.dumps(self._server_config(in_bwrap)).hex()
-        argv = [*prefix, self.support.python, "-I", "-S", server, config]
+        where, module = (_SANDBOX_DIR, _SERVER_MODULE) if in_bwrap else (str(_SERVER.parent), _SERVER.stem)
+        argv = [*prefix, self.support.python, "-I", "-S", "-c", _LAUNCH % (where, module), config]
         _reaper.enable_subreaper()
         try:
             with _reaper.spawn_lock:

@@ -23,6 +23,7 @@ start (sandbox/_fork_server.py). A preload may also let the sandbox start the jo
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 import re
 import secrets
@@ -35,13 +36,14 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox import _job_child, _tree
+from sandbox._bytecode import shipped_bytecode
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Status
 
 RUNTIME_FILE = _job_child.MODULE + ".py"
 JOB_FILE = _job_child.JOB_FILE
 # The runtime is imported before the program's own imports; the program's names never shadow it.
 _LAUNCH = f"from {_job_child.MODULE} import serve as _semcoder_serve\n"
-_RESERVED = {RUNTIME_FILE, JOB_FILE}
+_RESERVED = {RUNTIME_FILE, JOB_FILE, importlib.util.cache_from_source(RUNTIME_FILE)}
 # Dotted names of non-empty parts (real ones include `_sysconfigdata__linux_x86_64-linux-gnu` and mypyc's hashes).
 _MODULE_NAME = re.compile(r"[^\s./\\]+(\.[^\s./\\]+)*\Z")
 # Modules whose import is an action, not a definition; never imported ahead of a job.
@@ -146,6 +148,9 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
         raise SandboxError(f"a job's files may not be named {', '.join(sorted(clash))} (the job runtime's own)")
     key = secrets.token_hex(32)
     files = {**job.files, RUNTIME_FILE: _runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
+    bytecode = None if job.tree is not None else shipped_bytecode(Path(_job_child.__file__), _job_child.MODULE)
+    if bytecode is not None:  # a cold job loads the runtime instead of compiling it (not where a tree's
+        files[bytecode[0]] = bytecode[1]  # own __pycache__ could be linked around it)
     # Guarded: multiprocessing's spawn (and forkserver) children import the main module as __mp_main__, and one
     # of those must not serve the job again (its file is gone, its channel is the parent's).
     code = _LAUNCH + job.program + "\nif __name__ == '__main__':\n    _semcoder_serve(main)\n"

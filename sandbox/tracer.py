@@ -23,6 +23,7 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TypeVar
 
+from sandbox._bytecode import shipped_bytecode
 from sandbox._models import ExecResult, Limits, SandboxError, Status
 from sandbox._trace_model import Trace, TraceEvent, TraceOptions, TraceRow
 from sandbox.job import Job, JobResult, JobRunner, Preload, outer_limits, run_job
@@ -156,7 +157,7 @@ def tracer_job(rows: Sequence[TraceRow], options: TraceOptions, filenames: Seque
         "rows": [{"code": r.code, "call": r.call, "filename": f} for r, f in zip(rows, filenames, strict=True)],
         "hold": hold,
     }
-    return Job(program=_child_source(), data=data, files=_speedups_files(), limits=_limits(options, len(rows)),
+    return Job(program=_PROGRAM, data=data, files=_child_files(), limits=_limits(options, len(rows)),
                preload=_preload())
 
 
@@ -356,6 +357,22 @@ except ImportError:  # built without a compiler: the Python form
     _line_of, _raw_line_of = json_line_py, None
 
 
+# The tracer is a module of the job's (sandbox/_tracer_child.py shipped as _semcoder_tracer.py), so that its bytecode
+# can go with it: a cold tracer job loads it instead of compiling a thousand lines.
+_MODULE = "_semcoder_tracer"
+_PROGRAM = f"from {_MODULE} import main\n"
+
+
+@cache
+def _child_files() -> dict[str, bytes | str]:
+    """The tracer module, its bytecode where there is some (sandbox/_bytecode.py), and the C speedups."""
+    files: dict[str, bytes | str] = {f"{_MODULE}.py": _child_source(), **_speedups_files()}
+    bytecode = shipped_bytecode(_CHILD, _MODULE)
+    if bytecode is not None:
+        files[bytecode[0]] = bytecode[1]
+    return files
+
+
 @cache
 def _speedups_files() -> dict[str, bytes]:
     """The C speedups as a job file, named with this interpreter's extension suffix: inside the sandbox only an
@@ -368,9 +385,12 @@ def _speedups_files() -> dict[str, bytes]:
     return {"_semcoder_speedups" + path.name[len("_semcoder_speedups"):]: path.read_bytes()}
 
 
+_CHILD = Path(__file__).with_name("_tracer_child.py")
+
+
 @cache
 def _child_source() -> str:
-    return (Path(__file__).with_name("_tracer_child.py")).read_text(encoding="utf-8")
+    return _CHILD.read_text(encoding="utf-8")
 
 
 _TOP_LEVEL_IMPORT = re.compile(r"^(?:import|from) ([\w.]+)", re.MULTILINE)
@@ -378,8 +398,8 @@ _TOP_LEVEL_IMPORT = re.compile(r"^(?:import|from) ([\w.]+)", re.MULTILINE)
 
 @cache
 def _preload() -> Preload:
-    """On a warm pool, a child for the next tracer job imports the tracer's standard modules (its program's
-    unindented imports) and compiles its program before the job comes: a row's job then starts in a few ms, not
-    tens. The tracer runs on the standard library alone: no site-packages, as in a cold start."""
+    """On a warm pool, a child for the next tracer job imports the tracer's standard modules (its unindented imports)
+    and compiles the tracer before the job comes: a row's job then starts in a few ms, not tens. The tracer runs on
+    the standard library alone: no site-packages, as in a cold start."""
     modules = sorted({name for name in _TOP_LEVEL_IMPORT.findall(_child_source()) if name != "__future__"})
-    return Preload(modules=modules, site_packages=False)
+    return Preload(modules=modules, site_packages=False, compile=(f"{_MODULE}.py",))
