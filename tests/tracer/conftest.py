@@ -38,6 +38,7 @@ def run_child_job(rows: list[TraceRow], workdir: Path, options: TraceOptions | N
     request, key = to_request(tracer_job(rows, options or TraceOptions(), filenames))
     for name, content in request.files.items():
         target = workdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)  # the tracer's bytecode goes in __pycache__/
         if isinstance(content, bytes):
             target.write_bytes(content)
         else:
