@@ -614,8 +614,10 @@ def _pidfd_open(pid):
     return fd
 
 
-def _collect(pidfd, streams, deadline, cap):
-    """Reads stdout/stderr until the child exits, the wall deadline passes or output exceeds cap."""
+def _collect(pidfd, streams, deadline, cap, forward=None):
+    """Reads stdout/stderr until the child exits, the wall deadline passes or output exceeds cap. `forward`: (the fd
+    to the supervisor, the stdout pipe) for a job that streams: each piece of its stdout also goes to the supervisor
+    as it comes, a `{"chunk": bytes}` message ahead of the result (which still holds all of it)."""
     poller = select.poll()
     for fd in (*streams, pidfd):
         poller.register(fd, select.POLLIN)
@@ -632,12 +634,15 @@ def _collect(pidfd, streams, deadline, cap):
                 streams[fd][1] = True
                 continue
             streams[fd][0].extend(chunk)
+            if forward is not None and fd == forward[1]:
+                _write_msg(forward[0], {"chunk": chunk})
             if len(streams[fd][0]) > cap:
                 return "output_limit"
 
 
-def _drain(streams, cap, deadline):
-    """Once every job process is dead the write ends are closed: read what is left, up to EOF."""
+def _drain(streams, cap, deadline, forward=None):
+    """Once every job process is dead the write ends are closed: read what is left, up to EOF (forwarded as in
+    _collect)."""
     poller = select.poll()
     pending = {fd for fd, (_, eof) in streams.items() if not eof}
     for fd in pending:
@@ -650,6 +655,8 @@ def _drain(streams, cap, deadline):
                 pending.discard(fd)
             elif len(streams[fd][0]) <= cap:
                 streams[fd][0].extend(chunk)
+                if forward is not None and fd == forward[1]:
+                    _write_msg(forward[0], {"chunk": chunk})
     return any(len(buffer) > cap for buffer, _ in streams.values())
 
 
@@ -1075,14 +1082,15 @@ def run_job(config, job, child, spared):
     _prepare_cgroups(config, job, child.slot)
     oom_before = _oom_kills(config, child.slot)
     started = child.go(config, job)
-    fired = _collect(child.pidfd, child.streams, started + job["wall_time"], job["output"])
+    forward = (config["proto_out"], next(iter(child.streams))) if job.get("stream") else None
+    fired = _collect(child.pidfd, child.streams, started + job["wall_time"], job["output"], forward)
     if fired:
         _kill_tree(config, child.pid, spared, child.slot)
     _, wait_status, usage = os.wait4(child.pid, 0)
     duration = time.monotonic() - started
     _kill_tree(config, child.pid, spared, child.slot)
     clean = _reap_leftovers(config, child.pid, spared, child.slot)
-    if _drain(child.streams, job["output"], time.monotonic() + _KILL_GRACE_S) and fired is None:
+    if _drain(child.streams, job["output"], time.monotonic() + _KILL_GRACE_S, forward) and fired is None:
         fired = "output_limit"
     setup = os.read(child.ready_r, 512)
     stdout_r, stderr_r = child.streams
@@ -1274,6 +1282,7 @@ def main():
     for fd in (0, 1):
         os.dup2(null, fd)
     config = marshal.loads(bytes.fromhex(sys.argv[1]))
+    config["proto_out"] = proto_out
     _start(config)
     config["joins"], config["spawners"] = 0, {}
     # No spawners without cgroups to be born in, nor in a one-job sandbox (a cold run).

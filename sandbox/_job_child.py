@@ -757,10 +757,8 @@ def parse(text, key_hex):
     """The host's reading of a channel: (records, ended, problem); problem is '' for a well-formed channel.
 
     Shared with the host (sandbox/job.py) and with job programs that run children of their own, so the
-    frame format has one reader.
+    frame format has one reader (FrameReader reads it as it comes, with the same rule: _frame).
     """
-    import json
-
     keyed = new_key_state(key_hex)
     records = []
     ended = False
@@ -770,23 +768,62 @@ def parse(text, key_hex):
     for number, line in enumerate(lines):
         if ended:
             return records, False, "the channel has data after the job's end (line %d)" % (number + 1)
-        parts = line.split(" ", 3)
-        if len(parts) < 3 or parts[0] != TAG:
-            return records, False, "a malformed report on the channel (line %d): %r" % (number + 1, line[:80])
-        if parts[1] == "end" and len(parts) == 3:
-            if parts[2] != mac(keyed, "end", "%d" % len(records)):
-                return records, False, "the job's end frame does not carry the job's key"
+        kind, value = _frame(line, keyed, len(records), number + 1)
+        if kind == "record":
+            records.append(value)
+        elif kind == "end":
             ended = True
-            continue
-        if len(parts) != 4 or parts[1] != "%d" % len(records):
-            return records, False, "a report out of sequence or repeated (line %d)" % (number + 1)
-        if parts[2] != mac(keyed, parts[1], parts[3]):
-            return records, False, "a report without the job's key (line %d)" % (number + 1)
-        if parts[3][:1] == RAW:
-            records.append(RawJSON(parts[3][1:]))
-            continue
-        try:
-            records.append(json.loads(parts[3]))
-        except ValueError:
-            return records, False, "a report that is not JSON (line %d)" % (number + 1)
+        else:
+            return records, False, value
     return records, ended, ""
+
+
+def _frame(line, keyed, count, number):
+    """Line `number` of the channel when `count` records came before it: ("record", the record), ("end", None), or
+    ("problem", why)."""
+    parts = line.split(" ", 3)
+    if len(parts) < 3 or parts[0] != TAG:
+        return "problem", "a malformed report on the channel (line %d): %r" % (number, line[:80])
+    if parts[1] == "end" and len(parts) == 3:
+        if parts[2] != mac(keyed, "end", "%d" % count):
+            return "problem", "the job's end frame does not carry the job's key"
+        return "end", None
+    if len(parts) != 4 or parts[1] != "%d" % count:
+        return "problem", "a report out of sequence or repeated (line %d)" % number
+    if parts[2] != mac(keyed, parts[1], parts[3]):
+        return "problem", "a report without the job's key (line %d)" % number
+    if parts[3][:1] == RAW:
+        return "record", RawJSON(parts[3][1:])
+    import json
+
+    try:
+        return "record", json.loads(parts[3])
+    except ValueError:
+        return "problem", "a report that is not JSON (line %d)" % number
+
+
+class FrameReader:
+    """parse, as the channel's bytes come in: each record, verified as parse verifies it, goes to
+    `on_record(index, record)` in order while the job still runs. The first line that is not a frame of the job's
+    (or the end) stops it. It only tells early what parse, on the whole output, then judges: a caller that used a
+    record before must still find it among parse's records."""
+
+    def __init__(self, key_hex, on_record):
+        self._keyed, self._on_record = new_key_state(key_hex), on_record
+        self._count, self._tail, self._open = 0, b"", True
+
+    def feed(self, chunk):
+        if not self._open:
+            return
+        lines = (self._tail + chunk).split(b"\n")
+        self._tail = lines.pop()
+        for line in lines:
+            try:
+                kind, value = _frame(line.decode("ascii"), self._keyed, self._count, 0)
+            except UnicodeDecodeError:  # frames are ASCII: not one
+                kind = "problem"
+            if kind != "record":
+                self._open = False
+                return
+            self._on_record(self._count, value)
+            self._count += 1

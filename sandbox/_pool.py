@@ -7,17 +7,20 @@ import itertools
 import os
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from sandbox._api import backend_named
 from sandbox._backend import Backend
+from sandbox._job_child import FrameReader
 from sandbox._local import LocalBackend
 from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
 from sandbox._worker import LocalWorker, WorkerDied
 from sandbox.job import Job, JobResult, read, to_request, warm_spec
 
 _STOP = object()
+Output = Callable[[bytes], None]  # a job's stdout, piece by piece as it comes (see LocalWorker.execute)
 
 
 class _LocalSlot(threading.Thread):
@@ -43,16 +46,16 @@ class _LocalSlot(threading.Thread):
             return
         self.started_ok.set_result(None)
         while (item := self._jobs.get()[2]) is not _STOP:
-            request, future, warm = item
+            request, future, warm, on_output = item
             if future.set_running_or_notify_cancel():
-                self._serve(request, future, warm, queued=not self._jobs.empty())
+                self._serve(request, future, warm, not self._jobs.empty(), on_output)
         if self._worker:
             self._worker.close()
 
     def _serve(self, request: ExecRequest, future: Future[ExecResult], warm: dict[str, object] | None,
-               queued: bool = False) -> None:
+               queued: bool = False, on_output: Output | None = None) -> None:
         try:
-            future.set_result(self._execute(request, warm, queued))
+            future.set_result(self._execute(request, warm, queued, on_output))
         except BaseException as exc:
             future.set_exception(exc)
 
@@ -73,12 +76,14 @@ class _LocalSlot(threading.Thread):
             self._worker = self._fresh_worker(request.limits.file_size_mb, request.tree)
         return self._worker
 
-    def _execute(self, request: ExecRequest, warm: dict[str, object] | None, queued: bool = False) -> ExecResult:
-        """A worker that dies mid-job is replaced and the job retried once on a fresh one."""
+    def _execute(self, request: ExecRequest, warm: dict[str, object] | None, queued: bool = False,
+                 on_output: Output | None = None) -> ExecResult:
+        """A worker that dies mid-job is replaced and the job retried once on a fresh one (whose output streams from
+        its start again: what reads the stream must take the result as the judge)."""
         for attempt in (1, 2):
             worker = self._usable_worker(request)
             try:
-                return self._backend.result(request, worker.execute(request, warm, queued))
+                return self._backend.result(request, worker.execute(request, warm, queued, on_output))
             except WorkerDied:
                 worker.close()
                 self._worker = None
@@ -109,10 +114,10 @@ class _LocalPool:
             self.close()
             raise
 
-    def submit(self, request: ExecRequest, urgent: bool = False,
-               warm: dict[str, object] | None = None) -> Future[ExecResult]:
+    def submit(self, request: ExecRequest, urgent: bool = False, warm: dict[str, object] | None = None,
+               on_output: Output | None = None) -> Future[ExecResult]:
         future: Future[ExecResult] = Future()
-        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future, warm)))
+        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future, warm, on_output)))
         return future
 
     def close(self) -> None:
@@ -129,9 +134,10 @@ class _ThreadedPool:
         self._backend = backend
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
 
-    def submit(self, request: ExecRequest, urgent: bool = False,
-               warm: dict[str, object] | None = None) -> Future[ExecResult]:
-        # Docker: every job starts at once anyway, cold (a job's preload is only ever an optimisation).
+    def submit(self, request: ExecRequest, urgent: bool = False, warm: dict[str, object] | None = None,
+               on_output: Output | None = None) -> Future[ExecResult]:
+        # Docker: every job starts at once anyway, cold (a job's preload is only ever an optimisation), and its
+        # output comes with its result (a stream is only ever early news of it).
         return self._executor.submit(self._backend.execute, request)
 
     def close(self) -> None:
@@ -180,16 +186,24 @@ class Pool:
         """Queues a request; `urgent` ones start before any request still waiting (not before running ones)."""
         return self._submit(request, urgent, None)
 
-    def _submit(self, request: ExecRequest, urgent: bool, warm: dict[str, object] | None) -> Future[ExecResult]:
+    def _submit(self, request: ExecRequest, urgent: bool, warm: dict[str, object] | None,
+                on_output: Output | None = None) -> Future[ExecResult]:
         if self._closed:
             raise SandboxError("this sandbox Pool is closed")
-        return self._impl.submit(self._with_limits(request), urgent, warm)
+        return self._impl.submit(self._with_limits(request), urgent, warm, on_output)
 
-    def submit_job(self, job: Job, *, urgent: bool = False) -> Future[JobResult]:
+    def submit_job(self, job: Job, *, urgent: bool = False,
+                   on_record: Callable[[int, Any], None] | None = None) -> Future[JobResult]:
         """Runs a job (sandbox/job.py) on a warm sandbox; the future holds the host's reading of it. A job with a
-        `preload` may start in a process that imported its environment's modules ahead (local backend)."""
+        `preload` may start in a process that imported its environment's modules ahead (local backend).
+
+        `on_record(index, record)`: each record the job sends, verified as the result's reading verifies it, in
+        order, while the job still runs (a warm local pool; in this pool's thread), so that a caller can start on
+        them early. It is early news only: the JobResult is the judge, and a record used early must be one of its
+        records (a worker that died mid-job runs the job again, and its records come again from the first)."""
         request, key = to_request(job)
         judged: Future[JobResult] = Future()
+        on_output = None if on_record is None else FrameReader(key, on_record).feed
 
         def done(future: Future[ExecResult]) -> None:
             try:
@@ -197,7 +211,7 @@ class Pool:
             except BaseException as exc:
                 judged.set_exception(exc)
 
-        self._submit(request, urgent, warm_spec(job)).add_done_callback(done)
+        self._submit(request, urgent, warm_spec(job), on_output).add_done_callback(done)
         return judged
 
     def run_jobs(self, jobs: Iterable[Job]) -> list[JobResult]:

@@ -11,6 +11,7 @@ import select
 import struct
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox import _reaper, _seccomp
@@ -209,17 +210,24 @@ class LocalWorker:
             self._read_msg(time.monotonic() + _START_TIMEOUT_S)
             self._ready = True
 
-    def execute(self, request: ExecRequest, warm: dict[str, object] | None = None,
-                queued: bool = False) -> dict[str, object]:
+    def execute(self, request: ExecRequest, warm: dict[str, object] | None = None, queued: bool = False,
+                on_output: Callable[[bytes], None] | None = None) -> dict[str, object]:
         """Runs one request; returns the fork server's raw evidence (see _fork_server.run_job). `warm`: the job's
         preload spec (sandbox.job.warm_spec), so that the children forked after it are preloaded for the next.
-        `queued`: other jobs were waiting when this one started (the next one will not leave time to start ahead)."""
+        `queued`: other jobs were waiting when this one started (the next one will not leave time to start ahead).
+        `on_output`: called with the program's stdout piece by piece while it runs (the evidence still has all of
+        it); one that raises is not called again."""
         if request.tree is not None and request.tree != self.tree:
             raise SandboxError(f"this worker has {self.tree or 'no tree'} bound, not the request's {request.tree}")
-        self._send({**job_message(request, self.support, warm), "queued": queued})
+        self._send({**job_message(request, self.support, warm), "queued": queued, "stream": on_output is not None})
         self.wait_ready()
         deadline = time.monotonic() + request.limits.wall_time_s + _ANSWER_GRACE_S
-        evidence = self._read_msg(deadline)
+        while "chunk" in (evidence := self._read_msg(deadline)):
+            if on_output is not None:
+                try:
+                    on_output(evidence["chunk"])  # type: ignore[arg-type]
+                except Exception:  # the stream only tells early what the evidence says
+                    on_output = None
         if not evidence["clean"]:
             self.close()
         return evidence

@@ -13,6 +13,7 @@ continue in a fresh job; the rows reported before either still count.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import TypeVar
 
 from sandbox._bytecode import shipped_bytecode
 from sandbox._models import ExecResult, Limits, SandboxError, Status
+from sandbox._pool import Pool
 from sandbox._trace_model import Trace, TraceEvent, TraceOptions, TraceRow
 from sandbox.job import Job, JobResult, JobRunner, Preload, outer_limits, run_job
 
@@ -133,8 +135,12 @@ def _traced_parts(
     while count < len(rows):
         start = count
         job = tracer_job(rows[start:], options, filenames[start:], hold=hold)
-        result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
-        done, failed = _read_records(result, rows[start:], convert)
+        early: dict[int, tuple[object, Out]] = {}
+        if isinstance(runner, Pool):  # a warm local pool streams the records: each is converted as it comes
+            result = runner.submit_job(job, on_record=_converting(rows[start:], convert, early)).result()
+        else:
+            result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
+        done, failed = _read_records(result, rows[start:], convert, early)
         if failed is not None and hold:
             # Records held back when the job failed are lost with it, so the row it failed on is not known: run the
             # unreported rows again, each reported as it ends (the failing row then fails again, and is the one).
@@ -171,8 +177,22 @@ def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace
     return _read_records(result, rows, _to_trace)
 
 
-def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[Out]) -> tuple[list[Out], Out | None]:
-    """read_traces with any converter (`_to_trace`, `_json_line`)."""
+def _converting(rows: Sequence[TraceRow], convert: Convert[Out], early: dict[int, tuple[object, Out]]):
+    """An on_record for Pool.submit_job: the rows' records converted while the job still runs (in the pool's thread,
+    while this one waits), kept by record number with the record they came from."""
+
+    def on_record(index: int, record: object) -> None:
+        if 1 <= index <= len(rows):  # record 0 is the tracer's "ready"
+            with contextlib.suppress(*_NOT_A_TRACE):  # not a trace: judged with the result (the interference trace)
+                early[index] = (record, convert(record, rows[index - 1]))
+
+    return on_record
+
+
+def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[Out],
+                  early: dict[int, tuple[object, Out]] | None = None) -> tuple[list[Out], Out | None]:
+    """read_traces with any converter (`_to_trace`, `_json_line`); `early`: records converted as they came, used where
+    the result's record is the same (the result is the judge)."""
     records = result.records
     if not records or not isinstance(records[0], dict) or "ready" not in records[0]:
         execution = result.execution
@@ -181,7 +201,11 @@ def _read_records(result: JobResult, rows: Sequence[TraceRow], convert: Convert[
             f"{execution.exit_code}): {result.problem or 'no ready record'}: {execution.stderr[-2000:]}"
         )
     done: list[Out] = []
-    for record, row in zip(records[1:], rows, strict=False):
+    for index, (record, row) in enumerate(zip(records[1:], rows, strict=False), start=1):
+        converted = early.get(index) if early else None
+        if converted is not None and converted[0] == record:
+            done.append(converted[1])
+            continue
         try:
             done.append(convert(record, row))  # the child's JSON text (send_json), or what broke the channel
         except _NOT_A_TRACE:

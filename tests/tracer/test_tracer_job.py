@@ -9,6 +9,7 @@ other rows keep their real traces.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import Future
 
 import pytest
@@ -17,7 +18,14 @@ from sandbox import Job, JobResult, Pool, SandboxError, run_job
 from sandbox._models import ExecResult, Status
 from sandbox._tracer_child import encode_result
 from sandbox.job import _death
-from sandbox.tracer import INTERFERENCE_MESSAGE, TraceRow, read_traces, trace_batch, trace_call
+from sandbox.tracer import (
+    INTERFERENCE_MESSAGE,
+    TraceRow,
+    read_traces,
+    trace_batch,
+    trace_batch_json,
+    trace_call,
+)
 
 BEFORE = TraceRow(code="def f():\n    x = 1\n    return x\n", call="f()")
 AFTER = TraceRow(code="def f(n):\n    return [n] * 2\n", call="f(4)")
@@ -208,3 +216,24 @@ def test_records_of_every_row_are_read_even_when_the_channel_broke_after_them() 
     result = _result([READY, ROW_RECORD, ROW_RECORD, ROW_RECORD], problem="a malformed report on the channel (line 5)")
     done, failed = read_traces(result, ROWS)
     assert failed is None and len(done) == 3
+
+
+def test_a_pool_converts_the_rows_records_as_they_come(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a warm pool the JSON lines are made in the pool's thread while the job still runs; they are the lines a
+    cold run gives."""
+    from sandbox import tracer
+
+    threads: list[str] = []
+    convert = tracer._json_line
+
+    def counting(item, row=None):
+        threads.append(threading.current_thread().name)
+        return convert(item, row)
+
+    rows = [TraceRow(code=PROGRAM, call=f"f([{i}, 2, 3])") for i in range(30)]
+    cold = list(trace_batch_json(rows))
+    monkeypatch.setattr(tracer, "_json_line", counting)
+    with Pool(workers=1) as pool:
+        warm = list(trace_batch_json(rows, runner=pool))
+    assert warm == cold
+    assert threads.count("sandbox-slot") == len(rows)  # every row's line was made as its record came
