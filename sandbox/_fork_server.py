@@ -263,8 +263,8 @@ def _run_program(code, path, argv):
     sys.path.insert(0, os.path.dirname(path))
     ahead = _MAIN_CODE
     try:
-        compiled = ahead[2] if ahead is not None and ahead[0] == path and ahead[1] == code else compile(code, path, "exec")
-        exec(compiled, main.__dict__)
+        same = ahead is not None and ahead[0] == path and ahead[1] == code
+        exec(ahead[2] if same else compile(code, path, "exec"), main.__dict__)
     except SystemExit as exc:
         return _exit_code_of(exc)
     except BaseException:
@@ -1254,8 +1254,8 @@ def _child_for(config, job, waiting, state):
 
 def _refill(config, job, result, child, waiting, state):
     """After a job: its slot gets a child for the same kind of job; after a job with a warm spec, every waiting
-    child is made one for that spec and that program (the next job most likely has them too). After one that may be prestarted and
-    ran to its end, the children forked now may run it ahead of the next job, on its files and data."""
+    child is made one for that spec and that program (the next job most likely has them too). After one that may be
+    prestarted and ran to its end, the children forked now may run it ahead of the next job, on its files and data."""
     want, prepared = _warm_of(job, state), None
     if want is not None:
         state["files"] = job["files"]  # what the next preload compiles ahead (used only where byte-identical)

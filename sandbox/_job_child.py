@@ -246,12 +246,13 @@ PRELOADED = None  # what preload() did in this process: {"site": [paths, pth], "
 
 def preload(spec, files=None, workdir=None):
     """A warm sandbox's preparation, before the job exists: the environment's site-packages as `use_site_packages`
-    sets them up (unless `spec["site"]` is false: a program on the standard library alone), then `spec["modules"]` imported in order. The job's working dir does not exist yet and is not on
-    sys.path, so nothing of the job's files can be imported; a module that fails to import is left to the job
-    (the job imports it itself, as a cold start would). A module of `spec["avoid"]` imported on the way (another
-    module imports it) spoils the preload: RuntimeError, and the sandbox runs the job cold. Then the job program's
-    own preparation, if it has one (`spec["prepare"]`, source defining prepare(data, files, workdir); `files`:
-    the worker's previous job's files, `workdir`: where the job will run); one that fails prepares nothing."""
+    sets them up (unless `spec["site"]` is false: a program on the standard library alone), then `spec["modules"]`
+    imported in order. The job's working dir does not exist yet and is not on sys.path, so nothing of the job's
+    files can be imported; a module that fails to import is left to the job (the job imports it itself, as a cold
+    start would). A module of `spec["avoid"]` imported on the way (another module imports it) spoils the preload:
+    RuntimeError, and the sandbox runs the job cold. Then the job program's own preparation, if it has one
+    (`spec["prepare"]`, source defining prepare(data, files, workdir); `files`: the worker's previous job's files,
+    `workdir`: where the job will run); one that fails prepares nothing."""
     global PRELOADED
     sys.dont_write_bytecode = True  # as the job programs have it
     site_paths, pth = list(spec.get("site_paths", [])), bool(spec.get("site_pth", True))

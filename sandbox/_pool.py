@@ -117,7 +117,8 @@ class _LocalPool:
     def submit(self, request: ExecRequest, urgent: bool = False, warm: dict[str, object] | None = None,
                on_output: Output | None = None) -> Future[ExecResult]:
         future: Future[ExecResult] = Future()
-        self._jobs.put((self._URGENT if urgent else self._NORMAL, next(self._order), (request, future, warm, on_output)))
+        priority = self._URGENT if urgent else self._NORMAL
+        self._jobs.put((priority, next(self._order), (request, future, warm, on_output)))
         return future
 
     def close(self) -> None:

@@ -167,7 +167,8 @@ def warm_spec(job: Job) -> dict[str, Any] | None:
                if name.split(".")[0] not in provided and name.split(".")[0] not in _NEVER_PRELOADED]
     return {"module": _job_child.MODULE, "file": RUNTIME_FILE, "source": _runtime_source(), "call": "preload",
             "data": {"modules": modules, "avoid": list(job.preload.avoid), "site_paths": list(job.preload.site_paths),
-                     "site_pth": job.preload.site_pth, "site": job.preload.site_packages, "prepare": job.preload.prepare,
+                     "site_pth": job.preload.site_pth, "site": job.preload.site_packages,
+                     "prepare": job.preload.prepare,
                      "prepare_data": job.preload.prepare_data},
             "compile": [name for name in job.preload.compile if name in job.files and name.endswith(".py")],
             "prestart": {"job_file": JOB_FILE} if job.preload.prestart else None}
