@@ -23,6 +23,8 @@ import multiprocessing
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,9 +38,6 @@ def byte_compile_checkout() -> None:
     and every other package here included), while an editable checkout under PYTHONDONTWRITEBYTECODE would compile
     every module at every start, and every cold sandbox its fork server. The files go where Python keeps them, the
     packages' __pycache__ (ignored by git)."""
-    import subprocess
-    import sys
-
     subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(ROOT / package) for package in PACKAGES)],
                    check=True, capture_output=True)
 

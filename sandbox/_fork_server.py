@@ -399,8 +399,6 @@ def _precompile(workdir, names, files, shared, share_fd):
     the rest compiled here, and if that was many, written to `share_fd` for the server to hand on. A file whose
     compilation warns is left out, so that its warnings (SyntaxWarning, DeprecationWarning) come when the job
     imports it."""
-    import warnings
-
     reused, skipped = {}, set()
     if shared is not None:
         compiled_from, blob = shared
@@ -420,15 +418,11 @@ def _precompile(workdir, names, files, shared, share_fd):
             codes[name] = reused[name]
             continue
         fresh += 1
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                codes[name] = compile(data, os.path.join(workdir, name), "exec", dont_inherit=True)
-            except Exception:  # the job's own import reports it
-                caught.append(None)
-        if caught:
-            codes.pop(name, None)
+        code = _compiled_quietly(data, os.path.join(workdir, name), dont_inherit=True)
+        if code is None:
             skipped.add(name)
+        else:
+            codes[name] = code
     if fresh > _SHARE_AFTER:
         view = memoryview(marshal.dumps({"codes": codes, "skipped": sorted(skipped)}))
         while view:
@@ -440,19 +434,25 @@ _MAIN_CODE = None  # (path, source, code object): the program compiled ahead by 
 
 
 def _precompile_main(path, code):
-    """The previous job's program compiled ahead, as _run_program would compile it (same path, same flags); left
-    out if compiling it warns (its warnings come when the job runs it)."""
+    """The previous job's program compiled ahead, as _run_program would compile it (same path, same flags)."""
     global _MAIN_CODE
+    compiled = _compiled_quietly(code, path, dont_inherit=False)
+    if compiled is not None:
+        _MAIN_CODE = (path, code, compiled)
+
+
+def _compiled_quietly(source, path, dont_inherit):
+    """compile(), or None where it fails or warns: then the job compiles it itself, and its errors and warnings
+    (SyntaxWarning, DeprecationWarning) come in the job, as in a cold start."""
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            compiled = compile(code, path, "exec")
-        except Exception:  # the job's own run reports it
-            return
-    if not caught:
-        _MAIN_CODE = (path, code, compiled)
+            code = compile(source, path, "exec", dont_inherit=dont_inherit)
+        except Exception:
+            return None
+    return None if caught else code
 
 
 def _install_code_cache(cache):
