@@ -6,9 +6,10 @@ import atexit
 import threading
 
 from sandbox._backend import Backend
-from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
+from sandbox._defaults import BACKENDS
+from sandbox._errors import SandboxError
+from sandbox._models import ExecRequest, ExecResult, Limits
 
-BACKENDS = ("local", "docker")
 _shared: dict[str, Backend] = {}
 _shared_lock = threading.Lock()
 

@@ -40,7 +40,8 @@ from sandbox._docker_io import (
     pump,
     raw_socket,
 )
-from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, SandboxError, Status
+from sandbox._errors import SandboxError
+from sandbox._models import ExecRequest, ExecResult, Isolation, Limits, Status
 from sandbox._tree import TREE_IN_SANDBOX
 
 DEFAULT_IMAGE = "semcoder-sandbox:latest"

@@ -12,15 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from sandbox import _cgroups, _seccomp
-from sandbox._models import SandboxError
+from sandbox._errors import SandboxError
 
 if TYPE_CHECKING:
     from sandbox._backend import Backend
@@ -29,14 +29,13 @@ BWRAP_ENV = "SEMCODER_BWRAP"
 BwrapSource = Literal["env", "system", "wheel"]
 
 
-class HostSupport(BaseModel):
-    """The isolation mechanisms available here; `missing` names what is not."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class HostSupport:
+    """The isolation mechanisms available here; `missing` names what is not. Internal (what crosses a boundary is
+    report()'s JSON): a dataclass, so that a sandbox starts before pydantic is imported (sandbox/_early.py)."""
 
     bwrap: str | None
     bwrap_source: BwrapSource | None = None  # where `bwrap` came from (see the module's docstring)
-    bwrap_version: str | None = None  # from `bwrap --version`, e.g. "0.11.0"
     bwrap_problem: str | None = None  # why there is no bwrap, when there is none
     cgroup_bases: dict[str, Path] | None
     dedicated_uid: bool
@@ -51,6 +50,11 @@ class HostSupport(BaseModel):
     @property
     def isolation(self) -> str:
         return "partial" if self.missing else "full"
+
+    @property
+    def bwrap_version(self) -> str | None:
+        """From `bwrap --version`, e.g. "0.11.0": asked when a report needs it, not at every start."""
+        return _bwrap_version(self.bwrap) if self.bwrap else None
 
     def report(self) -> dict[str, object]:
         """The isolation a local run gets, as JSON (see isolation_report)."""
@@ -131,6 +135,7 @@ def _bwrap_failure(bwrap: str) -> str | None:
     return None
 
 
+@functools.cache
 def _bwrap_version(bwrap: str) -> str | None:
     """ "bubblewrap 0.11.0" -> "0.11.0"."""
     try:
@@ -150,15 +155,15 @@ def _wheel_bwrap() -> str | None:
         return None
 
 
-def _find_bwrap() -> tuple[str | None, BwrapSource | None, str | None]:
-    """(path, source, problem): the first working bwrap of env, system, wheel."""
+def _find_bwrap(failure: Callable[[str], str | None]) -> tuple[str | None, BwrapSource | None, str | None]:
+    """(path, source, problem): the first bwrap of env, system, wheel that works (`failure` says None)."""
     explicit = os.environ.get(BWRAP_ENV)
     if explicit:
         path = explicit if os.sep in explicit else shutil.which(explicit)
         if not path or not os.access(path, os.X_OK) or not os.path.isfile(path):
             raise SandboxError(f"{BWRAP_ENV}={explicit!r} is not an executable file")
-        if failure := _bwrap_failure(path):
-            raise SandboxError(f"{BWRAP_ENV}={explicit!r} does not work here: {failure}")
+        if problem := failure(path):
+            raise SandboxError(f"{BWRAP_ENV}={explicit!r} does not work here: {problem}")
         return path, "env", None
     problems = []
     candidates: list[tuple[BwrapSource, Callable[[], str | None], str]] = [
@@ -169,8 +174,8 @@ def _find_bwrap() -> tuple[str | None, BwrapSource | None, str | None]:
         path = find()
         if path is None:
             problems.append(absent)
-        elif failure := _bwrap_failure(path):
-            problems.append(f"{source} bwrap {path} does not work: {failure}")
+        elif problem := failure(path):
+            problems.append(f"{source} bwrap {path} does not work: {problem}")
         else:
             return path, source, None
     return None, None, "; ".join(problems)
@@ -180,16 +185,42 @@ def _world_readable(path: str) -> bool:
     return all(os.stat(p).st_mode & 0o005 == 0o005 for p in [path, *map(str, Path(path).parents)])
 
 
-@functools.cache
+_probe_lock = threading.Lock()
+
+
 def probe(use_bwrap: bool = True, use_cgroups: bool = True, python: str | None = None) -> HostSupport:
-    """What isolation this host offers; with `python`, for runs on that interpreter (a project's venv)."""
+    """What isolation this host offers; with `python`, for runs on that interpreter (a project's venv). Probed once
+    per process, also when a sandbox started early (sandbox/_early.py) probes in its own thread meanwhile."""
+    with _probe_lock:
+        return _probe(use_bwrap, use_cgroups, python)
+
+
+@functools.cache
+def _probe(use_bwrap: bool, use_cgroups: bool, python: str | None) -> HostSupport:
+    support = _support(use_bwrap, use_cgroups, python, _bwrap_failure)
+    if support.missing:
+        why = f" ({support.bwrap_problem})" if support.bwrap_problem else ""
+        warnings.warn(f"sandbox: isolation is PARTIAL here; missing: {', '.join(support.missing)}{why}",
+                      RuntimeWarning, stacklevel=4)
+    return support
+
+
+def assumed() -> HostSupport:
+    """What probe() finds here if the first bwrap it would try works, found without trying it (nor warning): a
+    sandbox started early (sandbox/_early.py) starts on it while probe() tries bwrap, and a run uses that sandbox
+    only where probe() found the same."""
+    return _support(True, True, None, lambda path: None)
+
+
+def _support(use_bwrap: bool, use_cgroups: bool, python: str | None,
+             failure: Callable[[str], str | None]) -> HostSupport:
     if python is None:
         executable, prefix = _python()
         venv = sys.prefix if sys.prefix != sys.base_prefix else None
         version = ".".join(map(str, sys.version_info[:3]))
     else:
         executable, prefix, venv, version = project_python(python)
-    bwrap, source, problem = _find_bwrap() if use_bwrap else (None, None, "bwrap disabled (use_bwrap=False)")
+    bwrap, source, problem = _find_bwrap(failure) if use_bwrap else (None, None, "bwrap disabled (use_bwrap=False)")
     bases = _cgroups.writable_bases() if use_cgroups else None
     # Without bwrap the job sees the host's paths, so its uid must be able to reach the interpreter.
     dedicated_uid = os.geteuid() == 0 and (bwrap is not None or (_world_readable(prefix)
@@ -200,17 +231,10 @@ def probe(use_bwrap: bool = True, use_cgroups: bool = True, python: str | None =
         *([] if dedicated_uid else ["a dedicated uid (needs root, and bwrap or a world-readable Python)"]),
         *([] if _seccomp.supported() else ["seccomp filter (x86_64 only)"]),
     ]
-    support = HostSupport(bwrap=bwrap, bwrap_source=source, bwrap_problem=problem,
-                          bwrap_version=_bwrap_version(bwrap) if bwrap else None,
-                          cgroup_bases=bases, dedicated_uid=dedicated_uid,
-                          seccomp=_seccomp.supported(), python=executable, python_prefix=prefix,
-                          venv_prefix=venv, python_version=version, own_python=python is None,
-                          missing=tuple(missing))
-    if missing:
-        why = f" ({problem})" if problem else ""
-        warnings.warn(f"sandbox: isolation is PARTIAL here; missing: {', '.join(missing)}{why}",
-                      RuntimeWarning, stacklevel=3)
-    return support
+    return HostSupport(bwrap=bwrap, bwrap_source=source, bwrap_problem=problem, cgroup_bases=bases,
+                       dedicated_uid=dedicated_uid, seccomp=_seccomp.supported(), python=executable,
+                       python_prefix=prefix, venv_prefix=venv, python_version=version, own_python=python is None,
+                       missing=tuple(missing))
 
 
 def isolation_report(backend: str | Backend = "local") -> dict[str, object]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-from sandbox import _host
-from sandbox._models import ExecRequest, ExecResult, Isolation, SandboxError
+from sandbox import _early, _host
+from sandbox._errors import SandboxError
+from sandbox._models import ExecRequest, ExecResult, Isolation
 from sandbox._verdict import to_result
 from sandbox._worker import LocalWorker
 
@@ -55,10 +57,13 @@ class LocalBackend:
         return to_result(evidence, request.limits, self.isolation,
                          memory_by_cgroup=self.support.cgroup_bases is not None)
 
-    def execute(self, request: ExecRequest) -> ExecResult:
-        worker = self.new_worker(request.limits.file_size_mb, request.tree, one_job=True)
+    def execute(self, request: ExecRequest, on_output: Callable[[bytes], None] | None = None) -> ExecResult:
+        """`on_output`: the program's stdout piece by piece while it runs (LocalWorker.execute), early news only."""
+        workdir_mb = request.limits.file_size_mb
+        worker = _early.take(self.support, workdir_mb, request.tree) or self.new_worker(workdir_mb, request.tree,
+                                                                                         one_job=True)
         try:
-            evidence = worker.execute(request)
+            evidence = worker.execute(request, on_output=on_output)
         except BaseException:
             worker.close()
             raise

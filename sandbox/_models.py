@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sandbox._defaults import FILE_SIZE_MB
+
 # Variables an ExecRequest may not set: the sandbox's private dirs and where its interpreter is.
 RESERVED_ENV = frozenset({"HOME", "TMPDIR", "PATH"})
 
@@ -21,7 +23,7 @@ class Limits(BaseModel):
     memory_mb: int = Field(1024, gt=0, description="Memory of the whole process tree (cgroup, else RLIMIT_AS).")
     output_bytes: int = Field(1_000_000, gt=0, description="Cap on each of stdout and stderr; beyond it the run stops.")
     processes: int = Field(32, gt=0, description="Processes and threads the program may have at once.")
-    file_size_mb: int = Field(64, gt=0, description="Largest file, and the size of the writable working dir.")
+    file_size_mb: int = Field(FILE_SIZE_MB, gt=0, description="Largest file, and the size of the writable working dir.")
 
 
 class Status(StrEnum):
@@ -97,7 +99,3 @@ class ExecResult(BaseModel):
             "duration_s": round(self.duration_s, 6),
             "isolation": self.isolation,
         }
-
-
-class SandboxError(RuntimeError):
-    """The sandbox itself failed (infrastructure), as opposed to the program failing (data)."""

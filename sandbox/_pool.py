@@ -13,9 +13,10 @@ from typing import Any
 
 from sandbox._api import backend_named
 from sandbox._backend import Backend
+from sandbox._errors import SandboxError
 from sandbox._job_child import FrameReader
 from sandbox._local import LocalBackend
-from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError
+from sandbox._models import ExecRequest, ExecResult, Limits
 from sandbox._worker import LocalWorker, WorkerDied
 from sandbox.job import Job, JobResult, read, to_request, warm_spec
 

@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sandbox._models import SandboxError
+from sandbox._errors import SandboxError
 from sandbox.job import Job, JobResult
 
 log = logging.getLogger("sandbox.ray")

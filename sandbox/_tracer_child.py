@@ -14,9 +14,7 @@ on 3.11 it uses `sys.settrace` with a local trace function only on the traced co
 ``from __future__`` import: the job runtime's import line comes before this source.
 """
 
-import ast
 import atexit
-import dis
 import io
 import json
 import linecache
@@ -27,6 +25,7 @@ import time
 import types
 from bisect import bisect_right
 from itertools import chain
+from opcode import opmap  # dis's table; `dis` itself would import more than the tracer needs
 from operator import is_
 
 DEFAULT_OPTIONS = {
@@ -533,7 +532,7 @@ class SettraceEngine:
 
     # The opcodes a frame leaves by without an exception (3.12 adds RETURN_CONST), for when this engine runs on 3.12+.
     _NORMAL_EXITS = frozenset(
-        {dis.opmap["RETURN_VALUE"], dis.opmap.get("RETURN_CONST", -1), dis.opmap.get("YIELD_VALUE", -1)}
+        {opmap["RETURN_VALUE"], opmap.get("RETURN_CONST", -1), opmap.get("YIELD_VALUE", -1)}
     )
 
     def __init__(self) -> None:
@@ -560,7 +559,7 @@ class SettraceEngine:
         sys.settrace(None)
 
 
-_RESUME, _YIELD_VALUE = dis.opmap.get("RESUME", -1), dis.opmap.get("YIELD_VALUE", -1)
+_RESUME, _YIELD_VALUE = opmap.get("RESUME", -1), opmap.get("YIELD_VALUE", -1)
 
 
 def _settrace_callbacks(filename: str, recorder: Recorder, normal_exits: frozenset, with_call: bool = True):
@@ -889,6 +888,8 @@ def direct_callee(call: str) -> str | None:
     nested = _NESTED_CALL.match(call) if plain is None else None
     if nested is not None and _grouping_only(nested.group(2)):
         return nested.group(1)  # the same, for arguments with tuples in them (the AST walk costs 20 us)
+    import ast  # here: a cold job whose calls all match the patterns above never pays for it (a warm child has it)
+
     try:
         node = ast.parse(call, mode="eval").body
     except SyntaxError:

@@ -30,7 +30,7 @@ import posixpath
 import time
 from collections.abc import Iterable
 
-from sandbox._models import SandboxError
+from sandbox._errors import SandboxError
 
 TREE_IN_SANDBOX = "/project"
 LEFT_OUT = frozenset({"__pycache__"})

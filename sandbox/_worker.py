@@ -13,13 +13,17 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sandbox import _reaper, _seccomp
 from sandbox._bytecode import cached_bytecode
 from sandbox._cgroups import CgroupSlot
+from sandbox._errors import SandboxError
 from sandbox._host import HostSupport
-from sandbox._models import ExecRequest, SandboxError
 from sandbox._tree import TREE_IN_SANDBOX, links
+
+if TYPE_CHECKING:  # a worker starts before pydantic is imported (sandbox/_early.py)
+    from sandbox._models import ExecRequest
 
 _HEADER = struct.Struct("!I")
 _SERVER = Path(__file__).with_name("_fork_server.py")

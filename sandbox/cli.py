@@ -1,4 +1,7 @@
-"""`semcoder sandbox run FILE`: run one Python file in the sandbox and print ONE JSON object."""
+"""`semcoder sandbox run FILE`: run one Python file in the sandbox and print ONE JSON object.
+
+The sandbox starts first (sandbox.start_early) and the rest is imported while it does.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from sandbox._api import BACKENDS, run
-from sandbox._host import isolation_report
-from sandbox._models import Limits, SandboxError
+from sandbox._defaults import BACKENDS
+from sandbox._errors import SandboxError
 
 
 @click.group("sandbox")
@@ -28,6 +30,14 @@ def sandbox_group() -> None:
               help="File whose bytes become the program's stdin.")
 def run_command(file: Path, timeout: float, memory_mb: int, backend: str, stdin_path: Path | None) -> None:
     """Run FILE; exit 0 whenever the sandbox did its job, whatever the program did."""
+    if backend == "local":  # its start-up beside the imports below (sandbox/_early.py)
+        from sandbox import start_early
+
+        start_early()
+    from sandbox._api import run
+    from sandbox._host import isolation_report
+    from sandbox._models import Limits
+
     try:
         code = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

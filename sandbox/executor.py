@@ -18,7 +18,8 @@ from typing import Literal
 import click
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox._models import Limits, SandboxError
+from sandbox._errors import SandboxError
+from sandbox._models import Limits
 from sandbox._pool import Pool
 from sandbox.job import JobRunner
 

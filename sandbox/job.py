@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import importlib.util
 import marshal
+import os
 import re
-import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
@@ -37,7 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox import _job_child, _tree
 from sandbox._bytecode import shipped_bytecode
-from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Status
+from sandbox._defaults import FILE_SIZE_MB
+from sandbox._errors import SandboxError
+from sandbox._models import ExecRequest, ExecResult, Limits, Status
 
 RUNTIME_FILE = _job_child.MODULE + ".py"
 JOB_FILE = _job_child.JOB_FILE
@@ -129,7 +131,7 @@ class JobRunner(Protocol):
 
 
 def outer_limits(*, per_unit_s: float, units: int = 1, start_s: float = 10.0, memory_mb: int = 1024,
-                 output_bytes: int | None = None, per_unit_bytes: int = 0, file_size_mb: int = 64) -> Limits:
+                 output_bytes: int | None = None, per_unit_bytes: int = 0, file_size_mb: int = FILE_SIZE_MB) -> Limits:
     """The sandbox's limits for a job whose program enforces its own per-unit limits.
 
     The program's timer catches a slow unit; these only catch what escapes it (a hung interpreter, a C
@@ -146,7 +148,7 @@ def to_request(job: Job) -> tuple[ExecRequest, str]:
     clash = _RESERVED & set(job.files)
     if clash:
         raise SandboxError(f"a job's files may not be named {', '.join(sorted(clash))} (the job runtime's own)")
-    key = secrets.token_hex(32)
+    key = os.urandom(32).hex()  # secrets.token_hex's source; `secrets` would import hmac and OpenSSL at start-up
     files = {**job.files, RUNTIME_FILE: _runtime_source(), JOB_FILE: marshal.dumps({"data": job.data, "key": key})}
     bytecode = None if job.tree is not None else shipped_bytecode(Path(_job_child.__file__), _job_child.MODULE)
     if bytecode is not None:  # a cold job loads the runtime instead of compiling it (not where a tree's
@@ -199,12 +201,17 @@ def read(result: ExecResult, key: str) -> JobResult:
                      execution=result)
 
 
-def run_job(job: Job, *, backend: str = "local") -> JobResult:
-    """One job in a fresh sandbox (cold); `Pool.submit_job` for many."""
-    from sandbox._api import run
+def run_job(job: Job, *, backend: str = "local", on_record: Callable[[int, Any], None] | None = None) -> JobResult:
+    """One job in a fresh sandbox (cold); `Pool.submit_job` for many. `on_record`: as Pool.submit_job's, on the local
+    backend (called on this thread while it waits); on another, the records come with the result only."""
+    from sandbox._api import shared_backend
 
     request, key = to_request(job)
-    return read(run(request, backend=backend), key)
+    target = shared_backend(backend)
+    if on_record is not None and backend == "local":
+        reader = _job_child.FrameReader(key, on_record)
+        return read(target.execute(request, on_output=reader.feed), key)  # type: ignore[call-arg]
+    return read(target.execute(request), key)
 
 
 def _death(result: ExecResult) -> str:

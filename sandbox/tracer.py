@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from sandbox._bytecode import shipped_bytecode
-from sandbox._models import ExecResult, Limits, SandboxError, Status
+from sandbox._errors import SandboxError
+from sandbox._models import ExecResult, Limits, Status
 from sandbox._pool import Pool
 from sandbox._trace_model import Trace, TraceEvent, TraceOptions, TraceRow
 from sandbox.job import Job, JobResult, JobRunner, Preload, outer_limits, run_job
@@ -135,11 +136,15 @@ def _traced_parts(
     while count < len(rows):
         start = count
         job = tracer_job(rows[start:], options, filenames[start:], hold=hold)
+        # A local sandbox, warm or cold, streams the records: each is converted as it comes, while the rows after it
+        # are traced.
         early: dict[int, tuple[object, Out]] = {}
-        if isinstance(runner, Pool):  # a warm local pool streams the records: each is converted as it comes
-            result = runner.submit_job(job, on_record=_converting(rows[start:], convert, early)).result()
+        on_record = _converting(rows[start:], convert, early)
+        if isinstance(runner, Pool):
+            result = runner.submit_job(job, on_record=on_record).result()
         else:
-            result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
+            result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend,
+                                                                                        on_record=on_record)
         done, failed = _read_records(result, rows[start:], convert, early)
         if failed is not None and hold:
             # Records held back when the job failed are lost with it, so the row it failed on is not known: run the
@@ -178,8 +183,9 @@ def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace
 
 
 def _converting(rows: Sequence[TraceRow], convert: Convert[Out], early: dict[int, tuple[object, Out]]):
-    """An on_record for Pool.submit_job: the rows' records converted while the job still runs (in the pool's thread,
-    while this one waits), kept by record number with the record they came from."""
+    """An on_record for Pool.submit_job and run_job: the rows' records converted while the job still runs (in the pool's
+    thread while this one waits, or in this one between a cold run's reads), kept by record number with the record
+    they came from."""
 
     def on_record(index: int, record: object) -> None:
         if 1 <= index <= len(rows):  # record 0 is the tracer's "ready"
@@ -424,6 +430,7 @@ _TOP_LEVEL_IMPORT = re.compile(r"^(?:import|from) ([\w.]+)", re.MULTILINE)
 def _preload() -> Preload:
     """On a warm pool, a child for the next tracer job imports the tracer's standard modules (its unindented imports)
     and compiles the tracer before the job comes: a row's job then starts in a few ms, not tens. The tracer runs on
-    the standard library alone: no site-packages, as in a cold start."""
-    modules = sorted({name for name in _TOP_LEVEL_IMPORT.findall(_child_source()) if name != "__future__"})
+    the standard library alone: no site-packages, as in a cold start. `ast` too, which the tracer imports only for a
+    call its patterns do not read (a cold job rarely needs it)."""
+    modules = sorted({name for name in _TOP_LEVEL_IMPORT.findall(_child_source()) if name != "__future__"} | {"ast"})
     return Preload(modules=modules, site_packages=False, compile=(f"{_MODULE}.py",))

@@ -1,4 +1,8 @@
-"""`semcoder trace` and `semcoder trace-batch`: the tracer from the command line."""
+"""`semcoder trace` and `semcoder trace-batch`: the tracer from the command line.
+
+A command starts its sandbox first (sandbox.start_early), then imports the tracer (pydantic and the rest): the
+sandbox's start-up runs beside the imports instead of after them. This module's own imports are the light ones.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,26 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sandbox import Pool
-from sandbox._models import SandboxError
-from sandbox.job import JobRunner
-from sandbox.trace_render import FORMATS, render
-from sandbox.tracer import TraceOptions, TraceRow, trace_batch_json, trace_call
+from sandbox._defaults import BACKENDS
+from sandbox._errors import SandboxError
+from sandbox.trace_render import FORMATS
 
-_BACKENDS = click.Choice(["local", "docker"])
+if TYPE_CHECKING:
+    from sandbox.job import JobRunner
+    from sandbox.tracer import TraceOptions, TraceRow
 
+def _start(backend: str, python: str | None, max_events: int, max_depth: int | None, timeout: float) -> TraceOptions:
+    """The run's options, with its sandbox starting meanwhile when it will be a cold local one."""
+    if backend == "local" and python is None:
+        from sandbox import start_early
 
-def _options(max_events: int, max_depth: int | None, timeout: float) -> TraceOptions:
+        start_early()
+    from sandbox.tracer import TraceOptions
+
     return TraceOptions(max_events=max_events, max_depth=max_depth, call_timeout_s=timeout)
 
 
@@ -31,7 +42,7 @@ def _common(command):
                      help="Trace frames only this deep (1 = called by the expression). Default: any depth."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
                      help="Seconds one call may run (module load included)."),
-        click.option("--backend", type=_BACKENDS, default="local", show_default=True, help="Sandbox backend."),
+        click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True, help="Sandbox backend."),
         click.option("--python", "python", default=None, metavar="PATH",
                      help="Trace on this interpreter or venv (3.8+; local backend) instead of semcoder's own. "
                           "On 3.12+ the tracer uses sys.monitoring."),
@@ -48,6 +59,8 @@ def _runner(backend: str, python: str | None) -> Iterator[JobRunner | None]:
     if python is None:
         yield None
         return
+    from sandbox import Pool
+
     try:
         pool = Pool(workers=1, backend=backend, python=python)
     except SandboxError as exc:
@@ -70,8 +83,11 @@ def trace_command(
     JSON prints one object; the program's own output goes to stderr. Exit code 0 whenever the trace
     was printed, also when the call raised.
     """
+    options = _start(backend, python, max_events, max_depth, timeout)
+    from sandbox.trace_render import render
+    from sandbox.tracer import trace_call
+
     code = file.read_text(encoding="utf-8")
-    options = _options(max_events, max_depth, timeout)
     try:
         with _runner(backend, python) as runner:
             trace = trace_call(code, call, options=options, filename=str(file), backend=backend, runner=runner)
@@ -96,8 +112,10 @@ def trace_batch_command(
     Prints one line per input line, in order; a row whose code fails to load, whose call raises or
     times out, or that is not a valid row still gets its line.
     """
+    options = _start(backend, python, max_events, max_depth, timeout)
+    from sandbox.tracer import trace_batch_json
+
     rows, errors = _read_rows(file)
-    options = _options(max_events, max_depth, timeout)
 
     def progress(done: int, total: int) -> None:
         click.echo(f"traced {done}/{total} rows", err=True)
@@ -130,6 +148,8 @@ def _write_lines(lines: list[str]) -> None:
 
 
 def _read_rows(file: Path) -> tuple[list[TraceRow | None], list[str]]:
+    from sandbox.tracer import TraceRow
+
     rows: list[TraceRow | None] = []
     errors: list[str] = []
     for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):

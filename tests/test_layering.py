@@ -65,12 +65,15 @@ def test_checker_sees_violations(tmp_path: Path) -> None:
 
 
 # What a command's start-up must not import: the model clients (openai, langchain, langgraph) for scoring samples,
-# the trace renderers for `trace-batch --json`. Each was most of that command's start-up; a module that imports one
-# again at the top level puts it back.
+# the trace renderers for `trace-batch --json`, and pydantic before a command that runs one sandbox has started it
+# (sandbox.start_early: the sandbox's start-up then runs beside those imports). Each was most of that command's
+# start-up; a module that imports one again at the top level puts it back.
 LEAN_COMMANDS = {
     "evals.cli": ("openai", "langchain_core", "langgraph", "agent.completion", "evals.model_run"),
-    "sandbox.tracer_cli": ("openai", "sandbox._render_semcoder", "sandbox._render_blocks", "sandbox._render_cwm",
-                           "sandbox._render_monologue"),
+    "sandbox.tracer_cli": ("openai", "pydantic", "sandbox._render_semcoder", "sandbox._render_blocks",
+                           "sandbox._render_cwm", "sandbox._render_monologue"),
+    "sandbox.cli": ("pydantic",),
+    "sandbox._early": ("pydantic", "sandbox._models"),
 }
 
 

@@ -41,9 +41,9 @@ def fresh_probe(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PATH", _path_without_bwrap())
     monkeypatch.delenv(_host.BWRAP_ENV, raising=False)
     monkeypatch.setattr(_api, "_shared", {})
-    _host.probe.cache_clear()
+    _host._probe.cache_clear()
     yield
-    _host.probe.cache_clear()
+    _host._probe.cache_clear()
 
 
 def test_without_a_system_bwrap_the_wheels_gives_full_isolation(fresh_probe: None) -> None:

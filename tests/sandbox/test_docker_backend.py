@@ -17,7 +17,8 @@ import pytest
 
 from sandbox._docker import CONTAINER_LABEL, DockerBackend
 from sandbox._docker_io import Streams
-from sandbox._models import ExecRequest, ExecResult, Limits, SandboxError, Status
+from sandbox._errors import SandboxError
+from sandbox._models import ExecRequest, ExecResult, Limits, Status
 
 pytestmark = pytest.mark.docker
 

@@ -110,7 +110,7 @@ def test_unknown_backend_is_a_clear_error() -> None:
 
 
 def test_without_bwrap_and_cgroups_it_runs_partially_isolated_and_warns() -> None:
-    _host.probe.cache_clear()
+    _host._probe.cache_clear()
     with pytest.warns(RuntimeWarning, match="PARTIAL.*bubblewrap.*cgroups"):
         backend = LocalBackend(use_bwrap=False, use_cgroups=False)
     assert backend.isolation == "partial"
