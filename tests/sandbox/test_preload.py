@@ -249,3 +249,21 @@ def test_a_program_whose_compilation_warns_warns_in_every_job() -> None:
     assert all(r.ok for r in results), [r.problem for r in results]
     assert [r.execution.warm for r in results] == ["", "preloaded", "preloaded"]
     assert all("SyntaxWarning" in r.execution.stderr for r in results), [r.execution.stderr for r in results]
+
+
+RUNTIME = """import sys
+def main(data, channel):
+    cached = getattr(sys.modules["_semcoder_fork_server"], "_RUNTIME_CODE", {})
+    constants = {id(c) for code in cached.values() if code is not None for c in code.co_consts}
+    channel.send({"cached": len(cached), "inherited": id(sys.modules["_semcoder_job"].serve.__code__) in constants})
+"""
+
+
+def test_warm_children_run_the_job_runtime_the_server_compiled_once() -> None:
+    """The runtime a preloaded child imports first is the code object the server compiled before forking it, not one
+    each child compiles again (the same runtime, job after job)."""
+    job = Job(program=RUNTIME, preload=Preload(modules=["decimal"]), limits=LIMITS)
+    with Pool(workers=1) as pool:
+        records = _records(pool, [job] * 4)
+    assert [r["inherited"] for r in records[1:]] == [True, True, True]  # the first job ran cold
+    assert all(r["cached"] == 1 for r in records[1:])
