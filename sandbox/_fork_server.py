@@ -819,15 +819,27 @@ class _Forked:
         self.waited = 0.0  # how long its job waited for it to reach the gate
         self.refused = ""  # why it would not take a job (said at its gate)
         self.note = ""  # for a cold child that runs a job a prestarted one could not take: why
+        self._open_pipes()
+        self.born = time.monotonic()
+        self._pid = self._pidfd = None
+        self._config = config
+        self._spawner = _spawner_for(config, slot) if warm is None else None
+        if self._spawner is None or not self._spawner.request(self, [self._child_fds[n] for n in _SPAWNED_FDS]):
+            self._spawner = None
+            self._fork_here(files, shared, main)
+        self.cpu_before = 0.0
+
+    def _open_pipes(self):
+        """The child's pipes (and memfds): the server keeps its ends, the child gets `_child_fds`."""
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         self.ready_r, ready_w = os.pipe()
         go_r, self.go_w = os.pipe()
-        self.warm_r, warm_w = os.pipe() if warm is not None else (None, None)
-        self.code_fd = os.memfd_create("code") if warm is not None else None
+        self.warm_r, warm_w = os.pipe() if self.warm is not None else (None, None)
+        self.code_fd = os.memfd_create("code") if self.warm is not None else None
         self.job_fd = os.memfd_create("job")
-        child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd,
-                     "warm": warm_w, "code": self.code_fd}
+        self._child_fds = {"stdout": stdout_w, "stderr": stderr_w, "ready": ready_w, "go": go_r, "job": self.job_fd,
+                           "warm": warm_w, "code": self.code_fd}
         if self.prestart is not None:
             import fcntl
 
@@ -836,15 +848,7 @@ class _Forked:
                     fcntl.fcntl(fd, 1031, _PIPE_BYTES)  # F_SETPIPE_SZ
                 except OSError:
                     pass
-        self.born = time.monotonic()
-        self._pid = self._pidfd = None
-        self._config, self._child_fds = config, child_fds
-        self._spawner = _spawner_for(config, slot) if warm is None else None
-        if self._spawner is None or not self._spawner.request(self, [child_fds[name] for name in _SPAWNED_FDS]):
-            self._spawner = None
-            self._fork_here(files, shared, main)
         self.streams = {stdout_r: [bytearray(), False], stderr_r: [bytearray(), False]}
-        self.cpu_before = 0.0
 
     def _fork_here(self, files=None, shared=None, main=None):
         """The server forks the child itself; the child then moves into its job cgroups (an RCU grace period)."""
@@ -859,11 +863,12 @@ class _Forked:
         self._forked(pid)
 
     def _forked(self, pid):
+        pidfd = _pidfd_open(pid)  # first: a child already gone leaves its fds here, to be closed (see spawned)
         for name in ("stdout", "stderr", "ready", "go", "warm"):
             if self._child_fds[name] is not None:
                 os.close(self._child_fds[name])
         self._child_fds = None
-        self._pid, self._pidfd = pid, _pidfd_open(pid)
+        self._pid, self._pidfd = pid, pidfd
 
     def spawned(self, pid):
         """The slot's spawner's answer: the child's pid, or 0 if it could not fork one (the server forks it here)."""
@@ -872,6 +877,14 @@ class _Forked:
                 return self._forked(pid)
             except OSError:
                 pass  # gone already (reaped with a job's orphans): a child forked here replaces it
+        # A spawner that died before answering may have forked a child with the fds it was sent, and that child would
+        # take this one's job from the go pipe (the job then ran unwatched while the server waited for the child it
+        # forked, until the wall limit). The child forked here gets pipes of its own; the old ones are closed, and a
+        # child left holding them reads EOF at its go pipe and leaves.
+        for fd in {*self._child_fds.values(), self.go_w, self.ready_r, *self.streams, self.warm_r}:
+            if fd is not None:
+                os.close(fd)
+        self._open_pipes()
         self._fork_here()
 
     @property

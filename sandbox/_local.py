@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 from sandbox import _early, _host
 from sandbox._errors import SandboxError
@@ -57,13 +56,12 @@ class LocalBackend:
         return to_result(evidence, request.limits, self.isolation,
                          memory_by_cgroup=self.support.cgroup_bases is not None)
 
-    def execute(self, request: ExecRequest, on_output: Callable[[bytes], None] | None = None) -> ExecResult:
-        """`on_output`: the program's stdout piece by piece while it runs (LocalWorker.execute), early news only."""
+    def execute(self, request: ExecRequest) -> ExecResult:
         workdir_mb = request.limits.file_size_mb
         worker = _early.take(self.support, workdir_mb, request.tree) or self.new_worker(workdir_mb, request.tree,
                                                                                          one_job=True)
         try:
-            evidence = worker.execute(request, on_output=on_output)
+            evidence = worker.execute(request)
         except BaseException:
             worker.close()
             raise

@@ -27,7 +27,7 @@ import importlib.util
 import marshal
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future
 from functools import cache
 from pathlib import Path
@@ -201,17 +201,12 @@ def read(result: ExecResult, key: str) -> JobResult:
                      execution=result)
 
 
-def run_job(job: Job, *, backend: str = "local", on_record: Callable[[int, Any], None] | None = None) -> JobResult:
-    """One job in a fresh sandbox (cold); `Pool.submit_job` for many. `on_record`: as Pool.submit_job's, on the local
-    backend (called on this thread while it waits); on another, the records come with the result only."""
-    from sandbox._api import shared_backend
+def run_job(job: Job, *, backend: str = "local") -> JobResult:
+    """One job in a fresh sandbox (cold); `Pool.submit_job` for many."""
+    from sandbox._api import run
 
     request, key = to_request(job)
-    target = shared_backend(backend)
-    if on_record is not None and backend == "local":
-        reader = _job_child.FrameReader(key, on_record)
-        return read(target.execute(request, on_output=reader.feed), key)  # type: ignore[call-arg]
-    return read(target.execute(request), key)
+    return read(run(request, backend=backend), key)
 
 
 def _death(result: ExecResult) -> str:

@@ -136,15 +136,13 @@ def _traced_parts(
     while count < len(rows):
         start = count
         job = tracer_job(rows[start:], options, filenames[start:], hold=hold)
-        # A local sandbox, warm or cold, streams the records: each is converted as it comes, while the rows after it
-        # are traced.
         early: dict[int, tuple[object, Out]] = {}
-        on_record = _converting(rows[start:], convert, early)
-        if isinstance(runner, Pool):
-            result = runner.submit_job(job, on_record=on_record).result()
+        if isinstance(runner, Pool):  # a warm local pool streams the records: each is converted as it comes
+            result = runner.submit_job(job, on_record=_converting(rows[start:], convert, early)).result()
         else:
-            result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend,
-                                                                                        on_record=on_record)
+            # Not a cold run: streaming there (tried) gained 5 ms on 800 rows at load 0 and cost 100 ms at load 4, the
+            # child waiting on the server, the server on this process (benchmarks/tracer_overhead.py's cli path).
+            result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
         done, failed = _read_records(result, rows[start:], convert, early)
         if failed is not None and hold:
             # Records held back when the job failed are lost with it, so the row it failed on is not known: run the
@@ -183,9 +181,8 @@ def read_traces(result: JobResult, rows: Sequence[TraceRow]) -> tuple[list[Trace
 
 
 def _converting(rows: Sequence[TraceRow], convert: Convert[Out], early: dict[int, tuple[object, Out]]):
-    """An on_record for Pool.submit_job and run_job: the rows' records converted while the job still runs (in the pool's
-    thread while this one waits, or in this one between a cold run's reads), kept by record number with the record
-    they came from."""
+    """An on_record for Pool.submit_job: the rows' records converted while the job still runs (in the pool's thread,
+    while this one waits), kept by record number with the record they came from."""
 
     def on_record(index: int, record: object) -> None:
         if 1 <= index <= len(rows):  # record 0 is the tracer's "ready"

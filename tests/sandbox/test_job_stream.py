@@ -1,14 +1,11 @@
-"""Records as they come: Pool.submit_job(on_record=...) and run_job(on_record=...) (a cold run) give each record of a
-job, verified as the result verifies it, while the job runs; the JobResult stays the judge."""
+"""Records as they come: Pool.submit_job(on_record=...) gives each record of a job, verified as the result verifies it,
+while the job runs; the JobResult stays the judge."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
-import pytest
-
-from sandbox import Job, JobResult, Limits, Pool, _job_child, run_job
+from sandbox import Job, Limits, Pool, _job_child
 
 LIMITS = Limits(wall_time_s=60, cpu_time_s=60, memory_mb=512)
 
@@ -26,34 +23,22 @@ def main(data, channel):
 """
 
 
-def _warm(job: Job, on_record: Callable[[int, object], None]) -> JobResult:
-    with Pool(workers=1) as pool:
-        return pool.submit_job(job, on_record=on_record).result()
-
-
-def _cold(job: Job, on_record: Callable[[int, object], None]) -> JobResult:
-    return run_job(job, on_record=on_record)
-
-
-# Where the records are handed over, before the result exists: the pool's thread, or the thread waiting on a cold run.
-WHERE = [pytest.param(_warm, "sandbox-slot", id="pool"), pytest.param(_cold, "MainThread", id="cold")]
-
-
-@pytest.mark.parametrize(("submit", "thread"), WHERE)
-def test_records_come_to_on_record_in_order_and_are_the_results(submit, thread: str) -> None:
+def test_records_come_to_on_record_in_order_and_are_the_results() -> None:
     job = Job(program=SENDS, data={"values": [{"a": 1}, "two", [3]]}, limits=LIMITS)
     seen: list[tuple[int, object, str]] = []
-    result = submit(job, lambda index, record: seen.append((index, record, threading.current_thread().name)))
+    with Pool(workers=1) as pool:
+        result = pool.submit_job(job, on_record=lambda index, record: seen.append(
+            (index, record, threading.current_thread().name))).result()
     assert result.ok and result.records == [{"a": 1}, "two", [3]]
     assert [(index, record) for index, record, _ in seen] == [(0, {"a": 1}), (1, "two"), (2, [3])]
-    assert {name for _, _, name in seen} == {thread}
+    assert {thread for _, _, thread in seen} == {"sandbox-slot"}  # the pool's thread, before the result was set
 
 
-@pytest.mark.parametrize(("submit", "thread"), WHERE)
-def test_the_stream_stops_where_the_channel_breaks_and_the_result_judges(submit, thread: str) -> None:
+def test_the_stream_stops_where_the_channel_breaks_and_the_result_judges() -> None:
     job = Job(program=SENDS, data={"values": ["one", "two"], "forge": True}, limits=LIMITS)
     seen: list[object] = []
-    result = submit(job, lambda index, record: seen.append(record))
+    with Pool(workers=1) as pool:
+        result = pool.submit_job(job, on_record=lambda index, record: seen.append(record)).result()
     assert not result.ok and result.interfered
     assert seen == result.records == ["one", "two"]
 

@@ -238,30 +238,3 @@ def test_a_pool_converts_the_rows_records_as_they_come(monkeypatch: pytest.Monke
     assert warm == cold
     assert threads.count("sandbox-slot") == len(rows)  # every row's line was made as its record came
 
-
-def test_a_cold_run_converts_the_rows_records_as_they_come(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a pool the lines are made on this thread between the cold run's reads, before the job's result is
-    read; they are the lines the result alone gives."""
-    from sandbox import tracer
-
-    made = {"early": 0, "from_result": 0}
-    convert, read_records = tracer._json_line, tracer._read_records
-    reading = []
-
-    def counting(item, row=None):
-        made["from_result" if reading else "early"] += 1
-        return convert(item, row)
-
-    def judging(*args, **kwargs):
-        reading.append(True)
-        try:
-            return read_records(*args, **kwargs)
-        finally:
-            reading.pop()
-
-    rows = [TraceRow(code=PROGRAM, call=f"f([{i}, 2, 3])") for i in range(30)]
-    plain = list(trace_batch_json(rows))
-    monkeypatch.setattr(tracer, "_json_line", counting)
-    monkeypatch.setattr(tracer, "_read_records", judging)
-    assert list(trace_batch_json(rows)) == plain
-    assert made == {"early": len(rows), "from_result": 0}
