@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sandbox.job import JobRunner
     from sandbox.tracer import TraceOptions, TraceRow
 
+
 def _start(backend: str, python: str | None, max_events: int, max_depth: int | None, timeout: float) -> TraceOptions:
     """The run's options, with its sandbox starting meanwhile when it will be a cold local one."""
     if backend == "local" and python is None:
