@@ -140,8 +140,8 @@ def _traced_parts(
         if isinstance(runner, Pool):  # a warm local pool streams the records: each is converted as it comes
             result = runner.submit_job(job, on_record=_converting(rows[start:], convert, early)).result()
         else:
-            # Not a cold run: streaming there (tried) gained 5 ms on 800 rows at load 0 and cost 100 ms at load 4, the
-            # child waiting on the server, the server on this process (benchmarks/tracer_overhead.py's cli path).
+            # A cold run does not stream: tried, it gained 5 ms on 800 rows at load 0 and cost 100 ms at load 4, the
+            # child waiting on the server and the server on this process (benchmarks/tracer_overhead.py's cli path).
             result = runner.submit_job(job).result() if runner is not None else run_job(job, backend=backend)
         done, failed = _read_records(result, rows[start:], convert, early)
         if failed is not None and hold:
