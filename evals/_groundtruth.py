@@ -75,7 +75,7 @@ def output_not_none(dataset: str, task: DiffTask) -> bool:
 
 
 def _expected_from(task: DiffTask, result: JobResult) -> Expected:
-    by_index = output_records(result.records)
+    by_index = output_records(result.records, len(task.inputs))
     outputs = [by_index[i] for i in sorted(by_index)]
     failed = next((r for r in outputs if r["s"] != "ok"), None)
     if failed is not None or len(outputs) != len(task.inputs) or not result.ok:

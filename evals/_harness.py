@@ -4,8 +4,8 @@ The host (evals/_jobs.py) sends this file's source as a job program and the eval
 data; the job runtime calls ``main(data, channel)``, which runs the untrusted solution and sends each result
 as one record on the job's channel. Like the runtime (which imports `_blake2`, `_json`, `marshal`, `os` and
 `sys`), it imports only builtin/C modules (`_json`, `_signal`, `os`, `sys`, `time`): `json`, `signal` and
-`hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole fork per job. (`decode`,
-`digest` and `keyed_digest` are the host's; they import what they need when called.)
+`hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole fork per job. (`decode` is the
+host's; it imports `json` when called.)
 
 Threat model. The solution is model-written code that may be wrong in any way, print anything,
 exit early, swallow exceptions, patch builtins, or return objects whose ``__eq__`` always says
@@ -14,9 +14,10 @@ records; that is out of scope (the sandbox protects the host; the worst outcome 
 verdict). What keeps naive or accidental gaming from passing:
 
 - In ``diff`` mode the verdict is the host's: the harness never sees the expected outputs, only
-  keyed digests of them for stopping early; it reports each output by an unkeyed digest (and, where
-  needed, its value) produced by ``encode``, which accepts exact builtin types only. Forging a
-  passing record means producing the right outputs.
+  keyed digests of their digests for stopping early; it reports each output by an unkeyed digest (and,
+  where needed, its value) produced by ``encode``, which accepts exact builtin types only, and a run of
+  outputs that matched by one digest of their digests. Forging a passing record means producing the
+  right outputs.
 - In ``program`` and ``crux`` modes the checked function's return values must be plain values
   (``require_plain``), so ``==`` in the tests is builtin equality, and a pass needs the harness
   to send its own one "passed" record after the test code finished.
@@ -30,6 +31,7 @@ verdict). What keeps naive or accidental gaming from passing:
   before it died still say which inputs failed.
 """
 
+import _blake2
 import _json
 import _signal
 import itertools
@@ -46,6 +48,7 @@ except ImportError:  # on the host, which uses only the encoding
 STOP_KEY = b"semcoder-early-stop"
 SMALL_VALUE_CHARS = 65536
 WALL_BACKSTOP = 3.0
+DELAY_REFRESH_S = 0.01
 _DECIMAL_BITS = 8000
 _DICT_LIKE_NAMES = ("Counter", "OrderedDict", "defaultdict")
 _INF = float("inf")
@@ -168,27 +171,36 @@ def decode(text: str):
 
 def digest(text: str) -> str:
     """The unkeyed digest (of an output's `fingerprint`) by which outputs are compared with expected outputs."""
-    import _blake2
-
     return _blake2.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def keyed_digest(text: str) -> str:
-    """The digest the harness uses to stop at a first mismatch (never the one verdicts rely on)."""
-    import _blake2
+def keyed_digest(unkeyed: str) -> str:
+    """The digest the harness uses to stop at a first mismatch (never the one verdicts rely on): of the
+    unkeyed `digest`, so that a large output is hashed once. Knowing it does not give the unkeyed digest."""
+    return _blake2.blake2b(unkeyed.encode("ascii"), digest_size=16, key=STOP_KEY).hexdigest()
 
-    return _blake2.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, key=STOP_KEY).hexdigest()
+
+def run_digest(digests) -> str:
+    """One digest for a run of outputs by their unkeyed digests, in input order: what the harness reports for
+    the inputs whose outputs matched, and what the host computes from the expected digests to check them."""
+    return _blake2.blake2b("".join(digests).encode("ascii"), digest_size=16).hexdigest()
 
 
 def fingerprint(value) -> str:
     """What output digests are taken of: `encode(value)`, except that a list or tuple of scalars (ints and
     finite floats, or ints, strs, bools, None and bytes), or of lists or tuples of them, is the BLAKE2 digest
     of its marshal form (version 2: no back-references; each item with its type) under a tag `encode` never
-    writes, and other sequences of sequences are fingerprinted item by item. Two values have equal fingerprints exactly when they have equal encodings
-    (finite doubles are equal bit for bit exactly when their reprs are), but a float's shortest repr costs
-    far more than its 8 bytes: HumanEval/130's outputs are ten million numbers, one of Mbpp/255's is 128
-    million strings in tuples (935 MB of text)."""
+    writes, other sequences of sequences are fingerprinted item by item, and a long str is the digest of its
+    UTF-8 bytes. Two values have equal fingerprints exactly when they have equal encodings (finite doubles are
+    equal bit for bit exactly when their reprs are), but a float's shortest repr costs far more than its 8
+    bytes, and escaping a str more than hashing it: HumanEval/130's outputs are ten million numbers,
+    HumanEval/15's strings of up to 50 MB, one of Mbpp/255's is 128 million strings in tuples (935 MB of
+    text)."""
     kind = type(value)
+    if kind is str:
+        if len(value) <= _HASHED_STR_CHARS:
+            return _json.encode_basestring_ascii(value)
+        return '{"U":"' + _blake2.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest() + '"}'
     if kind is list or kind is tuple:
         kinds = set(map(type, value))
         items = value
@@ -197,8 +209,6 @@ def fingerprint(value) -> str:
             kinds = set(map(type, items))
             items = itertools.chain.from_iterable(value)
         if kinds and (kinds <= _MARSHALLED or (kinds <= _NUMBERS and _finite(items))):
-            import _blake2
-
             packed = _blake2.blake2b(marshal.dumps(value, 2), digest_size=16).hexdigest()
             return ('{"L":"' if kind is list else '{"T":"') + packed + '"}'
         if len(kinds) == 1 and (list in kinds or tuple in kinds):
@@ -210,6 +220,7 @@ def fingerprint(value) -> str:
 # Marshal version 2 writes these canonically (no back-references, strs as UTF-8 whether interned or not);
 # floats too, but for NaN, whose encoding is one text for many bit patterns.
 _MARSHALLED = frozenset({int, str, bool, type(None), bytes})
+_HASHED_STR_CHARS = 4096
 _NUMBERS = frozenset({int, float})
 
 
@@ -286,6 +297,11 @@ class _InputTimer:
     the limit. On a busy machine the wall clock runs on while a call waits for a CPU; that waiting
     is not the solution's doing and does not count. (Without schedstat, as in some containers, the
     backstop is plain wall time.) The sandbox's own limits on the whole job stay the last resort.
+
+    Most inputs take microseconds, and so would the timer's own system calls if it made its seven per call:
+    `run_delay` is read again only after DELAY_REFRESH_S (an older reading subtracts the waits since it
+    too: a blocked call may get that much more time, never less), and a call's timers are not disarmed
+    after it (the next call re-arms them; one that fires in between finds no call active), only by `stop`.
     """
 
     def __init__(self) -> None:
@@ -294,7 +310,7 @@ class _InputTimer:
             self._run_delay()
         except (OSError, ValueError, IndexError):
             self._fd = None
-        self.active, self.limit, self._wall0, self._delay0 = False, 0.0, 0.0, 0
+        self.active, self.limit, self._wall0, self._delay0, self._delay_read = False, 0.0, 0.0, 0, -_INF
         # Installed once per job: a solution that replaces them is still caught after its call returns.
         _signal.signal(_signal.SIGPROF, self._on_cpu_limit)
         _signal.signal(_signal.SIGALRM, self._on_backstop)
@@ -324,8 +340,9 @@ class _InputTimer:
     def call(self, function, args, limit: float):
         """(output, CPU seconds, whether a limit was passed)."""
         self.limit = limit
-        self._delay0 = self._run_delay()
         self._wall0 = time.perf_counter()
+        if self._wall0 - self._delay_read > DELAY_REFRESH_S:
+            self._delay0, self._delay_read = self._run_delay(), self._wall0
         start_cpu = time.process_time()
         self.active = True
         _signal.setitimer(_signal.ITIMER_PROF, limit)
@@ -333,14 +350,16 @@ class _InputTimer:
         try:
             out = function(*args)
         finally:
-            self.active = False  # first: a signal handled after this point changes nothing
-            _signal.setitimer(_signal.ITIMER_REAL, 0)
-            _signal.setitimer(_signal.ITIMER_PROF, 0)
+            self.active = False  # a signal handled after this point changes nothing
         cpu = time.process_time() - start_cpu
         # A solution that swallowed the signal (or replaced its handler) and returned late still timed out.
         late = cpu > limit or (time.perf_counter() - self._wall0 > limit * WALL_BACKSTOP
                                and self.elapsed() > limit * WALL_BACKSTOP)
         return out, cpu, late
+
+    def stop(self) -> None:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        _signal.setitimer(_signal.ITIMER_PROF, 0)
 
 
 FLUSH_ROWS = 512
@@ -359,12 +378,14 @@ def run_diff(job: dict, send) -> None:
     the host can use it) and, at an input compared exactly, stops the run if `stop_on_mismatch`. The run
     also stops at the first exception, timeout or unserializable output.
 
-    Outputs travel in batches, `{"o": [[i, t, h, v], ...]}` (t: CPU seconds; v: the encoded value or
-    null; when computing expected outputs also k, f (float output) and e (CPU seconds of encoding and
-    hashing)), flushed every FLUSH_ROWS rows, FLUSH_SECONDS or FLUSH_CHARS: one frame per input was most
-    of the cost of a task with many quick inputs. A failure is one record `{"i", "s", ...}` after the
-    batch before it. A job that dies loses at most its unsent batch: the host then reports the first
-    input without a result.
+    Outputs travel in batches, `{"o": [[i, t, h, v], ...], "m": [[first, last, r], ...]}` (t: CPU seconds; v:
+    the encoded value or null; when computing expected outputs also k, f (float output) and e (CPU seconds of
+    encoding and hashing); "m", when present: runs of inputs whose keyed digests matched, each reported by
+    the `run_digest` r of their unkeyed digests, which the host checks against the expected ones). Batches
+    are flushed every FLUSH_ROWS inputs, FLUSH_SECONDS or FLUSH_CHARS: one frame per input was most of the
+    cost of a task with many quick inputs, and a row per matched input most of what was left. A failure is
+    one record `{"i", "s", ...}` after the batch before it. A job that dies loses at most its unsent batch:
+    the host then reports the first input without a result.
     """
     try:
         namespace = _load_solution(job["solution"], job["entry_point"], job["load_time_limit"])
@@ -372,7 +393,19 @@ def run_diff(job: dict, send) -> None:
         send({"load": "failed", **_failure(exc)})
         return
     send({"load": "ok"})
-    function = namespace[job["entry_point"]]
+    timer, batch = _InputTimer(), _Batch(send)
+    try:
+        last = _diff_inputs(job, namespace[job["entry_point"]], timer, batch)
+    finally:
+        timer.stop()
+    batch.flush()
+    if last is not None:
+        send(last)
+
+
+def _diff_inputs(job: dict, function, timer: _InputTimer, batch: "_Batch") -> dict | None:
+    """run_diff's loop over the inputs: the record that ends the job's report (`done` after the last input, or
+    the failure of the input it stopped at), or None when it stopped at a mismatch."""
     inputs, limits = job["inputs"], job["time_limits"]
     count = len(inputs)
     stop_digests = job.get("stop_digests") or [None] * count
@@ -380,8 +413,6 @@ def run_diff(job: dict, send) -> None:
     values = job.get("values") or [True] * count  # whether the host can use the value of a mismatch
     send_mode, report_stop = job["send"], job.get("report_stop_digests", False)
     output_not_none, stop_on_mismatch = job.get("output_not_none", False), job.get("stop_on_mismatch", True)
-    timer = _InputTimer()
-    rows, chars, flushed = [], 0, time.perf_counter()
     for index in range(count):
         try:
             out, cpu, late = timer.call(function, inputs[index], limits[index])
@@ -392,49 +423,75 @@ def run_diff(job: dict, send) -> None:
                 out = out is not None
             print_ = fingerprint(out)
         except BaseException as exc:
-            if rows:
-                send({"o": rows})
-            send({"i": index, **_failure(exc)})
-            return
-        unkeyed, stop_digest = digest(print_), keyed_digest(print_)
-        mismatch = stop_digests[index] is not None and stop_digest != stop_digests[index]
-        text, floats = None, is_floats(out)
-        # Expected outputs ("small") keep the values that comparisons with a tolerance or a special oracle
-        # may need: floats, and anything whose encoding is small; samples ("unsure") send what their digest
-        # cannot settle, where the host can use it.
-        if send_mode == "all" or (send_mode == "small" and (floats or (len(print_) <= SMALL_VALUE_CHARS
-                                                                     and not _surely_large(out)))) \
-                or (send_mode == "unsure" and (stop_digests[index] is None or mismatch) and values[index]):
-            try:
-                text = encode(out)
-            except BaseException as exc:
-                if rows:
-                    send({"o": rows})
-                send({"i": index, **_failure(exc)})
-                return
-            if send_mode == "small" and not floats and len(text) > SMALL_VALUE_CHARS:
-                text = None
-            else:
-                chars += len(text)
-        row = [index, cpu, unkeyed, text]
-        if report_stop:
-            row += [stop_digest, floats, time.process_time() - encode_start]
-        rows.append(row)
-        stopping = mismatch and stop_on_mismatch and not tolerant[index]
-        now = time.perf_counter()
-        if stopping or len(rows) >= FLUSH_ROWS or chars >= FLUSH_CHARS or now - flushed >= FLUSH_SECONDS:
-            send({"o": rows})
-            rows, chars, flushed = [], 0, now
-        if stopping:
-            return
-    if rows:
-        send({"o": rows})
-    send({"done": True})
+            return {"i": index, **_failure(exc)}
+        unkeyed = digest(print_)
+        stop_digest = keyed_digest(unkeyed)
+        if stop_digests[index] is not None and stop_digest == stop_digests[index]:
+            batch.match(index, unkeyed)
+        else:
+            mismatch = stop_digests[index] is not None
+            text, floats = None, send_mode != "unsure" and is_floats(out)
+            # Expected outputs ("small") keep the values that comparisons with a tolerance or a special oracle
+            # may need: floats, and anything whose encoding is small; samples ("unsure") send what their digest
+            # cannot settle, where the host can use it.
+            if send_mode == "all" or (send_mode == "small" and (floats or (len(print_) <= SMALL_VALUE_CHARS
+                                                                         and not _surely_large(out)))) \
+                    or (send_mode == "unsure" and values[index]):
+                try:
+                    text = encode(out)
+                except BaseException as exc:
+                    return {"i": index, **_failure(exc)}
+                if send_mode == "small" and not floats and len(text) > SMALL_VALUE_CHARS:
+                    text = None
+            row = [index, cpu, unkeyed, text]
+            if report_stop:
+                row += [stop_digest, floats, time.process_time() - encode_start]
+            batch.row(row, len(text) if text else 0)
+            if mismatch and stop_on_mismatch and not tolerant[index]:
+                return None
+        if batch.due():
+            batch.flush()
+    return {"done": True}
+
+
+class _Batch:
+    """The outputs not sent yet: rows, and the run of matched inputs that began at `first`."""
+
+    def __init__(self, send) -> None:
+        self.send, self.rows, self.runs, self.first, self.matched = send, [], [], 0, []
+        self.chars, self.flushed = 0, time.perf_counter()
+
+    def match(self, index: int, unkeyed: str) -> None:
+        if not self.matched:
+            self.first = index
+        self.matched.append(unkeyed)
+
+    def row(self, row: list, chars: int) -> None:
+        self._close_run()
+        self.rows.append(row)
+        self.chars += chars
+
+    def _close_run(self) -> None:
+        if self.matched:
+            self.runs.append([self.first, self.first + len(self.matched) - 1, run_digest(self.matched)])
+            self.matched = []
+
+    def due(self) -> bool:
+        return (len(self.rows) + len(self.matched) >= FLUSH_ROWS or self.chars >= FLUSH_CHARS
+                or time.perf_counter() - self.flushed >= FLUSH_SECONDS)
+
+    def flush(self) -> None:
+        self._close_run()
+        if self.rows or self.runs:
+            self.send({"o": self.rows, "m": self.runs} if self.runs else {"o": self.rows})
+        self.rows, self.runs, self.chars, self.flushed = [], [], 0, time.perf_counter()
 
 
 def _surely_large(value) -> bool:
     """Whether `value`'s encoding surely passes SMALL_VALUE_CHARS (each scalar takes a character and a comma),
     known without building it: Mbpp/255's largest output is 935 MB of text, 16 s to encode."""
+    if type(value) is str:
+        return len(value) > SMALL_VALUE_CHARS
     if type(value) is not list and type(value) is not tuple:
         return False
     count = len(value)
@@ -443,21 +500,33 @@ def _surely_large(value) -> bool:
     return count > SMALL_VALUE_CHARS // 2 + 1
 
 
-def output_records(records: list) -> dict:
-    """The host's reading of a `diff` job's records: input index -> {"s", "t", "h", "v"?, "k"?, "f"?, "e"?}."""
+def output_records(records: list, count: int) -> dict:
+    """The host's reading of a `diff` job's records for its `count` inputs: input index -> {"s", "t", "h", "v"?,
+    "k"?, "f"?, "e"?}, {"s": "ok", "r": [first, last, run digest]} for an input of a matched run (the host
+    checks the run's digest), or a failure {"i", "s", "m"?}. What the code under test sent through the
+    harness's `send` is records too: rows, runs and failures of another shape, or runs of inputs the job does
+    not have, are left out (those inputs have no result)."""
     outputs = {}
     for record in records:
         if not isinstance(record, dict):
             continue
         if "o" in record:
-            for row in record["o"]:
+            rows, runs = record["o"], record.get("m", [])
+            for row in rows if type(rows) is list else ():
+                if type(row) is not list or len(row) not in (4, 7) or type(row[0]) is not int:
+                    continue
                 entry = {"s": "ok", "t": row[1], "h": row[2]}
                 if row[3] is not None:
                     entry["v"] = row[3]
                 if len(row) > 4:
                     entry["k"], entry["f"], entry["e"] = row[4], row[5], row[6]
                 outputs[row[0]] = entry
-        elif "i" in record:
+            for run in runs if type(runs) is list else ():
+                if type(run) is list and len(run) == 3 and type(run[0]) is int and type(run[1]) is int \
+                        and type(run[2]) is str and 0 <= run[0] <= run[1] < count:
+                    entry = {"s": "ok", "r": run}
+                    outputs.update(dict.fromkeys(range(run[0], run[1] + 1), entry))
+        elif "i" in record and record.get("s") != "ok" and type(record.get("s")) is str:
             outputs[record["i"]] = record
     return outputs
 

@@ -51,6 +51,15 @@ class _TaskContext:
         # on; elsewhere equal encodings are the only way to pass, and the first mismatch may stop the run.
         self.tolerant = [oracle or self.task.atol != 0 or floats for floats in expected.floats]
         self.kept = [value is not None for value in expected.values]
+        self._runs: dict[tuple[int, int, str], bool] = {}
+
+    def run_matches(self, run: list) -> bool:
+        """Whether a run of matched outputs (first, last, run digest) is what the expected outputs give: the
+        check that makes a run worth its inputs' digests."""
+        key = (run[0], run[1], run[2])
+        if key not in self._runs:
+            self._runs[key] = _harness.run_digest(self.expected.digests[run[0]:run[1] + 1]) == run[2]
+        return self._runs[key]
 
     def expected_value(self, index: int) -> Any:
         if index not in self._values:
@@ -85,7 +94,7 @@ def judge_job(ctx: _TaskContext, task_id: str, result: JobResult, stopping: bool
         reason = load or {"s": failure(result)}
         return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"load: {reason['s']} {reason.get('m', '')}"),
                         for_time=reason.get("s") == "timeout" or _job_timed_out(result))
-    outputs = _harness.output_records(records)
+    outputs = _harness.output_records(records, len(ctx.inputs))
     for index in range(len(ctx.inputs)):
         record = outputs.get(index)
         wrong = _judge_input(ctx, index, record, result)
@@ -112,6 +121,8 @@ def _judge_input(ctx: _TaskContext, index: int, record: dict | None, result: Job
         return f"no result (crashed, killed, or the task's time budget ran out: {result.problem[:300]})"
     if record["s"] != "ok":
         return f"{record['s']} {record.get('m', '')}".strip()
+    if "r" in record:
+        return None if ctx.run_matches(record["r"]) else "inconsistent result record (a run of outputs)"
     if record["h"] == ctx.expected.digests[index]:
         return None  # identical encodings: equal plain values
     if "v" not in record or not ctx.kept[index]:

@@ -258,13 +258,11 @@ def preload(spec, files=None, workdir=None):
     site_paths, pth = list(spec.get("site_paths", [])), bool(spec.get("site_pth", True))
     if spec.get("site", True):
         use_site_packages(site_paths, pth)
-    import importlib
-
     avoid = list(spec.get("avoid", []))
     done, failed = [], []
     for name in spec.get("modules", []):
         try:
-            importlib.import_module(name)
+            __import__(name)  # importlib.import_module's import, without importing importlib (and warnings)
             done.append(name)
         except BaseException:  # whatever an import does, the job meets again (as a cold start would)
             failed.append(name)

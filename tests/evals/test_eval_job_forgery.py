@@ -130,6 +130,29 @@ def test_differential_tests_keep_per_input_verdicts_of_a_job_cut_short(pool, dif
     assert not wrong.passed and "wrong output" in wrong.detail, wrong
 
 
+# Sent through the harness's own `send` (found on the stack): a run of "matched" outputs with a digest the sandbox
+# cannot know (the expected outputs' unkeyed digests never reach it), and records the host must pass over.
+FORGED_RUNS = ("    frame = sys._getframe()\n    while 'send' not in frame.f_locals:\n        frame = frame.f_back\n"
+               "    frame.f_locals['send']({'o': [], 'm': [[0, len_inputs - 1, '0' * 32], [0, 10 ** 12, 'x'], 'junk',"
+               " [3, 1, 'y']]})\n    frame.f_locals['send']({'o': 5})\n"
+               "    frame.f_locals['send']({'i': 1, 's': 'ok'})\n")
+
+
+def test_runs_of_matched_outputs_count_only_with_the_expected_digests(pool, diff_config) -> None:
+    right = "    import math\n    return math.gcd(a, b)\n"
+    preamble = f"_calls = []\nlen_inputs = {len(GCD.inputs)}\n"
+    forge_then_exit = gcd("    _calls.append(1)\n    if len(_calls) == 3:\n" + FORGED_RUNS.replace("    ", "        ")
+                          + "        os._exit(0)\n" + right, preamble)
+    forge_then_go_on = gcd("    _calls.append(1)\n    if len(_calls) == 3:\n" + FORGED_RUNS.replace("    ", "        ")
+                           + right, preamble)
+    samples = [Sample(task_id=GCD.task_id, text=code) for code in (forge_then_exit, forge_then_go_on)]
+    cut, honest = verdicts_for("humaneval+", [GCD], samples, pool, diff_config, show_progress=False)
+    # The job died before its first batch: the forged run is all the host has for input 0, and its digest is wrong.
+    assert not cut.passed and cut.detail == "input 0: inconsistent result record (a run of outputs)", cut
+    # The harness's own records come after the forged ones and cover every input: a right solution still passes.
+    assert honest.passed, honest
+
+
 OLD_MARKER = "__SEMCODER_FIRST_FAILING__"
 
 
