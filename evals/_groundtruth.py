@@ -2,11 +2,12 @@
 
 The cache key covers the harness source and every task's canonical program and inputs, so an edit
 to either recomputes; files are written to a temp name and renamed, so a crash leaves no half file.
+Files are plain JSON (20 MB for HumanEval+): decompressing them took a third of reading them, on every
+run. A file for another harness can never be read again, and goes when a file for this one is written.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -43,13 +44,16 @@ def _stable_text(value: object) -> object:
     return repr(value)
 
 
-def _cache_key(dataset: str, tasks: list[DiffTask]) -> str:
+_HARNESS_ID = hashlib.sha256(HARNESS_SOURCE.encode()).hexdigest()[:12]
+
+
+def _cache_path(cache_dir: Path, dataset: str, tasks: list[DiffTask]) -> Path:
     digest = hashlib.sha256(HARNESS_SOURCE.encode())
     digest.update(dataset.encode())
     for task in tasks:
         record = [task.task_id, task.program(task.canonical_solution), task.atol, task.inputs]
         digest.update(json.dumps(record, default=_stable_text).encode())
-    return digest.hexdigest()[:24]
+    return cache_dir / f"expected-{dataset}-{_HARNESS_ID}-{digest.hexdigest()[:24]}.json"
 
 
 def _groundtruth_job(dataset: str, task: DiffTask, config: EvalConfig) -> Job:
@@ -91,23 +95,25 @@ def _expected_from(task: DiffTask, result: JobResult) -> Expected:
 
 def _read_cache(path: Path) -> dict[str, Expected] | None:
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            raw = json.load(handle)
+        raw = json.loads(path.read_bytes())
         return {task_id: Expected(**value) for task_id, value in raw.items()}
-    except (OSError, ValueError, EOFError):
+    except (OSError, ValueError, TypeError, AttributeError):  # missing, or not what this module writes
         return None
 
 
-def _write_cache(path: Path, expected: dict[str, Expected]) -> None:
+def _write_cache(path: Path, dataset: str, expected: dict[str, Expected]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({k: v.model_dump() for k, v in expected.items()}, handle)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for old in path.parent.glob(f"expected-{dataset}-*"):  # another harness's (or the gzipped files of before)
+        if not old.name.startswith(f"expected-{dataset}-{_HARNESS_ID}-") and not old.name.endswith(".tmp"):
+            old.unlink(missing_ok=True)
 
 
 def expected_outputs(
@@ -115,7 +121,7 @@ def expected_outputs(
     show_progress: bool = True,
 ) -> dict[str, Expected]:
     """Expected outputs per task_id (dataset: 'humaneval' or 'mbpp', for EvalPlus's special cases)."""
-    path = config.cache_dir / f"expected-{dataset}-{_cache_key(dataset, tasks)}.json.gz"
+    path = _cache_path(config.cache_dir, dataset, tasks)
     cached = _read_cache(path)
     if cached is not None and all(t.task_id in cached for t in tasks):
         return cached
@@ -123,5 +129,5 @@ def expected_outputs(
     progress = Progress(f"expected outputs ({dataset})", len(jobs), enabled=show_progress)
     results = run_all(runner, jobs, progress)
     expected = {task.task_id: _expected_from(task, result) for task, result in zip(tasks, results, strict=True)}
-    _write_cache(path, expected)
+    _write_cache(path, dataset, expected)
     return expected

@@ -94,16 +94,21 @@ def judge_job(ctx: _TaskContext, task_id: str, result: JobResult, stopping: bool
         reason = load or {"s": failure(result)}
         return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"load: {reason['s']} {reason.get('m', '')}"),
                         for_time=reason.get("s") == "timeout" or _job_timed_out(result))
-    outputs = _harness.output_records(records, len(ctx.inputs))
-    for index in range(len(ctx.inputs)):
+    count = len(ctx.inputs)
+    outputs = _harness.output_records(records, count)
+    index = 0
+    while index < count:
         record = outputs.get(index)
         wrong = _judge_input(ctx, index, record, result)
         if wrong is not None:
             timed_out = (record is not None and record["s"] == "timeout") or (record is None and _job_timed_out(result))
             return _Outcome(Verdict(task_id=task_id, passed=False, detail=f"input {index}: {wrong}"), for_time=timed_out)
-        stopped_here = index + 1 < len(ctx.inputs) and index + 1 not in outputs
+        if "r" in record:  # a run's inputs are judged together, by its digest: the next to judge follows it
+            index = record["r"][1]
+        stopped_here = index + 1 < count and index + 1 not in outputs
         if stopped_here and stopping and result.ok:
             return _Outcome(None, rerun=True)  # the harness saw a different encoding of an equal value
+        index += 1
     if not result.ok:  # every output was right, but the job did not end as the harness ends it
         return _Outcome(Verdict(task_id=task_id, passed=False, detail=failure(result)),
                         for_time=_job_timed_out(result))

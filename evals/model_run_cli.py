@@ -5,19 +5,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import click
 
-from agent.models import Dialect, ModelError
-from agent.repair_settings import file_text
+from agent.models import Dialect
 from evals._config import EvalConfig
 from evals._model_run_config import ModelRunConfig
-from evals._round_report import RunReport as _RunReport
 from evals.loaders import DatasetError
 from sandbox import SandboxError
 
+if TYPE_CHECKING:
+    from evals._round_report import RunReport as _RunReport
+
 _FIELDS = ModelRunConfig.model_fields
+
+
+def _file_text(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """agent.repair_settings' callback, imported when an option needs it: `semcoder eval --samples` (whose start-up
+    counts in every benchmark run) never does."""
+    if value is None:
+        return None
+    from agent.repair_settings import file_text
+
+    return file_text(context, parameter, value)
 
 
 _OPTIONS = [
@@ -39,7 +50,7 @@ _OPTIONS = [
     click.option("--tasks", "task_ids", multiple=True, help="Only this task id (repeatable)."),
     click.option("--dialect", type=click.Choice(get_args(Dialect)), default="auto", show_default=True,
                  help=_FIELDS["dialect"].description),
-    click.option("--system-prompt-file", "system_prompt", default=None, metavar="PATH", callback=file_text,
+    click.option("--system-prompt-file", "system_prompt", default=None, metavar="PATH", callback=_file_text,
                  help=f"{_FIELDS['system_prompt'].description} Read from the file PATH."),
 ]
 
@@ -57,10 +68,11 @@ def _summary(report: _RunReport) -> str:
 
 def run_from_model(benchmark: str, data: str | None, eval_config: EvalConfig, quiet: bool, as_json: bool,
                    **options) -> None:
+    from agent.models import ModelError  # the model clients: only for a model run
+    from evals.model_run import run_model_eval
+
     try:
         config = ModelRunConfig(benchmark=benchmark, data=data, **options)
-        from evals.model_run import run_model_eval  # the model clients: only for a model run
-
         report = run_model_eval(config, eval_config, show_progress=not quiet)
     except (DatasetError, ValueError, ModelError, SandboxError) as exc:  # the error boundary: one line, no traceback
         raise click.ClickException(str(exc)) from exc

@@ -110,6 +110,22 @@ def test_expected_outputs_are_cached_and_a_corrupt_cache_is_recomputed(runner, t
     (cache_file,) = tmp_path.iterdir()
     verdicts_for("humaneval+", [task], samples, counting, config, show_progress=False)
     assert counting.submitted == 3
-    cache_file.write_bytes(b"not gzip")
+    cache_file.write_bytes(b"not JSON")
     assert verdicts_for("humaneval+", [task], samples, counting, config, show_progress=False)[0].passed
     assert counting.submitted == 5
+    for content in (b"[1, 2]", b'{"HumanEval/0": 3}'):  # JSON, but not what the cache holds
+        cache_file.write_bytes(content)
+        assert verdicts_for("humaneval+", [task], samples, counting, config, show_progress=False)[0].passed
+    assert counting.submitted == 9
+
+
+def test_a_cache_for_another_harness_goes_when_this_one_writes_its_own(runner, tmp_path) -> None:
+    """A harness edit changes every cache key: the files of the harness before can never be read again."""
+    task = HUMANEVALPLUS["HumanEval/0"]
+    stale = [tmp_path / "expected-humaneval-000000000000-0123.json", tmp_path / "expected-humaneval-0123.json.gz"]
+    kept = [tmp_path / "expected-mbpp-000000000000-0123.json", tmp_path / "expected-humaneval-x.json.tmp"]
+    for path in stale + kept:
+        path.write_text("{}")
+    verdicts_for("humaneval+", [task], _canonical([task]), runner, EvalConfig(cache_dir=tmp_path), show_progress=False)
+    (written,) = set(tmp_path.iterdir()) - set(kept)
+    assert written.name.startswith("expected-humaneval-") and written.suffix == ".json"
