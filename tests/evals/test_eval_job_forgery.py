@@ -141,13 +141,15 @@ FORGED_RUNS = ("    frame = sys._getframe()\n    while 'send' not in frame.f_loc
 def test_runs_of_matched_outputs_count_only_with_the_expected_digests(pool, diff_config) -> None:
     right = "    import math\n    return math.gcd(a, b)\n"
     preamble = f"_calls = []\nlen_inputs = {len(GCD.inputs)}\n"
-    forge_then_exit = gcd("    _calls.append(1)\n    if len(_calls) == 3:\n" + FORGED_RUNS.replace("    ", "        ")
+    forge_then_exit = gcd("    _calls.append(1)\n    if len(_calls) == 1:\n" + FORGED_RUNS.replace("    ", "        ")
                           + "        os._exit(0)\n" + right, preamble)
-    forge_then_go_on = gcd("    _calls.append(1)\n    if len(_calls) == 3:\n" + FORGED_RUNS.replace("    ", "        ")
+    forge_then_go_on = gcd("    _calls.append(1)\n    if len(_calls) == 1:\n" + FORGED_RUNS.replace("    ", "        ")
                            + right, preamble)
     samples = [Sample(task_id=GCD.task_id, text=code) for code in (forge_then_exit, forge_then_go_on)]
     cut, honest = verdicts_for("humaneval+", [GCD], samples, pool, diff_config, show_progress=False)
-    # The job died before its first batch: the forged run is all the host has for input 0, and its digest is wrong.
+    # Both forge on their first call, before the harness has sent any output (so that no batch of its own comes before
+    # the forged records, however slow the machine). The job that dies then leaves the forged run all the host has
+    # for input 0, and its digest is wrong.
     assert not cut.passed and cut.detail == "input 0: inconsistent result record (a run of outputs)", cut
     # The harness's own records come after the forged ones and cover every input: a right solution still passes.
     assert honest.passed, honest

@@ -257,8 +257,11 @@ def test_warm_children_load_the_program_an_earlier_child_compiled() -> None:
         records = _records(pool, [job] * 5)
     assert [r["ahead"] for r in records] == [False, True, True, True, True]
     # The first job runs cold; the two children forked after it compile the program (none was compiled before), and
-    # the children forked after one of them ran its job load it.
-    assert [r["shared"] for r in records] == [False, False, False, True, True]
+    # every child forked after one of them ran its job loads it. Which of the waiting children takes a job depends
+    # on which finished preloading first, so only that bound and the last job (surely a later child) are fixed.
+    shared = [r["shared"] for r in records]
+    assert shared[:2] == [False, False] and shared[-1] is True, shared
+    assert shared.count(False) <= 3, shared
 
 
 def test_a_program_whose_compilation_warns_warns_in_every_job() -> None:
