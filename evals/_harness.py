@@ -4,9 +4,8 @@ The host (evals/_jobs.py) sends this file's source as a job program and the eval
 data; the job runtime calls ``main(data, channel)``, which runs the untrusted solution and sends each result
 as one record on the job's channel. Like the runtime (which imports `_blake2`, `_json`, `marshal`, `os` and
 `sys`), it imports only builtin/C modules (`_blake2`, `_json`, `_signal`, `itertools`, `marshal`, `os`, `sys`,
-`time`): `json`, `signal` and
-`hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole fork per job. (`decode` is the
-host's; it imports `json` when called.)
+`time`): `json`, `signal` and `hashlib` would pull in `re` and `enum` and cost more than the sandbox's whole
+fork per job. (`decode` is the host's; it imports `json` when called.)
 
 Threat model. The solution is model-written code that may be wrong in any way, print anything,
 exit early, swallow exceptions, patch builtins, or return objects whose ``__eq__`` always says
